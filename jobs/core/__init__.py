@@ -1,0 +1,1 @@
+"""Shared core of the jobs: configuration, table specs, Spark session and Delta engines."""

@@ -1,0 +1,618 @@
+"""Two Delta engines behind one small interface.
+
+Spark computes everything; a :class:`DeltaEngine` only creates, writes, reads and
+maintains Delta tables:
+
+* :class:`SparkDeltaEngine` — the standard delta-spark connector (``DeltaTable`` API,
+  idempotent writes with ``txnAppId``/``txnVersion``). Used whenever its jars are on
+  the classpath: on a cluster, or wherever Maven Central is reachable.
+* :class:`RustDeltaEngine` — the embedded ``deltalake`` package (delta-rs). Writes from
+  Arrow (``DataFrame.toArrow()``), merges with ``DeltaTable.merge``, reads back into
+  Spark from the snapshot's file list.
+
+Both write the same Delta protocol, so a table written by one is read by the other.
+
+Idempotency: every write may carry ``(app_id, version)``. The engine skips the write
+when the table already records a transaction of ``app_id`` at ``version`` or later
+(Delta's ``SetTransaction`` action). delta-rs records the marker but does not skip by
+itself, so the rust engine checks ``transaction_version(app_id)`` first.
+
+Merge expressions are SQL strings with the source aliased ``s`` and the target ``t``;
+keep to functions both Spark SQL and DataFusion know (``coalesce``, ``greatest``,
+``least``, ``CASE``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from jobs.core.config import Config, EngineChoice
+from jobs.core.spark import delta_spark_available
+from jobs.core.tables import TABLES, TableSpec, get_spec
+
+log = logging.getLogger(__name__)
+
+
+class EngineUnavailableError(RuntimeError):
+    """The configured Delta engine cannot run in this session."""
+
+
+class TableNotFoundError(FileNotFoundError):
+    """A Delta table was read before any job created it."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Outcome of one write.
+
+    Attributes:
+        skipped: True when ``(app_id, version)`` was already committed (a replay).
+        version: table version after the write (unchanged when skipped).
+        metrics: engine metrics, normalised keys where both engines have them:
+            ``rows_inserted``, ``rows_updated``, ``rows_deleted``, ``rows_written``.
+        seconds: wall time of the write.
+    """
+
+    skipped: bool
+    version: int | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """An upsert: how a source DataFrame (alias ``s``) merges into a table (alias ``t``).
+
+    Attributes:
+        on: join predicate, e.g. ``"t.session_id = s.session_id"``.
+        update: ``{target column: SQL expression}`` for matched rows; ``None`` means
+            update every column from the source; ``{}`` means never update.
+        update_condition: extra predicate a matched row must satisfy to be updated.
+        insert: ``{target column: SQL expression}`` for unmatched rows; ``None`` means
+            insert every column from the source; ``{}`` means never insert.
+    """
+
+    on: str
+    update: dict[str, str] | None = None
+    update_condition: str | None = None
+    insert: dict[str, str] | None = None
+
+
+_ARROW_TYPES: dict[type, pa.DataType] = {
+    T.LongType: pa.int64(),
+    T.IntegerType: pa.int32(),
+    T.ShortType: pa.int16(),
+    T.StringType: pa.string(),
+    T.BooleanType: pa.bool_(),
+    T.DoubleType: pa.float64(),
+    T.FloatType: pa.float32(),
+    T.DateType: pa.date32(),
+    T.TimestampType: pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_schema(schema: T.StructType) -> pa.Schema:
+    """The Arrow schema Delta stores for a Spark schema (timestamps as UTC microseconds).
+
+    Raises:
+        TypeError: a column type with no mapping (add it to ``_ARROW_TYPES``).
+    """
+    fields = []
+    for f in schema.fields:
+        if isinstance(f.dataType, T.DecimalType):
+            atype = pa.decimal128(f.dataType.precision, f.dataType.scale)
+        else:
+            atype = _ARROW_TYPES.get(type(f.dataType))
+        if atype is None:
+            raise TypeError(f"column {f.name!r}: no Arrow mapping for {f.dataType}")
+        fields.append(pa.field(f.name, atype, nullable=True))
+    return pa.schema(fields)
+
+
+class DeltaEngine(ABC):
+    """The interface every job uses to touch a Delta table (see module docstring)."""
+
+    name: str
+
+    def __init__(self, spark: SparkSession, cfg: Config):
+        self.spark = spark
+        self.cfg = cfg
+
+    # -- helpers shared by both engines ---------------------------------------------
+    def path(self, table: str) -> str:
+        """Storage path of ``table``."""
+        return self.cfg.table_path(table)
+
+    def create_all(self, names: list[str] | None = None) -> None:
+        """Create every table in ``names`` (default: all of :data:`TABLES`) if missing."""
+        for name in names or list(TABLES):
+            self.create(get_spec(name))
+
+    def _conform(self, table: str, df: DataFrame) -> DataFrame:
+        """Select and cast ``df`` to the table's declared columns, in order.
+
+        Raises:
+            ValueError: ``df`` lacks a declared column.
+        """
+        spec = get_spec(table)
+        missing = [c for c in spec.columns if c not in df.columns]
+        if missing:
+            raise ValueError(
+                f"DataFrame written to {table!r} lacks columns {missing}; "
+                f"the table declares {spec.columns}"
+            )
+        return df.select([df[f.name].cast(f.dataType).alias(f.name) for f in spec.schema.fields])
+
+    # -- the interface ---------------------------------------------------------------
+    @abstractmethod
+    def exists(self, table: str) -> bool:
+        """Whether ``table`` has a Delta log."""
+
+    @abstractmethod
+    def create(self, spec: TableSpec) -> None:
+        """Create the table from its spec when it does not exist (no-op otherwise)."""
+
+    @abstractmethod
+    def transaction_version(self, table: str, app_id: str) -> int | None:
+        """Latest committed version of the idempotent writer ``app_id``, or None."""
+
+    @abstractmethod
+    def append(
+        self, table: str, df: DataFrame, app_id: str | None = None, version: int | None = None
+    ) -> WriteResult:
+        """Append ``df`` (conformed to the spec); skipped when ``(app_id, version)`` is done."""
+
+    @abstractmethod
+    def merge(
+        self,
+        table: str,
+        source: DataFrame,
+        spec: MergeSpec,
+        app_id: str | None = None,
+        version: int | None = None,
+    ) -> WriteResult:
+        """Upsert ``source`` into ``table`` per ``spec``; idempotent like :meth:`append`."""
+
+    @abstractmethod
+    def overwrite(
+        self,
+        table: str,
+        df: DataFrame,
+        predicate: str | None = None,
+        app_id: str | None = None,
+        version: int | None = None,
+    ) -> WriteResult:
+        """Replace the table's rows (or only those matching ``predicate``) with ``df``."""
+
+    @abstractmethod
+    def delete(self, table: str, predicate: str) -> WriteResult:
+        """Delete the rows matching the SQL ``predicate``."""
+
+    @abstractmethod
+    def read(
+        self,
+        table: str,
+        version: int | None = None,
+        partition_filters: list[tuple[str, str, Any]] | None = None,
+    ) -> DataFrame:
+        """The table (latest, or at ``version``) as a Spark DataFrame with the spec's columns.
+
+        ``partition_filters`` are ``(column, op, value)`` tuples on partition columns
+        (``op`` in ``=``, ``!=``, ``in``, ``not in``), used to prune files.
+
+        Raises:
+            TableNotFoundError: the table was never created.
+        """
+
+    @abstractmethod
+    def version(self, table: str) -> int:
+        """Current version of the table."""
+
+    @abstractmethod
+    def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commit history, newest first (``version``, ``timestamp``, ``operation``...)."""
+
+    @abstractmethod
+    def optimize(self, table: str, zorder_by: list[str] | None = None) -> dict[str, Any]:
+        """Compact small files, or Z-order by ``zorder_by``; returns the engine's metrics."""
+
+    @abstractmethod
+    def vacuum(self, table: str, retention_hours: int) -> list[str]:
+        """Delete files no longer referenced and older than ``retention_hours``."""
+
+
+def _already_done(engine: DeltaEngine, table: str, app_id: str | None, version: int | None) -> bool:
+    if app_id is None:
+        return False
+    if version is None:
+        raise ValueError(f"idempotent write to {table!r}: app_id {app_id!r} given without version")
+    done = engine.transaction_version(table, app_id)
+    if done is not None and done >= version:
+        log.info("%s: %s v%s already committed (at v%s); skipping", table, app_id, version, done)
+        return True
+    return False
+
+
+# ======================================================================================
+# delta-rs
+# ======================================================================================
+class RustDeltaEngine(DeltaEngine):
+    """delta-rs (``deltalake``) engine: Arrow in, Spark DataFrames out."""
+
+    name = "rust"
+
+    def _table(self, table: str, version: int | None = None):
+        from deltalake import DeltaTable
+
+        path = self.path(table)
+        if not DeltaTable.is_deltatable(path):
+            raise TableNotFoundError(
+                f"Delta table {table!r} not found at {path}; run the job that creates it "
+                "(e.g. `python -m jobs.ingest_playback_events --once`) first"
+            )
+        return DeltaTable(path, version=version) if version is not None else DeltaTable(path)
+
+    def exists(self, table: str) -> bool:
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(self.path(table))
+
+    def create(self, spec: TableSpec) -> None:
+        from deltalake import DeltaTable
+
+        if self.exists(spec.name):
+            return
+        os.makedirs(self.path(spec.name), exist_ok=True)
+        DeltaTable.create(
+            self.path(spec.name),
+            schema=arrow_schema(spec.schema),
+            mode="ignore",
+            partition_by=list(spec.partition_by) or None,
+            name=spec.name,
+            description=spec.description,
+            configuration=spec.properties or None,
+        )
+        log.info("created Delta table %s at %s (rust)", spec.name, self.path(spec.name))
+
+    def transaction_version(self, table: str, app_id: str) -> int | None:
+        return self._table(table).transaction_version(app_id)
+
+    def _arrow(self, table: str, df: DataFrame) -> pa.Table:
+        spec = get_spec(table)
+        data = self._conform(table, df).toArrow()
+        return data.cast(arrow_schema(spec.schema))
+
+    @staticmethod
+    def _commit(app_id: str | None, version: int | None):
+        from deltalake import CommitProperties, Transaction
+
+        if app_id is None:
+            return None
+        return CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
+
+    def append(self, table, df, app_id=None, version=None) -> WriteResult:
+        from deltalake import write_deltalake
+
+        start = time.monotonic()
+        dt = self._table(table)
+        if _already_done(self, table, app_id, version):
+            return WriteResult(True, dt.version())
+        data = self._arrow(table, df)
+        write_deltalake(
+            dt,
+            data,
+            mode="append",
+            partition_by=list(get_spec(table).partition_by) or None,
+            commit_properties=self._commit(app_id, version),
+        )
+        dt.update_incremental()
+        return WriteResult(
+            False, dt.version(), {"rows_written": data.num_rows}, time.monotonic() - start
+        )
+
+    def merge(self, table, source, spec: MergeSpec, app_id=None, version=None) -> WriteResult:
+        start = time.monotonic()
+        dt = self._table(table)
+        if _already_done(self, table, app_id, version):
+            return WriteResult(True, dt.version())
+        data = self._arrow_source(table, source)
+        merger = dt.merge(
+            data,
+            predicate=spec.on,
+            source_alias="s",
+            target_alias="t",
+            commit_properties=self._commit(app_id, version),
+        )
+        if spec.update is None:
+            merger = merger.when_matched_update_all(predicate=spec.update_condition)
+        elif spec.update:
+            merger = merger.when_matched_update(spec.update, predicate=spec.update_condition)
+        if spec.insert is None:
+            merger = merger.when_not_matched_insert_all()
+        elif spec.insert:
+            merger = merger.when_not_matched_insert(spec.insert)
+        metrics = merger.execute()
+        dt.update_incremental()
+        return WriteResult(
+            False,
+            dt.version(),
+            {
+                "rows_inserted": metrics.get("num_target_rows_inserted", 0),
+                "rows_updated": metrics.get("num_target_rows_updated", 0),
+                "rows_deleted": metrics.get("num_target_rows_deleted", 0),
+                "rows_source": metrics.get("num_source_rows", 0),
+            },
+            time.monotonic() - start,
+        )
+
+    def _arrow_source(self, table: str, source: DataFrame) -> pa.Table:
+        """Merge sources may carry extra columns (used in expressions): keep them."""
+        spec = get_spec(table)
+        if set(source.columns) == set(spec.columns):
+            return self._arrow(table, source)
+        data = source.toArrow()
+        target = arrow_schema(spec.schema)
+        fields = [
+            target.field(name) if name in target.names else data.schema.field(name)
+            for name in data.schema.names
+        ]
+        return data.cast(pa.schema(fields))
+
+    def overwrite(self, table, df, predicate=None, app_id=None, version=None) -> WriteResult:
+        from deltalake import write_deltalake
+
+        start = time.monotonic()
+        dt = self._table(table)
+        if _already_done(self, table, app_id, version):
+            return WriteResult(True, dt.version())
+        data = self._arrow(table, df)
+        write_deltalake(
+            dt,
+            data,
+            mode="overwrite",
+            predicate=predicate,
+            partition_by=list(get_spec(table).partition_by) or None,
+            commit_properties=self._commit(app_id, version),
+        )
+        dt.update_incremental()
+        return WriteResult(
+            False, dt.version(), {"rows_written": data.num_rows}, time.monotonic() - start
+        )
+
+    def delete(self, table: str, predicate: str) -> WriteResult:
+        start = time.monotonic()
+        dt = self._table(table)
+        metrics = dt.delete(predicate)
+        dt.update_incremental()
+        return WriteResult(
+            False,
+            dt.version(),
+            {"rows_deleted": metrics.get("num_deleted_rows", 0)},
+            time.monotonic() - start,
+        )
+
+    def read(self, table, version=None, partition_filters=None) -> DataFrame:
+        spec = get_spec(table)
+        dt = self._table(table, version)
+        uris = dt.file_uris(file_pruning_predicate=partition_filters or None)
+        if not uris:
+            return self.spark.createDataFrame([], spec.schema)
+        df = (
+            self.spark.read.schema(spec.schema)
+            .option("basePath", self.path(table))
+            .parquet(*uris)
+        )
+        return df.select(spec.columns)
+
+    def version(self, table: str) -> int:
+        return self._table(table).version()
+
+    def history(self, table, limit=None) -> list[dict[str, Any]]:
+        return self._table(table).history(limit)
+
+    def optimize(self, table, zorder_by=None) -> dict[str, Any]:
+        dt = self._table(table)
+        if zorder_by:
+            return dt.optimize.z_order(list(zorder_by))
+        return dt.optimize.compact()
+
+    def vacuum(self, table, retention_hours) -> list[str]:
+        dt = self._table(table)
+        return dt.vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+        )
+
+
+# ======================================================================================
+# delta-spark
+# ======================================================================================
+class SparkDeltaEngine(DeltaEngine):
+    """delta-spark engine: the ``DeltaTable`` API and Delta's idempotent writes."""
+
+    name = "spark"
+
+    def _delta_table(self, table: str):
+        from delta.tables import DeltaTable
+
+        if not self.exists(table):
+            raise TableNotFoundError(
+                f"Delta table {table!r} not found at {self.path(table)}; run the job that "
+                "creates it first"
+            )
+        return DeltaTable.forPath(self.spark, self.path(table))
+
+    def exists(self, table: str) -> bool:
+        from delta.tables import DeltaTable
+
+        return DeltaTable.isDeltaTable(self.spark, self.path(table))
+
+    def create(self, spec: TableSpec) -> None:
+        from delta.tables import DeltaTable
+
+        builder = (
+            DeltaTable.createIfNotExists(self.spark)
+            .location(self.path(spec.name))
+            .addColumns(spec.schema)
+            .comment(spec.description)
+        )
+        if spec.partition_by:
+            builder = builder.partitionedBy(*spec.partition_by)
+        for key, value in spec.properties.items():
+            builder = builder.property(key, value)
+        builder.execute()
+
+    def transaction_version(self, table: str, app_id: str) -> int | None:
+        # SetTransaction actions live in the log; delta-spark exposes them through the
+        # snapshot. Read the newest txn action of app_id from the JSON commits/checkpoint.
+        log_df = self.spark.read.json(os.path.join(self.path(table), "_delta_log", "*.json"))
+        if "txn" not in log_df.columns:
+            return None
+        row = (
+            log_df.where(f"txn.appId = '{app_id}'")
+            .selectExpr("max(txn.version) AS v")
+            .collect()[0]
+        )
+        return None if row.v is None else int(row.v)
+
+    def _txn_conf(self, app_id: str | None, version: int | None):
+        """Delta's session confs for idempotent DML (MERGE/DELETE/UPDATE)."""
+
+        class _Ctx:
+            def __enter__(inner):  # noqa: N805
+                if app_id is not None:
+                    self.spark.conf.set("spark.databricks.delta.write.txnAppId", app_id)
+                    self.spark.conf.set("spark.databricks.delta.write.txnVersion", str(version))
+
+            def __exit__(inner, *exc):  # noqa: N805
+                if app_id is not None:
+                    self.spark.conf.unset("spark.databricks.delta.write.txnAppId")
+                    self.spark.conf.unset("spark.databricks.delta.write.txnVersion")
+
+        return _Ctx()
+
+    def _last_metrics(self, table: str) -> tuple[int, dict[str, Any]]:
+        last = self._delta_table(table).history(1).collect()[0]
+        m = last.operationMetrics or {}
+        return int(last.version), {
+            "rows_inserted": int(m.get("numTargetRowsInserted", 0)),
+            "rows_updated": int(m.get("numTargetRowsUpdated", 0)),
+            "rows_deleted": int(m.get("numTargetRowsDeleted", m.get("numDeletedRows", 0))),
+            "rows_written": int(m.get("numOutputRows", 0)),
+        }
+
+    def _write(self, table, df, mode, predicate, app_id, version) -> WriteResult:
+        start = time.monotonic()
+        if _already_done(self, table, app_id, version):
+            return WriteResult(True, self.version(table))
+        writer = self._conform(table, df).write.format("delta").mode(mode)
+        if app_id is not None:
+            writer = writer.option("txnAppId", app_id).option("txnVersion", version)
+        if predicate:
+            writer = writer.option("replaceWhere", predicate)
+        spec = get_spec(table)
+        if spec.partition_by:
+            writer = writer.partitionBy(*spec.partition_by)
+        writer.save(self.path(table))
+        v, metrics = self._last_metrics(table)
+        return WriteResult(False, v, metrics, time.monotonic() - start)
+
+    def append(self, table, df, app_id=None, version=None) -> WriteResult:
+        return self._write(table, df, "append", None, app_id, version)
+
+    def overwrite(self, table, df, predicate=None, app_id=None, version=None) -> WriteResult:
+        return self._write(table, df, "overwrite", predicate, app_id, version)
+
+    def merge(self, table, source, spec: MergeSpec, app_id=None, version=None) -> WriteResult:
+        start = time.monotonic()
+        if _already_done(self, table, app_id, version):
+            return WriteResult(True, self.version(table))
+        builder = self._delta_table(table).alias("t").merge(source.alias("s"), spec.on)
+        if spec.update is None:
+            builder = builder.whenMatchedUpdateAll(condition=spec.update_condition)
+        elif spec.update:
+            builder = builder.whenMatchedUpdate(condition=spec.update_condition, set=spec.update)
+        if spec.insert is None:
+            builder = builder.whenNotMatchedInsertAll()
+        elif spec.insert:
+            builder = builder.whenNotMatchedInsert(values=spec.insert)
+        with self._txn_conf(app_id, version):
+            builder.execute()
+        v, metrics = self._last_metrics(table)
+        return WriteResult(False, v, metrics, time.monotonic() - start)
+
+    def delete(self, table: str, predicate: str) -> WriteResult:
+        start = time.monotonic()
+        self._delta_table(table).delete(predicate)
+        v, metrics = self._last_metrics(table)
+        return WriteResult(False, v, metrics, time.monotonic() - start)
+
+    def read(self, table, version=None, partition_filters=None) -> DataFrame:
+        if not self.exists(table):
+            raise TableNotFoundError(f"Delta table {table!r} not found at {self.path(table)}")
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        df = reader.load(self.path(table))
+        for column, op, value in partition_filters or []:
+            if op in ("in", "not in"):
+                cond = df[column].isin(list(value))
+                df = df.where(cond if op == "in" else ~cond)
+            elif op == "=":
+                df = df.where(df[column] == value)
+            elif op == "!=":
+                df = df.where(df[column] != value)
+            else:
+                raise ValueError(f"partition filter op {op!r} not supported (=, !=, in, not in)")
+        return df.select(get_spec(table).columns)
+
+    def version(self, table: str) -> int:
+        return int(self._delta_table(table).history(1).collect()[0].version)
+
+    def history(self, table, limit=None) -> list[dict[str, Any]]:
+        rows = self._delta_table(table).history(limit).collect()
+        return [r.asDict(recursive=True) for r in rows]
+
+    def optimize(self, table, zorder_by=None) -> dict[str, Any]:
+        opt = self._delta_table(table).optimize()
+        result = opt.executeZOrderBy(*zorder_by) if zorder_by else opt.executeCompaction()
+        return result.collect()[0].asDict(recursive=True)
+
+    def vacuum(self, table, retention_hours) -> list[str]:
+        self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        self._delta_table(table).vacuum(retention_hours)
+        return []
+
+
+def get_engine(spark: SparkSession, cfg: Config) -> DeltaEngine:
+    """Choose the Delta engine per ``delta.engine`` and log the choice.
+
+    ``auto`` takes ``spark`` when ``io.delta.sql.DeltaSparkSessionExtension`` loads in
+    this session and ``rust`` otherwise.
+
+    Raises:
+        EngineUnavailableError: ``spark`` was asked for but its jars are not there.
+    """
+    ok, why = delta_spark_available(spark)
+    choice = cfg.delta.engine
+    if choice is EngineChoice.SPARK and not ok:
+        raise EngineUnavailableError(
+            f"delta.engine=spark but {why}. Put delta-spark and delta-storage jars in a folder "
+            "and set DELTA_JARS_DIR, submit with ./spark-submit.sh (which adds them), or set "
+            "delta.engine: auto|rust."
+        )
+    engine: DeltaEngine
+    if choice is EngineChoice.SPARK or (choice is EngineChoice.AUTO and ok):
+        engine = SparkDeltaEngine(spark, cfg)
+    else:
+        engine = RustDeltaEngine(spark, cfg)
+    log.info("Delta engine: %s (delta.engine=%s; %s)", engine.name, choice.value, why)
+    return engine

@@ -1,0 +1,173 @@
+"""Derived playback state: ``playback_session`` and ``resume_state`` from events.
+
+Shared by the streaming ingest (per micro-batch) and the batch job
+``merge_resume_state`` (rebuild or catch-up), so both give the same tables.
+
+The rules:
+
+* A session's row is the fold of its events: ``started_at`` = min(event_time),
+  ``ended_at`` = time of its END (NULL while open), ``last_event_at`` = max(event_time),
+  ``last_position_sec`` = position at ``last_event_at``, ``event_count`` = events
+  stored. Folding is associative, so batches may arrive in any order.
+* ``resume_state`` holds, per ``(profile_id, coalesce(episode_id, title_id))``, the
+  position of the newest event, ordered by ``(event_time, position_sec, session_id)``.
+  The order is total, so the result does not depend on how events were batched and a
+  late event never moves a resume point backwards. Measured on the real exports, the
+  newest *ending* viewing is what Netflix reports as ``Latest Bookmark`` (99.7–100% of
+  titles; see bench/resume_accuracy.py).
+* Supplemental videos (trailers, hooks, recaps...) are sessions and events, never
+  resume points.
+* ``is_finished``: the position is at least ``resume.finish_ratio`` (0.95) of the
+  runtime, when the runtime is known (the point where players roll the credits).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.core.delta import DeltaEngine, MergeSpec, WriteResult
+
+SESSION_MERGE = MergeSpec(
+    on="t.session_id = s.session_id",
+    update={
+        "started_at": "least(t.started_at, s.started_at)",
+        "ended_at": "coalesce(greatest(t.ended_at, s.ended_at), t.ended_at, s.ended_at)",
+        "last_position_sec": (
+            "CASE WHEN s.last_event_at >= t.last_event_at "
+            "THEN s.last_position_sec ELSE t.last_position_sec END"
+        ),
+        "last_event_at": "greatest(t.last_event_at, s.last_event_at)",
+        "event_count": "t.event_count + s.event_count",
+        "is_autoplay": "coalesce(t.is_autoplay, s.is_autoplay)",
+    },
+    insert=None,
+)
+
+# Newer means greater (last_update, last_position_sec, session_id): a total order.
+_NEWER = (
+    "s.last_update > t.last_update OR (s.last_update = t.last_update AND "
+    "(s.last_position_sec > t.last_position_sec OR (s.last_position_sec = t.last_position_sec "
+    "AND s.session_id > t.session_id)))"
+)
+
+RESUME_MERGE = MergeSpec(
+    on="t.profile_id = s.profile_id AND t.content_key = s.content_key",
+    update=None,
+    update_condition=_NEWER,
+    insert=None,
+)
+
+
+def session_updates(events: DataFrame) -> DataFrame:
+    """Fold events into one partial ``playback_session`` row per session.
+
+    Args:
+        events: rows of ``playback_event`` (at least session_id, event_time, event_type,
+            position_sec, profile_id, device_id, title_id, episode_id, country_code,
+            is_supplemental, is_autoplay), already deduplicated.
+
+    Returns:
+        One row per session_id with the ``playback_session`` columns; ``event_count``
+        counts the given events only (the merge adds it to the stored count).
+    """
+    latest = F.max_by(F.col("position_sec"), F.struct("event_time", "position_sec"))
+    return events.groupBy("session_id").agg(
+        F.first("profile_id", ignorenulls=True).alias("profile_id"),
+        F.first("device_id", ignorenulls=True).alias("device_id"),
+        F.first("title_id", ignorenulls=True).alias("title_id"),
+        F.first("episode_id", ignorenulls=True).alias("episode_id"),
+        F.first("country_code", ignorenulls=True).alias("country_code"),
+        F.max("is_supplemental").alias("is_supplemental"),
+        F.max("is_autoplay").alias("is_autoplay"),
+        F.min("event_time").alias("started_at"),
+        F.max(F.when(F.col("event_type") == "END", F.col("event_time"))).alias("ended_at"),
+        F.max("event_time").alias("last_event_at"),
+        latest.alias("last_position_sec"),
+        F.count(F.lit(1)).cast("long").alias("event_count"),
+    )
+
+
+def content_key() -> Column:
+    """``coalesce(episode_id, title_id)``: the resume_state key of a title or episode."""
+    return F.coalesce(F.col("episode_id"), F.col("title_id"))
+
+
+def resume_updates(events: DataFrame, finish_ratio: float) -> DataFrame:
+    """The newest position per (profile, title or episode) among ``events``.
+
+    Args:
+        events: ``playback_event`` rows (profile_id, title_id, episode_id, event_time,
+            position_sec, device_id, session_id, is_supplemental, runtime_sec).
+        finish_ratio: share of the runtime at which an item counts as finished
+            (``resume.finish_ratio``, 0.95).
+
+    Returns:
+        ``resume_state`` rows: one per (profile_id, content_key), supplemental videos and
+        rows without profile or title excluded; last_update is UTC, positions seconds.
+    """
+    newest = F.max(
+        F.struct(
+            F.col("event_time").alias("last_update"),
+            F.col("position_sec").alias("last_position_sec"),
+            F.col("session_id"),
+            F.col("device_id"),
+            F.col("runtime_sec"),
+            F.col("title_id"),
+            F.col("episode_id"),
+        )
+    ).alias("n")
+    return (
+        events.where(
+            ~F.coalesce(F.col("is_supplemental"), F.lit(False))
+            & F.col("profile_id").isNotNull()
+            & F.col("title_id").isNotNull()
+        )
+        .groupBy("profile_id", content_key().alias("content_key"))
+        .agg(newest)
+        .select(
+            "profile_id",
+            "n.title_id",
+            "n.episode_id",
+            "content_key",
+            "n.last_position_sec",
+            "n.last_update",
+            "n.device_id",
+            "n.session_id",
+            (
+                F.col("n.runtime_sec").isNotNull()
+                & (F.col("n.last_position_sec") >= F.col("n.runtime_sec") * F.lit(finish_ratio))
+            ).alias("is_finished"),
+            "n.runtime_sec",
+        )
+    )
+
+
+def apply_events(
+    engine: DeltaEngine,
+    events: DataFrame,
+    finish_ratio: float,
+    app_id_prefix: str | None = None,
+    version: int | None = None,
+) -> dict[str, WriteResult]:
+    """Merge ``events`` into ``playback_session`` and ``resume_state``.
+
+    Each table's write carries its own transaction marker ``{app_id_prefix}:{table}`` at
+    ``version``, so a replay after a crash between the two commits redoes only the
+    missing one.
+
+    Returns:
+        ``{"playback_session": WriteResult, "resume_state": WriteResult}``.
+    """
+
+    def app(table: str) -> str | None:
+        return f"{app_id_prefix}:{table}" if app_id_prefix else None
+
+    return {
+        "playback_session": engine.merge(
+            "playback_session", session_updates(events), SESSION_MERGE, app("playback_session"), version
+        ),
+        "resume_state": engine.merge(
+            "resume_state", resume_updates(events, finish_ratio), RESUME_MERGE, app("resume_state"), version
+        ),
+    }

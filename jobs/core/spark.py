@@ -1,0 +1,84 @@
+"""One place that builds the SparkSession and decides the Delta engine.
+
+``build_spark`` adds the delta-spark SQL extension and catalog when the connector's jars
+can be put on the classpath without a download (already on it, or a folder named by
+``DELTA_JARS_DIR``). It never sets ``spark.jars.packages``: that needs Maven Central,
+which a job must not depend on at run time. ``spark-submit.sh`` is the place that may
+use ``--packages`` on a machine that reaches Maven.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+from jobs.core.config import Config
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def delta_jars_from_env() -> list[str]:
+    """Jar files in ``$DELTA_JARS_DIR`` (delta-spark and delta-storage), or ``[]``."""
+    folder = os.environ.get("DELTA_JARS_DIR")
+    if not folder:
+        return []
+    jars = sorted(glob.glob(os.path.join(folder, "*.jar")))
+    if not jars:
+        log.warning("DELTA_JARS_DIR=%s holds no .jar files; ignoring it", folder)
+    return jars
+
+
+def build_spark(app_name: str, cfg: Config) -> SparkSession:
+    """Build (or reuse) the SparkSession for a job.
+
+    Applies ``cfg.spark.conf`` (UTC session time zone among them), the master when the
+    config names one and no ``spark-submit --master`` already did, and the Delta
+    extension and catalog when the delta-spark jars are available locally.
+
+    Args:
+        app_name: job name, prefixed with ``spark.app_name_prefix``.
+        cfg: loaded configuration.
+
+    Returns:
+        The active SparkSession.
+    """
+    builder = SparkSession.builder.appName(f"{cfg.spark.app_name_prefix}:{app_name}")
+    if cfg.spark.master and not SparkConf().contains("spark.master"):
+        # spark-submit --master wins over the config
+        builder = builder.master(cfg.spark.master)
+    for key, value in cfg.spark.conf.items():
+        builder = builder.config(key, value)
+    jars = delta_jars_from_env()
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
+    if jars or cfg.delta.engine.value == "spark":
+        builder = builder.config("spark.sql.extensions", DELTA_EXTENSION)
+        builder = builder.config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+def delta_spark_available(spark: SparkSession) -> tuple[bool, str]:
+    """Whether the delta-spark connector is usable in this session, and why (not).
+
+    It is usable when ``io.delta.sql.DeltaSparkSessionExtension`` loads from the JVM's
+    classpath and the session was started with that extension.
+    """
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - the one documented way to probe a class
+    try:
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        jvm.java.lang.Class.forName(DELTA_EXTENSION, False, loader)
+    except Exception:  # py4j wraps ClassNotFoundException
+        return False, f"{DELTA_EXTENSION} is not on the classpath (no delta-spark jars)"
+    extensions = spark.conf.get("spark.sql.extensions", "") or ""
+    if DELTA_EXTENSION not in extensions:
+        return False, f"delta-spark jars found but spark.sql.extensions lacks {DELTA_EXTENSION}"
+    return True, "delta-spark jars on the classpath and the session extension set"

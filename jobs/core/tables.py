@@ -1,0 +1,286 @@
+"""Every table of the lakehouse, declared once.
+
+A :class:`TableSpec` holds a table's Spark schema, its partition and clustering
+(Z-order) columns, its Delta table properties and a one-line description. Reads,
+writes, the engines' ``create`` and test fixtures all use these specs; no production
+path infers a schema.
+
+Names follow the seed schema (``playback_event``, ``resume_state``, ``position_sec``,
+``last_update``...). Each column added beyond the seed schema carries the reason in its
+comment (``StructField.metadata["comment"]``), which also lands in the Delta schema.
+
+Units: every ``*_sec`` column is whole seconds; every TIMESTAMP is UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql.types import (
+    BooleanType,
+    DataType,
+    DateType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+EVENT_TYPES = ("PLAY", "PAUSE", "SEEK", "HEARTBEAT", "BITRATE_CHANGE", "END", "ERROR")
+
+
+def col(name: str, dtype: DataType, comment: str, nullable: bool = True) -> StructField:
+    """A column with its reason as the Delta column comment."""
+    return StructField(name, dtype, nullable, metadata={"comment": comment})
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Declaration of one Delta table.
+
+    Attributes:
+        name: table name, also its folder under ``paths.tables_dir``.
+        schema: the full Spark schema, partition columns included.
+        partition_by: Hive-style partition columns (folder per value).
+        cluster_by: columns to Z-order by in OPTIMIZE (data skipping for point lookups).
+        properties: Delta table properties (``delta.*``).
+        description: one line shown in docs and in the Delta metadata.
+        key: the columns that identify a row (primary key of the seed schema).
+    """
+
+    name: str
+    schema: StructType
+    description: str
+    key: tuple[str, ...]
+    partition_by: tuple[str, ...] = ()
+    cluster_by: tuple[str, ...] = ()
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.schema.fields]
+
+
+_COMMON_PROPS = {
+    "delta.logRetentionDuration": "interval 30 days",
+    "delta.deletedFileRetentionDuration": "interval 7 days",
+}
+
+ACCOUNT = TableSpec(
+    name="account",
+    description="One streaming-service account (a household); from the export's account label.",
+    key=("account_id",),
+    schema=StructType(
+        [
+            col("account_id", LongType(), "stable hash of the account label"),
+            col("account_label", StringType(), "label given at import (one export = one account)"),
+        ]
+    ),
+    properties=dict(_COMMON_PROPS),
+)
+
+PROFILE = TableSpec(
+    name="profile",
+    description="A viewer profile inside an account (seed schema).",
+    key=("profile_id",),
+    schema=StructType(
+        [
+            col("profile_id", LongType(), "stable hash of (account, profile name)"),
+            col("account_id", LongType(), "owning account"),
+            col("profile_name", StringType(), "display name (for Continue Watching output)"),
+            col("maturity_setting", StringType(), "seed schema; not in the exports (NULL)"),
+            col("country_code", StringType(), "ISO 3166 alpha-2 of the profile's latest viewing"),
+        ]
+    ),
+    properties=dict(_COMMON_PROPS),
+)
+
+DEVICE = TableSpec(
+    name="device",
+    description="A playback device of an account (seed schema) with its class.",
+    key=("device_id",),
+    schema=StructType(
+        [
+            col("device_id", StringType(), "stable hash of (account, device string)"),
+            col("account_id", LongType(), "devices are per account: the same model in two homes differs"),
+            col("device_type", StringType(), "class: TV, mobile, tablet, web, console, streaming_stick, other"),
+            col("os_version", StringType(), "seed schema; not in the exports (NULL)"),
+            col("device_model", StringType(), "the raw device string, kept for re-classification"),
+        ]
+    ),
+    properties=dict(_COMMON_PROPS),
+)
+
+TITLE = TableSpec(
+    name="title",
+    description="A film, a series or a supplemental video (trailer, hook...).",
+    key=("title_id",),
+    schema=StructType(
+        [
+            col("title_id", LongType(), "stable hash of the normalized film or series name"),
+            col("title_name", StringType(), "film or series name as first seen"),
+            col("title_type", StringType(), "FILM, SERIES or SUPPLEMENTAL"),
+            col("runtime_sec", IntegerType(), "film runtime when known (catalogue), for progress"),
+        ]
+    ),
+    properties=dict(_COMMON_PROPS),
+)
+
+EPISODE = TableSpec(
+    name="episode",
+    description="One episode of a series, with its season and number when the title says them.",
+    key=("episode_id",),
+    schema=StructType(
+        [
+            col("episode_id", LongType(), "stable hash of (series, season, episode)"),
+            col("title_id", LongType(), "the series"),
+            col("season_label", StringType(), "as written: 'Season 2', 'Temporada 3', 'Limited Series'"),
+            col("season_number", IntegerType(), "parsed season number; NULL when unknown"),
+            col("episode_number", IntegerType(), "parsed episode number; NULL when unknown"),
+            col("episode_title", StringType(), "episode name"),
+            col("runtime_sec", IntegerType(), "episode runtime when known, for progress"),
+        ]
+    ),
+    properties=dict(_COMMON_PROPS),
+)
+
+PLAYBACK_SESSION = TableSpec(
+    name="playback_session",
+    description="One playback of one item on one device, kept current by the ingest (seed schema).",
+    key=("session_id",),
+    cluster_by=("profile_id",),
+    schema=StructType(
+        [
+            col("session_id", StringType(), "seed schema"),
+            col("profile_id", LongType(), "seed schema"),
+            col("device_id", StringType(), "seed schema"),
+            col("title_id", LongType(), "seed schema"),
+            col("episode_id", LongType(), "seed schema; NULL for films"),
+            col("country_code", StringType(), "where it was watched (region analytics)"),
+            col("is_supplemental", BooleanType(), "trailers etc. are sessions but never resume points"),
+            col("is_autoplay", BooleanType(), "started by autoplay (binge analytics)"),
+            col("started_at", TimestampType(), "seed schema: first event time (UTC)"),
+            col("ended_at", TimestampType(), "seed schema: END event time; NULL while open"),
+            col("last_event_at", TimestampType(), "newest event time: abandoned-session cleanup"),
+            col("last_position_sec", IntegerType(), "position at last_event_at (seconds)"),
+            col("event_count", LongType(), "events stored for the session (completeness checks)"),
+        ]
+    ),
+    properties=dict(_COMMON_PROPS),
+)
+
+PLAYBACK_EVENT = TableSpec(
+    name="playback_event",
+    description="Append-only playback timeline, one row per (session_id, event_time) (seed schema).",
+    key=("session_id", "event_time"),
+    partition_by=("dt", "country_code"),
+    cluster_by=("session_id",),
+    schema=StructType(
+        [
+            col("session_id", StringType(), "seed schema"),
+            col("event_time", TimestampType(), "seed schema (UTC)"),
+            col("event_type", StringType(), "seed schema: " + ", ".join(EVENT_TYPES)),
+            col("position_sec", IntegerType(), "seed schema: playhead, seconds into the item"),
+            col("bitrate_kbps", IntegerType(), "seed schema; NULL unless BITRATE_CHANGE"),
+            col("profile_id", LongType(), "who watched: resume_state key without a join"),
+            col("device_id", StringType(), "resume_state records the device of the update"),
+            col("title_id", LongType(), "resume_state key without a join"),
+            col("episode_id", LongType(), "resume_state key without a join; NULL for films"),
+            col("is_supplemental", BooleanType(), "trailers are stored but never enter resume_state"),
+            col("is_autoplay", BooleanType(), "playback started by autoplay"),
+            col("runtime_sec", IntegerType(), "item length when the player knows it: is_finished"),
+            col("ingest_batch_id", LongType(), "micro-batch that wrote the row: exactly-once replay"),
+            col("country_code", StringType(), "partition: region of the viewing"),
+            col("dt", DateType(), "partition: to_date(event_time) in UTC"),
+        ]
+    ),
+    properties=dict(_COMMON_PROPS),
+)
+
+PLAYBACK_EVENT_QUARANTINE = TableSpec(
+    name="playback_event_quarantine",
+    description="Landing lines the ingest refused, with the raw record and the reason; never dropped.",
+    key=("source_file", "raw_record", "reason"),
+    schema=StructType(
+        [
+            col("raw_record", StringType(), "the JSON line exactly as it landed"),
+            col("reason", StringType(), "why it was refused (';'-joined when several)"),
+            col("source_file", StringType(), "landing file the line came from"),
+            col("ingest_batch_id", LongType(), "micro-batch that refused it"),
+            col("quarantined_at", TimestampType(), "micro-batch time (UTC), stable across replays"),
+        ]
+    ),
+    properties=dict(_COMMON_PROPS),
+)
+
+RESUME_STATE = TableSpec(
+    name="resume_state",
+    description="Latest position per (profile, title or episode): the Continue Watching read (seed schema).",
+    key=("profile_id", "content_key"),
+    cluster_by=("profile_id",),
+    schema=StructType(
+        [
+            col("profile_id", LongType(), "seed schema"),
+            col("title_id", LongType(), "seed schema"),
+            col("episode_id", LongType(), "seed schema; NULL for films"),
+            col("content_key", LongType(), "coalesce(episode_id, title_id): the merge key"),
+            col("last_position_sec", IntegerType(), "seed schema: seconds into the item"),
+            col("last_update", TimestampType(), "seed schema: event_time of that position (UTC)"),
+            col("device_id", StringType(), "device of the update ('continue on another device')"),
+            col("session_id", StringType(), "session of the update: deterministic tie-break"),
+            col("is_finished", BooleanType(), "END at >= resume.finish_ratio of the runtime"),
+            col("runtime_sec", IntegerType(), "item length when known: progress percent"),
+        ]
+    ),
+    properties=dict(_COMMON_PROPS),
+)
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        ACCOUNT,
+        PROFILE,
+        DEVICE,
+        TITLE,
+        EPISODE,
+        PLAYBACK_SESSION,
+        PLAYBACK_EVENT,
+        PLAYBACK_EVENT_QUARANTINE,
+        RESUME_STATE,
+    )
+}
+
+# The landing-zone contract: one JSON object per line, written by the importer (and by
+# any producer). event_time is ISO-8601 UTC ("2023-01-25T21:08:18Z").
+LANDING_EVENT_SCHEMA = StructType(
+    [
+        StructField("session_id", StringType()),
+        StructField("event_time", TimestampType()),
+        StructField("event_type", StringType()),
+        StructField("position_sec", IntegerType()),
+        StructField("bitrate_kbps", IntegerType()),
+        StructField("account_id", LongType()),
+        StructField("profile_id", LongType()),
+        StructField("device_id", StringType()),
+        StructField("title_id", LongType()),
+        StructField("episode_id", LongType()),
+        StructField("country_code", StringType()),
+        StructField("is_supplemental", BooleanType()),
+        StructField("is_autoplay", BooleanType()),
+        StructField("runtime_sec", IntegerType()),
+    ]
+)
+
+
+def get_spec(name: str) -> TableSpec:
+    """The spec of table ``name``.
+
+    Raises:
+        KeyError: with the list of known tables when ``name`` is unknown.
+    """
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known tables: {sorted(TABLES)}") from None

@@ -1,0 +1,406 @@
+"""The main job: stream landing JSON Lines into Delta, keep sessions and resume points current.
+
+    landing/*.jsonl ──readStream.text──▶ parse (explicit schema) ──▶ validate
+        ──▶ dropDuplicatesWithinWatermark(session_id, event_time)
+        ──▶ foreachBatch:  quarantine ─▶ playback_event_quarantine
+                           exact dedupe against playback_event (same dt partitions)
+                           append      ─▶ playback_event (partitioned by dt, country_code)
+                           merge       ─▶ playback_session, resume_state
+
+Exactly once: Spark's checkpoint replays an unfinished micro-batch with the same input;
+every table write carries its own transaction marker (app id ``{query}:{table}``,
+version = batch id), so a batch that crashed between two commits redoes only the
+missing ones. The exact dedupe ignores rows the replayed batch itself wrote
+(``ingest_batch_id``), so it yields the same rows on replay and ``event_count`` is
+never counted twice.
+
+Watermark: the stateful dedupe keys on ``(session_id, event_time)`` within a watermark
+on *arrival* time (``ingest.dedupe_watermark``), so a late event — hours or years old,
+as in a replay of an export — is never dropped as late; duplicates that arrive further
+apart than the watermark are caught by the exact dedupe against the table
+(``ingest.dedupe_against_table``).
+
+Usage::
+
+    python -m jobs.ingest_playback_events --once          # drain the landing dir, stop
+    python -m jobs.ingest_playback_events                 # run continuously
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.streaming import StreamingQuery
+
+from jobs.core.config import Config, ConfigError, IngestSettings, add_env_argument, load_config
+from jobs.core.delta import DeltaEngine, get_engine
+from jobs.core.logs import setup_logging
+from jobs.core.playback_state import apply_events
+from jobs.core.spark import build_spark
+from jobs.core.tables import EVENT_TYPES, LANDING_EVENT_SCHEMA, PLAYBACK_EVENT
+
+log = logging.getLogger("ingest_playback_events")
+
+CORRUPT = "_corrupt_record"
+REQUIRED_FIELDS = ("session_id", "event_time", "event_type", "position_sec", "profile_id", "title_id")
+KEY = ["session_id", "event_time"]
+_PARSE_SCHEMA = T.StructType(LANDING_EVENT_SCHEMA.fields + [T.StructField(CORRUPT, T.StringType())])
+
+
+def parse_landing_lines(lines: DataFrame) -> DataFrame:
+    """Parse raw JSON lines with the landing contract's explicit schema.
+
+    Args:
+        lines: ``raw_record`` (one JSON line) and ``source_file``.
+
+    Returns:
+        ``raw_record``, ``source_file``, every field of
+        :data:`jobs.core.tables.LANDING_EVENT_SCHEMA` and ``_corrupt_record`` (the raw
+        line when it is not JSON or a field has the wrong type, else NULL). Times UTC.
+    """
+    parsed = F.from_json(
+        "raw_record",
+        _PARSE_SCHEMA,
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT},
+    )
+    return lines.withColumn("e", parsed).select("raw_record", "source_file", "e.*")
+
+
+def validate(settings: IngestSettings, now: Column | None = None) -> Callable[[DataFrame], DataFrame]:
+    """Add ``reject_reason``: NULL for a valid event, else the ';'-joined reasons.
+
+    Rules (issue #2): parseable JSON with the right types; required fields present
+    (:data:`REQUIRED_FIELDS`); ``event_type`` in :data:`EVENT_TYPES`; ``0 <= position_sec
+    <= ingest.max_position_sec`` (86 400 s); ``country_code`` matches ``^[A-Z]{2}$``;
+    ``event_time`` at most ``ingest.max_future_sec`` (300 s) after ``now``.
+
+    Args:
+        settings: the ``ingest`` section of the config.
+        now: the reference time (default ``current_timestamp()``, which Structured
+            Streaming fixes per micro-batch, so a replay decides the same).
+    """
+    now_col = now if now is not None else F.current_timestamp()
+
+    def transform(df: DataFrame) -> DataFrame:
+        checks = [F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed JSON or wrong field type"))]
+        checks += [F.when(F.col(c).isNull(), F.lit(f"missing {c}")) for c in REQUIRED_FIELDS]
+        checks += [
+            F.when(
+                F.col("event_type").isNotNull() & ~F.col("event_type").isin(*EVENT_TYPES),
+                F.concat(F.lit("unknown event_type "), F.col("event_type")),
+            ),
+            F.when(F.col("position_sec") < 0, F.lit("negative position_sec")),
+            F.when(
+                F.col("position_sec") > settings.max_position_sec,
+                F.lit(f"position_sec over {settings.max_position_sec}"),
+            ),
+            F.when(
+                F.col("country_code").isNull() | ~F.col("country_code").rlike("^[A-Z]{2}$"),
+                F.lit("country_code not ISO 3166 alpha-2"),
+            ),
+            F.when(
+                F.col("event_time") > now_col + F.expr(f"INTERVAL {settings.max_future_sec} SECONDS"),
+                F.lit("event_time in the future"),
+            ),
+        ]
+        reason = F.concat_ws("; ", F.array_compact(F.array(*checks)))
+        return df.withColumn("reject_reason", F.when(reason != "", reason))
+
+    return transform
+
+
+def dedupe_within_watermark(delay: str) -> Callable[[DataFrame], DataFrame]:
+    """Streaming dedupe on ``(session_id, event_time)`` within ``delay`` of arrival.
+
+    Needs ``arrived_at`` (the micro-batch time) and ``reject_reason``. Rejected rows get a
+    unique nonce in the key, so two identical bad lines are both quarantined.
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        nonce = F.when(F.col("reject_reason").isNotNull(), F.expr("uuid()"))
+        return (
+            df.withColumn("_nonce", nonce)
+            .withWatermark("arrived_at", delay)
+            .dropDuplicatesWithinWatermark([*KEY, "_nonce"])
+            .drop("_nonce")
+        )
+
+    return transform
+
+
+def to_events(df: DataFrame, batch_id: int) -> DataFrame:
+    """Valid rows as ``playback_event`` rows: adds ``dt`` (UTC date) and ``ingest_batch_id``."""
+    return (
+        df.where(F.col("reject_reason").isNull())
+        .withColumn("dt", F.to_date("event_time"))
+        .withColumn("ingest_batch_id", F.lit(batch_id).cast("long"))
+        .select(PLAYBACK_EVENT.columns)
+    )
+
+
+def to_quarantine(df: DataFrame, batch_id: int) -> DataFrame:
+    """Rejected rows as ``playback_event_quarantine`` rows (raw line and reason kept)."""
+    return df.where(F.col("reject_reason").isNotNull()).select(
+        "raw_record",
+        F.col("reject_reason").alias("reason"),
+        "source_file",
+        F.lit(batch_id).cast("long").alias("ingest_batch_id"),
+        F.col("arrived_at").alias("quarantined_at"),
+    )
+
+
+def drop_stored(engine: DeltaEngine, events: DataFrame, batch_id: int) -> DataFrame:
+    """Remove events whose key is already in ``playback_event`` from an earlier batch.
+
+    Reads only the ``dt`` partitions the batch touches and only the key columns. Rows
+    written by this same batch (a replay) do not count, so a replay keeps its rows.
+    """
+    dts = [r.dt.isoformat() for r in events.select("dt").distinct().collect()]
+    if not dts:
+        return events
+    stored = (
+        engine.read("playback_event", partition_filters=[("dt", "in", dts)])
+        .where(F.col("ingest_batch_id") != batch_id)
+        .select(*KEY, "dt")
+    )
+    return events.join(stored, [*KEY, "dt"], "left_anti")
+
+
+class BatchWriter:
+    """The ``foreachBatch`` function: writes one micro-batch to all tables, idempotently."""
+
+    def __init__(self, engine: DeltaEngine, cfg: Config):
+        self.engine = engine
+        self.cfg = cfg
+        self.query = cfg.ingest.query_name
+        self.totals = {"rows_in": 0, "quarantined": 0, "duplicates": 0, "written": 0}
+        self._query_id: str | None = None
+
+    @property
+    def query_id(self) -> str:
+        """The streaming query's id, kept in its checkpoint for the query's whole life.
+
+        Part of every transaction app id: a new checkpoint (a new query) restarts batch ids
+        at 0 and must not be mistaken for a replay of the old query's batches.
+        """
+        if self._query_id is None:
+            meta = os.path.join(self.cfg.checkpoint_path(self.query), "metadata")
+            with open(meta, encoding="utf-8") as fh:
+                self._query_id = json.loads(fh.readline())["id"]
+        return self._query_id
+
+    def app_id(self, table: str) -> str:
+        return f"{self.query}:{self.query_id}:{table}"
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        start = time.monotonic()
+        batch = batch.persist()
+        try:
+            counts = {
+                bool(r["ok"]): r["n"]
+                for r in batch.groupBy(F.col("reject_reason").isNull().alias("ok"))
+                .agg(F.count(F.lit(1)).alias("n"))
+                .collect()
+            }
+            rows_in = sum(counts.values())
+            if rows_in == 0:
+                return
+            quarantined = counts.get(False, 0)
+            if quarantined:
+                self.engine.append(
+                    "playback_event_quarantine",
+                    to_quarantine(batch, batch_id),
+                    self.app_id("playback_event_quarantine"),
+                    batch_id,
+                )
+            events = to_events(batch, batch_id)
+            if self.cfg.ingest.dedupe_against_table:
+                events = drop_stored(self.engine, events, batch_id)
+            events = events.persist()
+            written = events.count()
+            duplicates = counts.get(True, 0) - written
+            result = self.engine.append(
+                "playback_event", events, self.app_id("playback_event"), batch_id
+            )
+            merges = apply_events(
+                self.engine,
+                events,
+                self.cfg.resume.finish_ratio,
+                f"{self.query}:{self.query_id}",
+                batch_id,
+            )
+            events.unpersist()
+            sess, res = merges["playback_session"], merges["resume_state"]
+            for key, value in (
+                ("rows_in", rows_in),
+                ("quarantined", quarantined),
+                ("duplicates", duplicates),
+                ("written", written),
+            ):
+                self.totals[key] += value
+            log.info(
+                "batch %d: rows_in=%d quarantined=%d duplicates_dropped=%d written=%d%s "
+                "session(ins=%s upd=%s%s) resume(ins=%s upd=%s%s) %.1fs",
+                batch_id,
+                rows_in,
+                quarantined,
+                duplicates,
+                written,
+                " (replay: already committed)" if result.skipped else "",
+                sess.metrics.get("rows_inserted", "-"),
+                sess.metrics.get("rows_updated", "-"),
+                " skipped" if sess.skipped else "",
+                res.metrics.get("rows_inserted", "-"),
+                res.metrics.get("rows_updated", "-"),
+                " skipped" if res.skipped else "",
+                time.monotonic() - start,
+            )
+        finally:
+            batch.unpersist()
+
+
+class ProgressLog:
+    """Logs Spark's own per-batch figures (input rate, stream-dedupe drops) by polling.
+
+    Polling ``query.recentProgress`` avoids a Python ``StreamingQueryListener``, whose
+    callbacks can outlive the Python process at shutdown.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.stream_duplicates = 0
+
+    def poll(self, query: StreamingQuery) -> None:
+        for p in query.recentProgress:
+            batch_id = p["batchId"]
+            if batch_id in self.seen:
+                continue
+            self.seen.add(batch_id)
+            dropped = sum(
+                int((s.get("customMetrics") or {}).get("numDroppedDuplicateRows", 0))
+                for s in p.get("stateOperators", [])
+            )
+            self.stream_duplicates += dropped
+            if p.get("numInputRows"):
+                log.info(
+                    "progress batch %d: input=%d rows at %.0f rows/s, stream-dedupe dropped=%d",
+                    batch_id,
+                    p["numInputRows"],
+                    p.get("processedRowsPerSecond") or 0.0,
+                    dropped,
+                )
+
+
+def build_stream(spark: SparkSession, cfg: Config) -> DataFrame:
+    """The streaming DataFrame up to (not including) ``foreachBatch``."""
+    lines = (
+        spark.readStream.option("maxFilesPerTrigger", cfg.ingest.max_files_per_trigger)
+        .option("pathGlobFilter", "*.jsonl")
+        .text(cfg.paths.landing_dir)
+        .select(
+            F.col("value").alias("raw_record"),
+            F.col("_metadata.file_path").alias("source_file"),
+        )
+    )
+    return (
+        lines.transform(parse_landing_lines)
+        .withColumn("arrived_at", F.current_timestamp())
+        .transform(validate(cfg.ingest))
+        .transform(dedupe_within_watermark(cfg.ingest.dedupe_watermark))
+    )
+
+
+def start_ingest(spark: SparkSession, cfg: Config, once: bool) -> tuple[StreamingQuery, BatchWriter]:
+    """Create the tables if needed and start the streaming query.
+
+    Args:
+        once: drain what is in the landing dir (``availableNow``) and stop; otherwise run
+            with the processing-time trigger ``ingest.trigger_interval``.
+    """
+    engine = get_engine(spark, cfg)
+    engine.create_all()
+    os.makedirs(cfg.paths.landing_dir, exist_ok=True)
+    writer = BatchWriter(engine, cfg)
+    stream = build_stream(spark, cfg).writeStream.queryName(cfg.ingest.query_name)
+    stream = stream.option("checkpointLocation", cfg.checkpoint_path(cfg.ingest.query_name))
+    stream = stream.trigger(availableNow=True) if once else stream.trigger(
+        processingTime=cfg.ingest.trigger_interval
+    )
+    return stream.foreachBatch(writer).start(), writer
+
+
+def run(cfg: Config, once: bool, spark: SparkSession | None = None) -> dict[str, int]:
+    """Run the ingest; returns the totals (rows_in, quarantined, duplicates, written)."""
+    spark = spark or build_spark("ingest_playback_events", cfg)
+    start = time.monotonic()
+    query, writer = start_ingest(spark, cfg, once)
+    log.info(
+        "ingesting %s -> %s (%s)",
+        cfg.paths.landing_dir,
+        cfg.paths.tables_dir,
+        "availableNow" if once else f"every {cfg.ingest.trigger_interval}",
+    )
+    progress = ProgressLog()
+    try:
+        while not query.awaitTermination(10):
+            progress.poll(query)
+    except KeyboardInterrupt:
+        log.info("stopping on Ctrl-C; the checkpoint keeps the progress")
+        query.stop()
+    progress.poll(query)
+    seconds = time.monotonic() - start
+    totals = dict(writer.totals)
+    totals["duplicates"] += progress.stream_duplicates
+    log.info(
+        "done in %.1fs: %s (%.0f events/s written)",
+        seconds,
+        totals,
+        totals["written"] / seconds if seconds else 0.0,
+    )
+    return totals
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.ingest_playback_events",
+        description="Stream landing JSON Lines into playback_event, playback_session and "
+        "resume_state (Delta), quarantining bad records.",
+    )
+    add_env_argument(parser)
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="process everything in the landing dir (trigger availableNow) and stop",
+    )
+    parser.add_argument(
+        "--max-files-per-trigger", type=int, default=None, help="override ingest.max_files_per_trigger"
+    )
+    args = parser.parse_args(argv)
+    setup_logging()
+    overrides = {}
+    if args.max_files_per_trigger:
+        overrides = {"ingest": {"max_files_per_trigger": args.max_files_per_trigger}}
+    try:
+        cfg = load_config(args.env, args.lake_root, overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    spark = build_spark("ingest_playback_events", cfg)
+    try:
+        run(cfg, once=args.once, spark=spark)
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Batch rebuild or catch-up of ``resume_state`` from ``playback_event``.
+
+The same merge the streaming ingest runs per micro-batch
+(:func:`jobs.core.playback_state.resume_updates` and ``RESUME_MERGE``), over all stored
+events or a ``dt`` range. Because resume points are ordered by ``(event_time,
+position_sec, session_id)``, merging in any order and any batching gives the table the
+stream gives.
+
+Usage::
+
+    python -m jobs.merge_resume_state                          # catch up from every event
+    python -m jobs.merge_resume_state --from-dt 2023-01-01 --to-dt 2023-01-31
+    python -m jobs.merge_resume_state --rebuild                # replace the table
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.core.config import Config, ConfigError, add_env_argument, load_config
+from jobs.core.delta import DeltaEngine, WriteResult, get_engine
+from jobs.core.logs import setup_logging
+from jobs.core.playback_state import RESUME_MERGE, resume_updates
+
+log = logging.getLogger("merge_resume_state")
+
+
+def events_in_range(engine: DeltaEngine, from_dt: dt.date | None, to_dt: dt.date | None) -> DataFrame:
+    """``playback_event`` rows with ``from_dt <= dt <= to_dt`` (either bound optional).
+
+    Raises:
+        ValueError: ``from_dt`` is after ``to_dt``.
+    """
+    if from_dt and to_dt and from_dt > to_dt:
+        raise ValueError(f"--from-dt {from_dt} is after --to-dt {to_dt}")
+    events = engine.read("playback_event")
+    if from_dt:
+        events = events.where(F.col("dt") >= F.lit(from_dt))
+    if to_dt:
+        events = events.where(F.col("dt") <= F.lit(to_dt))
+    return events
+
+
+def merge_resume_state(
+    engine: DeltaEngine,
+    cfg: Config,
+    from_dt: dt.date | None = None,
+    to_dt: dt.date | None = None,
+    rebuild: bool = False,
+) -> WriteResult:
+    """Catch up (merge) or rebuild (overwrite) ``resume_state`` from stored events.
+
+    Args:
+        engine: the Delta engine.
+        cfg: configuration (``resume.finish_ratio``).
+        from_dt, to_dt: inclusive UTC date range of events to use (default: all).
+        rebuild: replace the whole table instead of merging; needs the full range.
+
+    Raises:
+        ValueError: ``rebuild`` with a date range (it would drop resume points outside it).
+    """
+    if rebuild and (from_dt or to_dt):
+        raise ValueError("--rebuild replaces the whole table: do not combine it with a dt range")
+    engine.create_all(["resume_state"])
+    updates = resume_updates(events_in_range(engine, from_dt, to_dt), cfg.resume.finish_ratio)
+    if rebuild:
+        return engine.overwrite("resume_state", updates)
+    return engine.merge("resume_state", updates, RESUME_MERGE)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.merge_resume_state",
+        description="Rebuild or catch up resume_state from playback_event (same rules as the stream).",
+    )
+    parser.add_argument("--from-dt", type=_date, default=None, help="first event date (UTC), inclusive")
+    parser.add_argument("--to-dt", type=_date, default=None, help="last event date (UTC), inclusive")
+    parser.add_argument("--rebuild", action="store_true", help="overwrite resume_state entirely")
+    add_env_argument(parser)
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        cfg = load_config(args.env, args.lake_root)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from jobs.core.spark import build_spark
+
+    start = time.monotonic()
+    spark = build_spark("merge_resume_state", cfg)
+    engine = get_engine(spark, cfg)
+    try:
+        result = merge_resume_state(engine, cfg, args.from_dt, args.to_dt, args.rebuild)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info(
+        "resume_state %s: %s at version %s in %.1fs",
+        "rebuilt" if args.rebuild else "merged",
+        result.metrics,
+        result.version,
+        time.monotonic() - start,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The Delta engine contract: the same tests against both engines.
+
+The spark half runs where the delta-spark jars are on the classpath (a cluster, or
+``DELTA_JARS_DIR``); elsewhere it skips, saying why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from jobs.core.delta import MergeSpec, RustDeltaEngine, SparkDeltaEngine, TableNotFoundError
+from jobs.core.spark import delta_spark_available
+from jobs.core.tables import PLAYBACK_EVENT, RESUME_STATE, TABLES
+
+UTC = dt.UTC
+
+
+@pytest.fixture(params=["rust", "spark"])
+def any_engine(request, spark, cfg):
+    if request.param == "spark":
+        ok, why = delta_spark_available(spark)
+        if not ok:
+            pytest.skip(f"spark engine not testable here: {why}")
+        return SparkDeltaEngine(spark, cfg)
+    return RustDeltaEngine(spark, cfg)
+
+
+def event(session, minute, etype="HEARTBEAT", pos=0, country="GT", batch=0):
+    t = dt.datetime(2023, 1, 25, 21, minute, tzinfo=UTC)
+    return (session, t, etype, pos, None, 1, "d1", 10, None, False, False, None, batch, country, t.date())
+
+
+def resume_row(profile, key, pos, minute, session="s1"):
+    t = dt.datetime(2023, 1, 25, 21, minute, tzinfo=UTC)
+    return (profile, key, None, key, pos, t, "d1", session, False, None)
+
+
+def test_create_all_is_idempotent_and_empty_tables_read_with_their_schema(any_engine):
+    any_engine.create_all()
+    any_engine.create_all()
+    for name, spec in TABLES.items():
+        df = any_engine.read(name)
+        assert df.count() == 0
+        assert [f.name for f in df.schema.fields] == spec.columns
+        assert [f.dataType for f in df.schema.fields] == [f.dataType for f in spec.schema.fields]
+
+
+def test_read_of_a_missing_table_says_which_job_creates_it(any_engine):
+    with pytest.raises(TableNotFoundError, match="playback_event"):
+        any_engine.read("playback_event")
+
+
+def test_idempotent_append_skips_a_repeated_version(spark, any_engine):
+    any_engine.create(PLAYBACK_EVENT)
+    df = spark.createDataFrame([event("s1", 0), event("s1", 1)], PLAYBACK_EVENT.schema)
+    first = any_engine.append("playback_event", df, "q1:playback_event", 0)
+    again = any_engine.append("playback_event", df, "q1:playback_event", 0)
+    older = any_engine.append("playback_event", df, "q1:playback_event", -1)
+    assert (first.skipped, again.skipped, older.skipped) == (False, True, True)
+    assert any_engine.transaction_version("playback_event", "q1:playback_event") == 0
+    assert any_engine.read("playback_event").count() == 2
+    nxt = any_engine.append("playback_event", df.limit(1), "q1:playback_event", 1)
+    assert not nxt.skipped
+    assert any_engine.read("playback_event").count() == 3
+    # another writer's markers are its own
+    assert any_engine.transaction_version("playback_event", "other") is None
+
+
+def test_partition_columns_and_types_survive_the_round_trip(spark, any_engine):
+    any_engine.create(PLAYBACK_EVENT)
+    df = spark.createDataFrame([event("s1", 0, country="GT"), event("s2", 5, country="KE")], PLAYBACK_EVENT.schema)
+    any_engine.append("playback_event", df)
+    assert_df_equality(any_engine.read("playback_event"), df, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    pruned = any_engine.read("playback_event", partition_filters=[("country_code", "=", "KE")])
+    assert [r.session_id for r in pruned.collect()] == ["s2"]
+
+
+def test_merge_upserts_with_a_condition_and_is_idempotent(spark, any_engine):
+    any_engine.create(RESUME_STATE)
+    spec = MergeSpec(
+        on="t.profile_id = s.profile_id AND t.content_key = s.content_key",
+        update_condition="s.last_update > t.last_update",
+    )
+    any_engine.merge("resume_state", spark.createDataFrame([resume_row(1, 10, 100, 5)], RESUME_STATE.schema), spec)
+    batch = spark.createDataFrame(
+        [resume_row(1, 10, 50, 1), resume_row(1, 11, 7, 2)],  # older for 10: ignored; new key 11
+        RESUME_STATE.schema,
+    )
+    result = any_engine.merge("resume_state", batch, spec, "m:resume_state", 3)
+    assert result.metrics["rows_inserted"] == 1
+    assert result.metrics["rows_updated"] == 0
+    assert any_engine.merge("resume_state", batch, spec, "m:resume_state", 3).skipped
+    expected = spark.createDataFrame([resume_row(1, 10, 100, 5), resume_row(1, 11, 7, 2)], RESUME_STATE.schema)
+    assert_df_equality(any_engine.read("resume_state"), expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+
+
+def test_overwrite_with_a_predicate_replaces_only_matching_rows(spark, any_engine):
+    any_engine.create(PLAYBACK_EVENT)
+    any_engine.append(
+        "playback_event",
+        spark.createDataFrame([event("s1", 0, country="GT"), event("s2", 0, country="KE")], PLAYBACK_EVENT.schema),
+    )
+    any_engine.overwrite(
+        "playback_event",
+        spark.createDataFrame([event("s3", 0, country="KE")], PLAYBACK_EVENT.schema),
+        predicate="country_code = 'KE'",
+    )
+    assert sorted(r.session_id for r in any_engine.read("playback_event").collect()) == ["s1", "s3"]
+
+
+def test_versions_history_optimize_and_vacuum(spark, any_engine):
+    any_engine.create(PLAYBACK_EVENT)
+    for minute in range(3):  # three small files in one partition
+        any_engine.append("playback_event", spark.createDataFrame([event("s1", minute)], PLAYBACK_EVENT.schema))
+    assert any_engine.version("playback_event") == 3
+    assert any_engine.read("playback_event", version=1).count() == 1
+    history = any_engine.history("playback_event")
+    assert len(history) == 4 and history[0]["version"] == 3
+    any_engine.optimize("playback_event", zorder_by=["session_id"])
+    assert any_engine.read("playback_event").count() == 3
+    any_engine.vacuum("playback_event", retention_hours=0)
+    assert any_engine.read("playback_event").count() == 3
+    deleted = any_engine.delete("playback_event", "event_time < '2023-01-25 21:01:00'")
+    assert deleted.metrics["rows_deleted"] == 1
+    assert any_engine.read("playback_event").agg(F.min("event_time")).first()[0] == dt.datetime(
+        2023, 1, 25, 21, 1
+    )
+
+
+def test_a_write_missing_a_declared_column_is_refused(spark, any_engine):
+    any_engine.create(PLAYBACK_EVENT)
+    df = spark.createDataFrame([event("s1", 0)], PLAYBACK_EVENT.schema).drop("dt")
+    with pytest.raises(ValueError, match=r"lacks columns \['dt'\]"):
+        any_engine.append("playback_event", df)
+
+
+def test_auto_picks_rust_without_the_delta_spark_jars(spark, engine):
+    ok, _ = delta_spark_available(spark)
+    assert engine.name == ("spark" if ok else "rust")
