@@ -137,11 +137,15 @@ def dedupe_within_watermark(delay: str) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def to_events(df: DataFrame, batch_id: int) -> DataFrame:
-    """Valid rows as ``playback_event`` rows: adds ``dt`` (UTC date) and ``ingest_batch_id``."""
+def to_events(df: DataFrame, query_id: str, batch_id: int) -> DataFrame:
+    """Valid rows as ``playback_event`` rows.
+
+    Adds ``dt`` (UTC date of event_time), ``ingest_query_id`` and ``ingest_batch_id``.
+    """
     return (
         df.where(F.col("reject_reason").isNull())
         .withColumn("dt", F.to_date("event_time"))
+        .withColumn("ingest_query_id", F.lit(query_id))
         .withColumn("ingest_batch_id", F.lit(batch_id).cast("long"))
         .select(PLAYBACK_EVENT.columns)
     )
@@ -158,18 +162,20 @@ def to_quarantine(df: DataFrame, batch_id: int) -> DataFrame:
     )
 
 
-def drop_stored(engine: DeltaEngine, events: DataFrame, batch_id: int) -> DataFrame:
+def drop_stored(engine: DeltaEngine, events: DataFrame, query_id: str, batch_id: int) -> DataFrame:
     """Remove events whose key is already in ``playback_event`` from an earlier batch.
 
     Reads only the ``dt`` partitions the batch touches and only the key columns. Rows
-    written by this same batch (a replay) do not count, so a replay keeps its rows.
+    written by this same batch of this same query (a replay) do not count, so a replay
+    keeps its rows.
     """
     dts = [r.dt.isoformat() for r in events.select("dt").distinct().collect()]
     if not dts:
         return events
+    own = (F.col("ingest_query_id") == query_id) & (F.col("ingest_batch_id") == batch_id)
     stored = (
         engine.read("playback_event", partition_filters=[("dt", "in", dts)])
-        .where(F.col("ingest_batch_id") != batch_id)
+        .where(~F.coalesce(own, F.lit(False)))
         .select(*KEY, "dt")
     )
     return events.join(stored, [*KEY, "dt"], "left_anti")
@@ -222,9 +228,9 @@ class BatchWriter:
                     self.app_id("playback_event_quarantine"),
                     batch_id,
                 )
-            events = to_events(batch, batch_id)
+            events = to_events(batch, self.query_id, batch_id)
             if self.cfg.ingest.dedupe_against_table:
-                events = drop_stored(self.engine, events, batch_id)
+                events = drop_stored(self.engine, events, self.query_id, batch_id)
             events = events.persist()
             written = events.count()
             duplicates = counts.get(True, 0) - written

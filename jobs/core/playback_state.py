@@ -33,6 +33,7 @@ SESSION_MERGE = MergeSpec(
     update={
         "started_at": "least(t.started_at, s.started_at)",
         "ended_at": "coalesce(greatest(t.ended_at, s.ended_at), t.ended_at, s.ended_at)",
+        "end_reason": "CASE WHEN s.end_reason IS NOT NULL THEN s.end_reason ELSE t.end_reason END",
         "last_position_sec": (
             "CASE WHEN s.last_event_at >= t.last_event_at "
             "THEN s.last_position_sec ELSE t.last_position_sec END"
@@ -82,6 +83,7 @@ def session_updates(events: DataFrame) -> DataFrame:
         F.max("is_autoplay").alias("is_autoplay"),
         F.min("event_time").alias("started_at"),
         F.max(F.when(F.col("event_type") == "END", F.col("event_time"))).alias("ended_at"),
+        F.max(F.when(F.col("event_type") == "END", F.lit("END"))).alias("end_reason"),
         F.max("event_time").alias("last_event_at"),
         latest.alias("last_position_sec"),
         F.count(F.lit(1)).cast("long").alias("event_count"),

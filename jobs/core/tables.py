@@ -163,6 +163,7 @@ PLAYBACK_SESSION = TableSpec(
             col("is_autoplay", BooleanType(), "started by autoplay (binge analytics)"),
             col("started_at", TimestampType(), "seed schema: first event time (UTC)"),
             col("ended_at", TimestampType(), "seed schema: END event time; NULL while open"),
+            col("end_reason", StringType(), "END (player said so) or ABANDONED (closed by cleanup)"),
             col("last_event_at", TimestampType(), "newest event time: abandoned-session cleanup"),
             col("last_position_sec", IntegerType(), "position at last_event_at (seconds)"),
             col("event_count", LongType(), "events stored for the session (completeness checks)"),
@@ -191,7 +192,8 @@ PLAYBACK_EVENT = TableSpec(
             col("is_supplemental", BooleanType(), "trailers are stored but never enter resume_state"),
             col("is_autoplay", BooleanType(), "playback started by autoplay"),
             col("runtime_sec", IntegerType(), "item length when the player knows it: is_finished"),
-            col("ingest_batch_id", LongType(), "micro-batch that wrote the row: exactly-once replay"),
+            col("ingest_query_id", StringType(), "streaming query (checkpoint) that wrote the row"),
+            col("ingest_batch_id", LongType(), "its micro-batch: a replay recognises its own rows"),
             col("country_code", StringType(), "partition: region of the viewing"),
             col("dt", DateType(), "partition: to_date(event_time) in UTC"),
         ]
@@ -284,3 +286,26 @@ def get_spec(name: str) -> TableSpec:
         return TABLES[name]
     except KeyError:
         raise KeyError(f"unknown table {name!r}; known tables: {sorted(TABLES)}") from None
+
+
+def register(*specs: TableSpec) -> None:
+    """Add table specs declared in another module (star schema, data quality) to TABLES.
+
+    Raises:
+        ValueError: a name is already taken by a different spec.
+    """
+    for spec in specs:
+        if spec.name in TABLES and TABLES[spec.name] != spec:
+            raise ValueError(f"table {spec.name!r} is declared twice")
+        TABLES[spec.name] = spec
+
+
+# Specs of later layers live in their own modules and register themselves here, so that
+# get_spec() and DeltaEngine.create_all() know every table. Optional while those layers
+# are being built.
+for _module in ("jobs.core.tables_star", "jobs.core.tables_dq"):
+    try:
+        __import__(_module)
+    except ModuleNotFoundError as _exc:  # pragma: no cover - layer not present
+        if _exc.name != _module:
+            raise

@@ -31,7 +31,7 @@ def any_engine(request, spark, cfg):
 
 def event(session, minute, etype="HEARTBEAT", pos=0, country="GT", batch=0):
     t = dt.datetime(2023, 1, 25, 21, minute, tzinfo=UTC)
-    return (session, t, etype, pos, None, 1, "d1", 10, None, False, False, None, batch, country, t.date())
+    return (session, t, etype, pos, None, 1, "d1", 10, None, False, False, None, "q", batch, country, t.date())
 
 
 def resume_row(profile, key, pos, minute, session="s1"):

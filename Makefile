@@ -1,0 +1,46 @@
+# viewing-lakehouse — `make help` lists the targets.
+PYTHON_BIN ?= python3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEMO_ROOT  ?= lakehouse/demo
+
+.DEFAULT_GOAL := help
+.PHONY: help venv check-java demo test test-fast lint format bench-resume notebook clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## create .venv and install the project with its dev tools (pip)
+
+check-java: ## fail with install advice unless Java 17+ is on PATH
+	@scripts/check-java.sh
+
+demo: check-java venv ## import the bundled sample, ingest it (--once), show counts and Continue Watching
+	$(PY) -m jobs.demo --lake-root $(DEMO_ROOT)
+
+test: check-java venv ## run the test suite
+	$(PY) -m pytest
+
+test-fast: venv ## the tests without the end-to-end runs over real exports
+	$(PY) -m pytest -m "not slow"
+
+lint: venv ## ruff lint and format check
+	$(VENV)/bin/ruff check jobs tests bench
+	$(VENV)/bin/ruff format --check jobs tests bench
+
+format: venv ## ruff format and autofix
+	$(VENV)/bin/ruff format jobs tests bench
+	$(VENV)/bin/ruff check --fix jobs tests bench
+
+bench-resume: venv ## resume_state vs Netflix's Latest Bookmark on every shared export
+	$(PY) bench/resume_accuracy.py ../shared/data/viewing-activity/*.csv
+
+clean: ## remove the local lake (./lakehouse) and caches
+	rm -rf lakehouse spark-warehouse .pytest_cache

@@ -1,0 +1,231 @@
+"""The streaming ingest: validation, quarantine, dedupe, exactly-once restarts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+from chispa import assert_column_equality, assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs import ingest_playback_events as ingest
+from jobs.core.config import load_config
+from jobs.core.delta import RustDeltaEngine, get_engine
+
+UTC = dt.UTC
+NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def ev(session="s1", t="2024-06-01T10:00:00Z", etype="HEARTBEAT", pos=30, **extra) -> dict:
+    base = {
+        "session_id": session,
+        "event_time": t,
+        "event_type": etype,
+        "position_sec": pos,
+        "bitrate_kbps": None,
+        "account_id": 1,
+        "profile_id": 7,
+        "device_id": "d1",
+        "title_id": 100,
+        "episode_id": None,
+        "country_code": "GT",
+        "is_supplemental": False,
+        "is_autoplay": False,
+        "runtime_sec": None,
+    }
+    base.update(extra)
+    return base
+
+
+def land(cfg, name: str, lines: list) -> None:
+    """Write a landing file the way the importer does (the name sorts by mtime order)."""
+    folder = Path(cfg.paths.landing_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
+    stamp = 1_700_000_000 + len(list(folder.iterdir()))
+    os.utime(path, (stamp, stamp))
+
+
+def tables(engine):
+    return {
+        name: engine.read(name)
+        for name in ("playback_event", "playback_session", "resume_state", "playback_event_quarantine")
+    }
+
+
+# --- validation ---------------------------------------------------------------------
+def test_validate_gives_every_reason(spark):
+    rows = [
+        ('{"ok": 1}', None, "s", NOW - dt.timedelta(hours=1), "PLAY", 0, 1, 2, "GT", None),
+        ("x", None, None, None, None, None, None, None, None, "x"),
+        ("y", None, "s", NOW, "REWIND", -5, 1, 2, "gt", None),
+        ("z", None, "s", NOW + dt.timedelta(hours=1), "END", 90_000, 1, None, "GT", None),
+    ]
+    schema = T.StructType(
+        [
+            T.StructField("raw_record", T.StringType()),
+            T.StructField("source_file", T.StringType()),
+            T.StructField("session_id", T.StringType()),
+            T.StructField("event_time", T.TimestampType()),
+            T.StructField("event_type", T.StringType()),
+            T.StructField("position_sec", T.IntegerType()),
+            T.StructField("profile_id", T.LongType()),
+            T.StructField("title_id", T.LongType()),
+            T.StructField("country_code", T.StringType()),
+            T.StructField("_corrupt_record", T.StringType()),
+        ]
+    )
+    expected = [
+        None,
+        "malformed JSON or wrong field type; missing session_id; missing event_time; "
+        "missing event_type; missing position_sec; missing profile_id; missing title_id; "
+        "country_code not ISO 3166 alpha-2",
+        "unknown event_type REWIND; negative position_sec; country_code not ISO 3166 alpha-2",
+        "missing title_id; position_sec over 86400; event_time in the future",
+    ]
+    df = spark.createDataFrame([(*r, e) for r, e in zip(rows, expected, strict=True)], schema.add("expected", T.StringType()))
+    settings = load_config("test").ingest
+    out = df.transform(ingest.validate(settings, now=F.lit(NOW)))
+    assert_column_equality(out, "reject_reason", "expected")
+
+
+def test_parse_keeps_the_raw_line_of_malformed_json_and_wrong_types(spark):
+    lines = spark.createDataFrame(
+        [('{"session_id":"s","position_sec":"abc"}', "f"), ("{not json", "f"), (json.dumps(ev()), "f")],
+        "raw_record string, source_file string",
+    )
+    out = lines.transform(ingest.parse_landing_lines).select("raw_record", "_corrupt_record").collect()
+    assert [r._corrupt_record is not None for r in out] == [True, True, False]
+
+
+# --- end to end on handcrafted landing files -----------------------------------------
+def test_ingest_quarantines_dedupes_and_keeps_resume_state_monotonic(spark, tmp_path):
+    cfg = load_config("test", lake_root=str(tmp_path), overrides={"ingest": {"max_files_per_trigger": 1}})
+    land(cfg, "a.jsonl", [
+        ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0),
+        ev(t="2024-06-01T10:00:30Z", pos=30),
+        ev(t="2024-06-01T10:00:30Z", pos=30),                        # duplicate in the batch
+        "{broken",                                                   # malformed
+        "{broken",                                                   # the same bad line again
+        json.dumps(ev(t="2024-06-01T10:01:00Z", country_code="Guatemala")),
+        ev(session="t1", t="2024-06-01T09:00:00Z", etype="END", pos=120, is_supplemental=True, title_id=555),
+    ])
+    land(cfg, "b.jsonl", [
+        ev(t="2024-06-01T10:00:30Z", pos=30),                        # duplicate of an earlier batch
+        ev(t="2024-06-01T10:05:00Z", etype="END", pos=300),
+        ev(session="s0", t="2024-05-01T08:00:00Z", etype="END", pos=9),  # older session: late event
+    ])
+    totals = ingest.run(cfg, once=True, spark=spark)
+    engine = get_engine(spark, cfg)
+    t = tables(engine)
+
+    assert totals["written"] == 5 and totals["quarantined"] == 3
+    assert t["playback_event"].count() == 5
+    assert t["playback_event"].groupBy("session_id", "event_time").count().where("count > 1").count() == 0
+    assert sorted(r.raw_record for r in t["playback_event_quarantine"].collect()) == sorted(
+        ["{broken", "{broken", json.dumps(ev(t="2024-06-01T10:01:00Z", country_code="Guatemala"))]
+    )
+    assert {r.reason.split(";")[0] for r in t["playback_event_quarantine"].collect()} == {
+        "malformed JSON or wrong field type",
+        "country_code not ISO 3166 alpha-2",
+    }
+
+    sessions = {r.session_id: r for r in t["playback_session"].collect()}
+    s1 = sessions["s1"]
+    assert (s1.event_count, s1.last_position_sec, s1.end_reason) == (3, 300, "END")
+    assert s1.started_at == dt.datetime(2024, 6, 1, 10, 0) and s1.ended_at == dt.datetime(2024, 6, 1, 10, 5)
+
+    resume = t["resume_state"].collect()
+    assert len(resume) == 1, "the trailer (supplemental) must not enter resume_state"
+    assert (resume[0].last_position_sec, resume[0].session_id) == (300, "s1")
+    assert resume[0].last_update == dt.datetime(2024, 6, 1, 10, 5)
+
+    # partitions: dt from event_time (UTC), country_code
+    parts = {(r.dt.isoformat(), r.country_code) for r in t["playback_event"].select("dt", "country_code").collect()}
+    assert parts == {("2024-06-01", "GT"), ("2024-05-01", "GT")}
+
+    # a rerun over the same landing dir and checkpoint changes nothing
+    before = {name: engine.version(name) for name in ("playback_event", "resume_state")}
+    again = ingest.run(cfg, once=True, spark=spark)
+    assert again["rows_in"] == 0
+    assert {name: engine.version(name) for name in before} == before
+
+
+def test_duplicates_beyond_the_watermark_are_dropped_by_the_table_guard(spark, tmp_path):
+    cfg = load_config("test", lake_root=str(tmp_path))
+    land(cfg, "a.jsonl", [ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0)])
+    ingest.run(cfg, once=True, spark=spark)
+    # a new query (new checkpoint => empty dedupe state) sees the same event again
+    cfg2 = load_config("test", lake_root=str(tmp_path), overrides={"ingest": {"query_name": "second_query"}})
+    land(cfg2, "b.jsonl", [ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0), ev(t="2024-06-01T10:00:30Z")])
+    totals = ingest.run(cfg2, once=True, spark=spark)
+    engine = get_engine(spark, cfg)
+    assert totals["written"] == 1  # the new heartbeat of b.jsonl only
+    assert engine.read("playback_event").count() == 2
+    assert engine.read("playback_session").first().event_count == 2
+
+
+# --- exactly once across crashes between the commits of the three tables ------------
+def _landing_for_crash_tests(cfg):
+    for i in range(3):
+        land(cfg, f"part-{i}.jsonl", [
+            ev(session=f"s{i}", t=f"2024-06-01T1{i}:00:00Z", etype="PLAY", pos=0),
+            ev(session=f"s{i}", t=f"2024-06-01T1{i}:00:30Z", pos=30),
+            ev(session="long", t=f"2024-06-01T1{i}:30:00Z", pos=100 * (i + 1)),
+            "{bad line " + str(i),
+        ])
+
+
+@pytest.mark.parametrize(
+    "crash_at",
+    [
+        ("append", "playback_event"),      # after the quarantine commit, before the events
+        ("merge", "playback_session"),     # after the events, before the sessions
+        ("merge", "resume_state"),         # after the sessions, before resume_state
+    ],
+)
+def test_restart_after_a_crash_between_commits_gives_the_same_tables(spark, tmp_path, monkeypatch, crash_at):
+    clean_cfg = load_config("test", lake_root=str(tmp_path / "clean"), overrides={"ingest": {"max_files_per_trigger": 1}})
+    _landing_for_crash_tests(clean_cfg)
+    ingest.run(clean_cfg, once=True, spark=spark)
+    clean = tables(get_engine(spark, clean_cfg))
+
+    cfg = load_config("test", lake_root=str(tmp_path / "crashy"), overrides={"ingest": {"max_files_per_trigger": 1}})
+    _landing_for_crash_tests(cfg)
+    method, table = crash_at
+    original = getattr(RustDeltaEngine, method)
+    calls = {"n": 0}
+
+    def crashing(self, name, *args, **kwargs):
+        if name == table:
+            calls["n"] += 1
+            if calls["n"] == 2:  # the second micro-batch dies half-way
+                raise RuntimeError(f"simulated crash before the {table} commit")
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(RustDeltaEngine, method, crashing)
+    with pytest.raises(Exception, match="simulated crash"):
+        ingest.run(cfg, once=True, spark=spark)
+    monkeypatch.setattr(RustDeltaEngine, method, original)
+    ingest.run(cfg, once=True, spark=spark)  # restart on the same checkpoint
+
+    after = tables(get_engine(spark, cfg))
+    # ingest_query_id names each run's own checkpoint: the one column allowed to differ
+    after["playback_event"] = after["playback_event"].drop("ingest_query_id")
+    clean["playback_event"] = clean["playback_event"].drop("ingest_query_id")
+    for name in ("playback_event", "playback_session", "resume_state"):
+        assert_df_equality(after[name], clean[name], ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    ignore = ["source_file", "quarantined_at"]
+    assert_df_equality(
+        after["playback_event_quarantine"].drop(*ignore),
+        clean["playback_event_quarantine"].drop(*ignore),
+        ignore_row_order=True,
+        ignore_nullable=True,
+        ignore_metadata=True,
+    )
+    assert after["playback_session"].where("session_id = 'long'").first().event_count == 3
