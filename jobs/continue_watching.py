@@ -141,7 +141,9 @@ def continue_watching(
             pick("next_season_number", "season_number").alias("season_number"),
             pick("next_episode_number", "episode_number").alias("episode_number"),
             pick("next_episode_title", "episode_title").alias("episode_title"),
-            F.when(offer_next, F.lit(0)).otherwise(F.col("last_position_sec")).alias("position_sec"),
+            F.when(offer_next, F.lit(0))
+            .otherwise(F.col("last_position_sec"))
+            .alias("position_sec"),
             F.when(offer_next, F.col("next_runtime_sec")).otherwise(runtime).alias("runtime_sec"),
             "last_update",
             "device_id",
@@ -151,7 +153,9 @@ def continue_watching(
             "progress_pct",
             F.when(
                 F.col("runtime_sec") > 0,
-                F.round(F.least(F.lit(100.0), 100.0 * F.col("position_sec") / F.col("runtime_sec")), 1),
+                F.round(
+                    F.least(F.lit(100.0), 100.0 * F.col("position_sec") / F.col("runtime_sec")), 1
+                ),
             ),
         )
     )
@@ -180,7 +184,9 @@ def format_table(rows: list[dict]) -> str:
         episode = ""
         if r["episode_id"] is not None:
             se = f"S{r['season_number'] or '?'}E{r['episode_number'] or '?'}"
-            episode = f"{'next: ' if r['is_next_episode'] else ''}{se} {r['episode_title'] or ''}".strip()
+            episode = (
+                f"{'next: ' if r['is_next_episode'] else ''}{se} {r['episode_title'] or ''}".strip()
+            )
         progress = "" if r["progress_pct"] is None else f"{r['progress_pct']:.0f}%"
         lines.append(
             [
@@ -192,14 +198,19 @@ def format_table(rows: list[dict]) -> str:
                 r["last_update"].strftime("%Y-%m-%d %H:%M") if r["last_update"] else "",
             ]
         )
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
+        for i, h in enumerate(header)
+    ]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     out += [fmt.format(*line) for line in lines]
     return "\n".join(out)
 
 
-def resolve_profile(profiles: DataFrame, accounts: DataFrame, profile: str, account: str | None) -> int:
+def resolve_profile(
+    profiles: DataFrame, accounts: DataFrame, profile: str, account: str | None
+) -> int:
     """A profile id from an id or a profile name (with an account label when ambiguous).
 
     Raises:
@@ -235,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         help="ISO time the list is for (UTC; default now), or 'latest' for the profile's "
         "newest resume point (useful on historical exports)",
     )
-    parser.add_argument("--limit", type=int, default=None, help="rows (default continue_watching.limit)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="rows (default continue_watching.limit)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     add_env_argument(parser)
     args = parser.parse_args(argv)
@@ -260,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.as_of in (None, "now"):
             as_of = dt.datetime.now(dt.UTC)
         elif args.as_of == "latest":
-            as_of = resume.where(F.col("profile_id") == profile_id).agg(F.max("last_update")).first()[0]
+            as_of = (
+                resume.where(F.col("profile_id") == profile_id).agg(F.max("last_update")).first()[0]
+            )
             if as_of is None:
                 print(f"profile {profile_id} has no resume points yet", file=sys.stderr)
                 return 1

@@ -28,9 +28,13 @@ SAMPLE = ROOT / "data" / "samples" / "viewing-activity" / "household-ke.csv"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--csv", default=str(SAMPLE), help="export to import (default: the bundled sample)")
+    parser.add_argument(
+        "--csv", default=str(SAMPLE), help="export to import (default: the bundled sample)"
+    )
     parser.add_argument("--account", default="household-ke", help="account label")
-    parser.add_argument("--profile", default="Profile 1", help="profile whose Continue Watching to show")
+    parser.add_argument(
+        "--profile", default="Profile 1", help="profile whose Continue Watching to show"
+    )
     add_env_argument(parser)
     args = parser.parse_args(argv)
     setup_logging()
@@ -75,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             f"--account {args.account} --as-of latest"
         )
         resume = engine.read("resume_state")
-        profile_id = cw.resolve_profile(engine.read("profile"), engine.read("account"), args.profile, args.account)
+        profile_id = cw.resolve_profile(
+            engine.read("profile"), engine.read("account"), args.profile, args.account
+        )
         as_of = resume.where(resume.profile_id == profile_id).agg({"last_update": "max"}).first()[0]
         as_of = as_of.replace(tzinfo=dt.UTC) if as_of.tzinfo is None else as_of
         rows = [
@@ -84,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                 resume, engine.read("title"), engine.read("episode"), profile_id, as_of
             ).collect()
         ]
-        print(f"Continue Watching for {args.profile} of {args.account} (as of {as_of:%Y-%m-%d %H:%M} UTC)")
+        print(
+            f"Continue Watching for {args.profile} of {args.account} (as of {as_of:%Y-%m-%d %H:%M} UTC)"
+        )
         print(cw.format_table(rows))
         print(f"\ndemo finished in {time.monotonic() - start:.0f}s; lake at {cfg.paths.lake_root}")
     finally:

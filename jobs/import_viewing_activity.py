@@ -123,11 +123,15 @@ def content_ids(parsed: ParsedTitle) -> tuple[int, int | None]:
     title_id = stable_id("title", normalize_name(parsed.title_name))
     if parsed.kind != "EPISODE":
         return title_id, None
-    season = parsed.season_number if parsed.season_number is not None else normalize_name(
-        parsed.season_label or ""
+    season = (
+        parsed.season_number
+        if parsed.season_number is not None
+        else normalize_name(parsed.season_label or "")
     )
-    number = parsed.episode_number if parsed.episode_number is not None else normalize_name(
-        parsed.episode_title or ""
+    number = (
+        parsed.episode_number
+        if parsed.episode_number is not None
+        else normalize_name(parsed.episode_title or "")
     )
     return title_id, stable_id("episode", title_id, season, number)
 
@@ -323,7 +327,11 @@ def read_viewings(
     rejects: list[dict] = []
     with open(csv_path, encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
-        absent = [c for c in ("Profile Name", "Start Time", "Duration", "Title") if c not in (reader.fieldnames or [])]
+        absent = [
+            c
+            for c in ("Profile Name", "Start Time", "Duration", "Title")
+            if c not in (reader.fieldnames or [])
+        ]
         if absent:
             raise ParseError(
                 f"{csv_path}: missing columns {absent}; expected a Netflix ViewingActivity.csv "
@@ -373,12 +381,18 @@ def import_files(
 
         def events_of(vs: list[Viewing]) -> Iterator[dict]:
             for v in vs:
-                runtime = runtimes.get(normalize_name(v.title.title_name)) if v.title.kind == "FILM" else None
+                runtime = (
+                    runtimes.get(normalize_name(v.title.title_name))
+                    if v.title.kind == "FILM"
+                    else None
+                )
                 yield from viewing_to_events(v, heartbeat_sec, runtime)
 
         prefix = f"{_slug(account)}-{_slug(Path(csv_path).stem)}-hb{heartbeat_sec}"
         for part, chunk in enumerate(_chunks(events_of(viewings), events_per_file)):
-            report.events += write_jsonl_atomic(Path(landing_dir) / f"{prefix}-{part:05d}.jsonl", chunk)
+            report.events += write_jsonl_atomic(
+                Path(landing_dir) / f"{prefix}-{part:05d}.jsonl", chunk
+            )
             report.landing_files += 1
         report.sessions += len(viewings)
     report.titles = title_stats(v.title for v in all_viewings)
@@ -387,7 +401,9 @@ def import_files(
     return report, all_viewings, runtimes
 
 
-def dimension_rows(viewings: list[Viewing], account: str, runtimes: dict[str, int]) -> dict[str, list[tuple]]:
+def dimension_rows(
+    viewings: list[Viewing], account: str, runtimes: dict[str, int]
+) -> dict[str, list[tuple]]:
     """Rows of account, profile, device, title and episode seen in ``viewings``.
 
     The latest viewing decides a profile's country_code; the first one names a title.
@@ -408,7 +424,15 @@ def dimension_rows(viewings: list[Viewing], account: str, runtimes: dict[str, in
             t = v.title
             episodes.setdefault(
                 v.episode_id,
-                (v.episode_id, v.title_id, t.season_label, t.season_number, t.episode_number, t.episode_title, None),
+                (
+                    v.episode_id,
+                    v.title_id,
+                    t.season_label,
+                    t.season_number,
+                    t.episode_number,
+                    t.episode_title,
+                    None,
+                ),
             )
     return {
         "account": [(acc_id, account)],

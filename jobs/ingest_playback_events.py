@@ -51,7 +51,14 @@ from jobs.core.tables import EVENT_TYPES, LANDING_EVENT_SCHEMA, PLAYBACK_EVENT
 log = logging.getLogger("ingest_playback_events")
 
 CORRUPT = "_corrupt_record"
-REQUIRED_FIELDS = ("session_id", "event_time", "event_type", "position_sec", "profile_id", "title_id")
+REQUIRED_FIELDS = (
+    "session_id",
+    "event_time",
+    "event_type",
+    "position_sec",
+    "profile_id",
+    "title_id",
+)
 KEY = ["session_id", "event_time"]
 _PARSE_SCHEMA = T.StructType(LANDING_EVENT_SCHEMA.fields + [T.StructField(CORRUPT, T.StringType())])
 
@@ -75,7 +82,9 @@ def parse_landing_lines(lines: DataFrame) -> DataFrame:
     return lines.withColumn("e", parsed).select("raw_record", "source_file", "e.*")
 
 
-def validate(settings: IngestSettings, now: Column | None = None) -> Callable[[DataFrame], DataFrame]:
+def validate(
+    settings: IngestSettings, now: Column | None = None
+) -> Callable[[DataFrame], DataFrame]:
     """Add ``reject_reason``: NULL for a valid event, else the ';'-joined reasons.
 
     Rules (issue #2): parseable JSON with the right types; required fields present
@@ -108,7 +117,8 @@ def validate(settings: IngestSettings, now: Column | None = None) -> Callable[[D
                 F.lit("country_code not ISO 3166 alpha-2"),
             ),
             F.when(
-                F.col("event_time") > now_col + F.expr(f"INTERVAL {settings.max_future_sec} SECONDS"),
+                F.col("event_time")
+                > now_col + F.expr(f"INTERVAL {settings.max_future_sec} SECONDS"),
                 F.lit("event_time in the future"),
             ),
         ]
@@ -325,7 +335,9 @@ def build_stream(spark: SparkSession, cfg: Config) -> DataFrame:
     )
 
 
-def start_ingest(spark: SparkSession, cfg: Config, once: bool) -> tuple[StreamingQuery, BatchWriter]:
+def start_ingest(
+    spark: SparkSession, cfg: Config, once: bool
+) -> tuple[StreamingQuery, BatchWriter]:
     """Create the tables if needed and start the streaming query.
 
     Args:
@@ -338,8 +350,10 @@ def start_ingest(spark: SparkSession, cfg: Config, once: bool) -> tuple[Streamin
     writer = BatchWriter(engine, cfg)
     stream = build_stream(spark, cfg).writeStream.queryName(cfg.ingest.query_name)
     stream = stream.option("checkpointLocation", cfg.checkpoint_path(cfg.ingest.query_name))
-    stream = stream.trigger(availableNow=True) if once else stream.trigger(
-        processingTime=cfg.ingest.trigger_interval
+    stream = (
+        stream.trigger(availableNow=True)
+        if once
+        else stream.trigger(processingTime=cfg.ingest.trigger_interval)
     )
     return stream.foreachBatch(writer).start(), writer
 
@@ -388,7 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         help="process everything in the landing dir (trigger availableNow) and stop",
     )
     parser.add_argument(
-        "--max-files-per-trigger", type=int, default=None, help="override ingest.max_files_per_trigger"
+        "--max-files-per-trigger",
+        type=int,
+        default=None,
+        help="override ingest.max_files_per_trigger",
     )
     args = parser.parse_args(argv)
     setup_logging()

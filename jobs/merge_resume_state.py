@@ -32,7 +32,9 @@ from jobs.core.playback_state import RESUME_MERGE, resume_updates
 log = logging.getLogger("merge_resume_state")
 
 
-def events_in_range(engine: DeltaEngine, from_dt: dt.date | None, to_dt: dt.date | None) -> DataFrame:
+def events_in_range(
+    engine: DeltaEngine, from_dt: dt.date | None, to_dt: dt.date | None
+) -> DataFrame:
     """``playback_event`` rows with ``from_dt <= dt <= to_dt`` (either bound optional).
 
     Raises:
@@ -87,8 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m jobs.merge_resume_state",
         description="Rebuild or catch up resume_state from playback_event (same rules as the stream).",
     )
-    parser.add_argument("--from-dt", type=_date, default=None, help="first event date (UTC), inclusive")
-    parser.add_argument("--to-dt", type=_date, default=None, help="last event date (UTC), inclusive")
+    parser.add_argument(
+        "--from-dt", type=_date, default=None, help="first event date (UTC), inclusive"
+    )
+    parser.add_argument(
+        "--to-dt", type=_date, default=None, help="last event date (UTC), inclusive"
+    )
     parser.add_argument("--rebuild", action="store_true", help="overwrite resume_state entirely")
     add_env_argument(parser)
     args = parser.parse_args(argv)

@@ -18,6 +18,13 @@ from typing import Any
 import yaml
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def conf_dir() -> Path:
+    """The folder of YAML files: ``$LAKEHOUSE_CONF_DIR``, else the project's ``conf/``."""
+    return Path(os.environ.get("LAKEHOUSE_CONF_DIR") or CONF_DIR)
+
+
 DEFAULT_ENV = "local"
 
 
@@ -25,7 +32,7 @@ class ConfigError(ValueError):
     """A configuration file or value is missing or invalid."""
 
 
-class EngineChoice(str, enum.Enum):
+class EngineChoice(enum.StrEnum):
     """Which Delta engine writes the tables (see docs/architecture.md)."""
 
     AUTO = "auto"
@@ -125,9 +132,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def available_envs(conf_dir: Path = CONF_DIR) -> list[str]:
-    """Names of the overlays in ``conf_dir`` (every ``*.yaml`` except ``base.yaml``)."""
-    return sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
+def available_envs(folder: Path | None = None) -> list[str]:
+    """Names of the environment overlays (every ``*.yaml`` in conf/ except ``base.yaml``)."""
+    folder = folder or conf_dir()
+    return sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "base")
 
 
 def _resolve_paths(raw: dict[str, Any], lake_root: str | None) -> Paths:
@@ -144,7 +152,7 @@ def load_config(
     env: str | None = None,
     lake_root: str | None = None,
     overrides: dict[str, Any] | None = None,
-    conf_dir: Path = CONF_DIR,
+    folder: Path | None = None,
 ) -> Config:
     """Load ``base.yaml`` and the overlay of ``env`` into a frozen :class:`Config`.
 
@@ -153,7 +161,7 @@ def load_config(
             or ``local``.
         lake_root: moves every path under a new root (wins over ``LAKEHOUSE_ROOT``).
         overrides: nested mapping applied last, e.g. ``{"ingest": {"max_files_per_trigger": 1}}``.
-        conf_dir: folder holding the YAML files.
+        folder: folder holding the YAML files (default: :func:`conf_dir`).
 
     Returns:
         The typed configuration; paths are absolute.
@@ -162,13 +170,14 @@ def load_config(
         ConfigError: unknown environment, missing key or a value of the wrong type.
     """
     env = env or os.environ.get("LAKEHOUSE_ENV") or DEFAULT_ENV
-    overlay_path = conf_dir / f"{env}.yaml"
+    folder = folder or conf_dir()
+    overlay_path = folder / f"{env}.yaml"
     if not overlay_path.exists():
         raise ConfigError(
             f"unknown environment {env!r}: no {overlay_path}. "
-            f"Choose one of {available_envs(conf_dir)} with --env or LAKEHOUSE_ENV."
+            f"Choose one of {available_envs(folder)} with --env or LAKEHOUSE_ENV."
         )
-    raw = _deep_merge(_read_yaml(conf_dir / "base.yaml"), _read_yaml(overlay_path))
+    raw = _deep_merge(_read_yaml(folder / "base.yaml"), _read_yaml(overlay_path))
     raw = _deep_merge(raw, overrides or {})
     try:
         spark_raw = raw["spark"]

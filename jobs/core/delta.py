@@ -406,11 +406,7 @@ class RustDeltaEngine(DeltaEngine):
         uris = dt.file_uris(file_pruning_predicate=partition_filters or None)
         if not uris:
             return self.spark.createDataFrame([], spec.schema)
-        df = (
-            self.spark.read.schema(spec.schema)
-            .option("basePath", self.path(table))
-            .parquet(*uris)
-        )
+        df = self.spark.read.schema(spec.schema).option("basePath", self.path(table)).parquet(*uris)
         return df.select(spec.columns)
 
     def version(self, table: str) -> int:
@@ -477,9 +473,7 @@ class SparkDeltaEngine(DeltaEngine):
         if "txn" not in log_df.columns:
             return None
         row = (
-            log_df.where(f"txn.appId = '{app_id}'")
-            .selectExpr("max(txn.version) AS v")
-            .collect()[0]
+            log_df.where(f"txn.appId = '{app_id}'").selectExpr("max(txn.version) AS v").collect()[0]
         )
         return None if row.v is None else int(row.v)
 

@@ -30,4 +30,6 @@ def stable_hex(kind: str, *parts: object, length: int = 16) -> str:
 
 def session_uuid(*parts: object) -> str:
     """UUID5 of a viewing's identity (all its raw fields)."""
-    return str(uuid.uuid5(SESSION_NAMESPACE, "\x1f".join("" if p is None else str(p) for p in parts)))
+    return str(
+        uuid.uuid5(SESSION_NAMESPACE, "\x1f".join("" if p is None else str(p) for p in parts))
+    )

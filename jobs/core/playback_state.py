@@ -167,9 +167,17 @@ def apply_events(
 
     return {
         "playback_session": engine.merge(
-            "playback_session", session_updates(events), SESSION_MERGE, app("playback_session"), version
+            "playback_session",
+            session_updates(events),
+            SESSION_MERGE,
+            app("playback_session"),
+            version,
         ),
         "resume_state": engine.merge(
-            "resume_state", resume_updates(events, finish_ratio), RESUME_MERGE, app("resume_state"), version
+            "resume_state",
+            resume_updates(events, finish_ratio),
+            RESUME_MERGE,
+            app("resume_state"),
+            version,
         ),
     }

@@ -104,8 +104,16 @@ DEVICE = TableSpec(
     schema=StructType(
         [
             col("device_id", StringType(), "stable hash of (account, device string)"),
-            col("account_id", LongType(), "devices are per account: the same model in two homes differs"),
-            col("device_type", StringType(), "class: TV, mobile, tablet, web, console, streaming_stick, other"),
+            col(
+                "account_id",
+                LongType(),
+                "devices are per account: the same model in two homes differs",
+            ),
+            col(
+                "device_type",
+                StringType(),
+                "class: TV, mobile, tablet, web, console, streaming_stick, other",
+            ),
             col("os_version", StringType(), "seed schema; not in the exports (NULL)"),
             col("device_model", StringType(), "the raw device string, kept for re-classification"),
         ]
@@ -136,7 +144,11 @@ EPISODE = TableSpec(
         [
             col("episode_id", LongType(), "stable hash of (series, season, episode)"),
             col("title_id", LongType(), "the series"),
-            col("season_label", StringType(), "as written: 'Season 2', 'Temporada 3', 'Limited Series'"),
+            col(
+                "season_label",
+                StringType(),
+                "as written: 'Season 2', 'Temporada 3', 'Limited Series'",
+            ),
             col("season_number", IntegerType(), "parsed season number; NULL when unknown"),
             col("episode_number", IntegerType(), "parsed episode number; NULL when unknown"),
             col("episode_title", StringType(), "episode name"),
@@ -159,11 +171,17 @@ PLAYBACK_SESSION = TableSpec(
             col("title_id", LongType(), "seed schema"),
             col("episode_id", LongType(), "seed schema; NULL for films"),
             col("country_code", StringType(), "where it was watched (region analytics)"),
-            col("is_supplemental", BooleanType(), "trailers etc. are sessions but never resume points"),
+            col(
+                "is_supplemental",
+                BooleanType(),
+                "trailers etc. are sessions but never resume points",
+            ),
             col("is_autoplay", BooleanType(), "started by autoplay (binge analytics)"),
             col("started_at", TimestampType(), "seed schema: first event time (UTC)"),
             col("ended_at", TimestampType(), "seed schema: END event time; NULL while open"),
-            col("end_reason", StringType(), "END (player said so) or ABANDONED (closed by cleanup)"),
+            col(
+                "end_reason", StringType(), "END (player said so) or ABANDONED (closed by cleanup)"
+            ),
             col("last_event_at", TimestampType(), "newest event time: abandoned-session cleanup"),
             col("last_position_sec", IntegerType(), "position at last_event_at (seconds)"),
             col("event_count", LongType(), "events stored for the session (completeness checks)"),
@@ -189,7 +207,9 @@ PLAYBACK_EVENT = TableSpec(
             col("device_id", StringType(), "resume_state records the device of the update"),
             col("title_id", LongType(), "resume_state key without a join"),
             col("episode_id", LongType(), "resume_state key without a join; NULL for films"),
-            col("is_supplemental", BooleanType(), "trailers are stored but never enter resume_state"),
+            col(
+                "is_supplemental", BooleanType(), "trailers are stored but never enter resume_state"
+            ),
             col("is_autoplay", BooleanType(), "playback started by autoplay"),
             col("runtime_sec", IntegerType(), "item length when the player knows it: is_finished"),
             col("ingest_query_id", StringType(), "streaming query (checkpoint) that wrote the row"),
@@ -309,3 +329,35 @@ for _module in ("jobs.core.tables_star", "jobs.core.tables_dq"):
     except ModuleNotFoundError as _exc:  # pragma: no cover - layer not present
         if _exc.name != _module:
             raise
+
+
+def markdown() -> str:
+    """docs/tables.md: every declared table with its columns and their reasons."""
+    out = [
+        "# Tables",
+        "",
+        "Generated from the specs in `jobs/core/` by `python -m jobs.core.tables > docs/tables.md`;",
+        "a test fails when this file and the specs disagree. Times are UTC, `*_sec` are seconds.",
+        "",
+    ]
+    for spec in TABLES.values():
+        out += [f"## `{spec.name}`", "", spec.description, ""]
+        out.append(f"- key: `{', '.join(spec.key)}`")
+        if spec.partition_by:
+            out.append(f"- partitioned by: `{', '.join(spec.partition_by)}`")
+        if spec.cluster_by:
+            out.append(f"- Z-order by: `{', '.join(spec.cluster_by)}`")
+        out += ["", "| column | type | why |", "|---|---|---|"]
+        for f in spec.schema.fields:
+            out.append(
+                f"| `{f.name}` | {f.dataType.simpleString()} | {f.metadata.get('comment', '')} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    # import the package module (not this __main__ copy): later layers register there
+    from jobs.core import tables as _tables
+
+    print(_tables.markdown(), end="")

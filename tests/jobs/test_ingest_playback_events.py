@@ -54,7 +54,12 @@ def land(cfg, name: str, lines: list) -> None:
 def tables(engine):
     return {
         name: engine.read(name)
-        for name in ("playback_event", "playback_session", "resume_state", "playback_event_quarantine")
+        for name in (
+            "playback_event",
+            "playback_session",
+            "resume_state",
+            "playback_event_quarantine",
+        )
     }
 
 
@@ -88,7 +93,10 @@ def test_validate_gives_every_reason(spark):
         "unknown event_type REWIND; negative position_sec; country_code not ISO 3166 alpha-2",
         "missing title_id; position_sec over 86400; event_time in the future",
     ]
-    df = spark.createDataFrame([(*r, e) for r, e in zip(rows, expected, strict=True)], schema.add("expected", T.StringType()))
+    df = spark.createDataFrame(
+        [(*r, e) for r, e in zip(rows, expected, strict=True)],
+        schema.add("expected", T.StringType()),
+    )
     settings = load_config("test").ingest
     out = df.transform(ingest.validate(settings, now=F.lit(NOW)))
     assert_column_equality(out, "reject_reason", "expected")
@@ -96,37 +104,67 @@ def test_validate_gives_every_reason(spark):
 
 def test_parse_keeps_the_raw_line_of_malformed_json_and_wrong_types(spark):
     lines = spark.createDataFrame(
-        [('{"session_id":"s","position_sec":"abc"}', "f"), ("{not json", "f"), (json.dumps(ev()), "f")],
+        [
+            ('{"session_id":"s","position_sec":"abc"}', "f"),
+            ("{not json", "f"),
+            (json.dumps(ev()), "f"),
+        ],
         "raw_record string, source_file string",
     )
-    out = lines.transform(ingest.parse_landing_lines).select("raw_record", "_corrupt_record").collect()
+    out = (
+        lines.transform(ingest.parse_landing_lines)
+        .select("raw_record", "_corrupt_record")
+        .collect()
+    )
     assert [r._corrupt_record is not None for r in out] == [True, True, False]
 
 
 # --- end to end on handcrafted landing files -----------------------------------------
 def test_ingest_quarantines_dedupes_and_keeps_resume_state_monotonic(spark, tmp_path):
-    cfg = load_config("test", lake_root=str(tmp_path), overrides={"ingest": {"max_files_per_trigger": 1}})
-    land(cfg, "a.jsonl", [
-        ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0),
-        ev(t="2024-06-01T10:00:30Z", pos=30),
-        ev(t="2024-06-01T10:00:30Z", pos=30),                        # duplicate in the batch
-        "{broken",                                                   # malformed
-        "{broken",                                                   # the same bad line again
-        json.dumps(ev(t="2024-06-01T10:01:00Z", country_code="Guatemala")),
-        ev(session="t1", t="2024-06-01T09:00:00Z", etype="END", pos=120, is_supplemental=True, title_id=555),
-    ])
-    land(cfg, "b.jsonl", [
-        ev(t="2024-06-01T10:00:30Z", pos=30),                        # duplicate of an earlier batch
-        ev(t="2024-06-01T10:05:00Z", etype="END", pos=300),
-        ev(session="s0", t="2024-05-01T08:00:00Z", etype="END", pos=9),  # older session: late event
-    ])
+    cfg = load_config(
+        "test", lake_root=str(tmp_path), overrides={"ingest": {"max_files_per_trigger": 1}}
+    )
+    land(
+        cfg,
+        "a.jsonl",
+        [
+            ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0),
+            ev(t="2024-06-01T10:00:30Z", pos=30),
+            ev(t="2024-06-01T10:00:30Z", pos=30),  # duplicate in the batch
+            "{broken",  # malformed
+            "{broken",  # the same bad line again
+            json.dumps(ev(t="2024-06-01T10:01:00Z", country_code="Guatemala")),
+            ev(
+                session="t1",
+                t="2024-06-01T09:00:00Z",
+                etype="END",
+                pos=120,
+                is_supplemental=True,
+                title_id=555,
+            ),
+        ],
+    )
+    land(
+        cfg,
+        "b.jsonl",
+        [
+            ev(t="2024-06-01T10:00:30Z", pos=30),  # duplicate of an earlier batch
+            ev(t="2024-06-01T10:05:00Z", etype="END", pos=300),
+            ev(
+                session="s0", t="2024-05-01T08:00:00Z", etype="END", pos=9
+            ),  # older session: late event
+        ],
+    )
     totals = ingest.run(cfg, once=True, spark=spark)
     engine = get_engine(spark, cfg)
     t = tables(engine)
 
     assert totals["written"] == 5 and totals["quarantined"] == 3
     assert t["playback_event"].count() == 5
-    assert t["playback_event"].groupBy("session_id", "event_time").count().where("count > 1").count() == 0
+    assert (
+        t["playback_event"].groupBy("session_id", "event_time").count().where("count > 1").count()
+        == 0
+    )
     assert sorted(r.raw_record for r in t["playback_event_quarantine"].collect()) == sorted(
         ["{broken", "{broken", json.dumps(ev(t="2024-06-01T10:01:00Z", country_code="Guatemala"))]
     )
@@ -138,7 +176,9 @@ def test_ingest_quarantines_dedupes_and_keeps_resume_state_monotonic(spark, tmp_
     sessions = {r.session_id: r for r in t["playback_session"].collect()}
     s1 = sessions["s1"]
     assert (s1.event_count, s1.last_position_sec, s1.end_reason) == (3, 300, "END")
-    assert s1.started_at == dt.datetime(2024, 6, 1, 10, 0) and s1.ended_at == dt.datetime(2024, 6, 1, 10, 5)
+    assert s1.started_at == dt.datetime(2024, 6, 1, 10, 0) and s1.ended_at == dt.datetime(
+        2024, 6, 1, 10, 5
+    )
 
     resume = t["resume_state"].collect()
     assert len(resume) == 1, "the trailer (supplemental) must not enter resume_state"
@@ -146,7 +186,10 @@ def test_ingest_quarantines_dedupes_and_keeps_resume_state_monotonic(spark, tmp_
     assert resume[0].last_update == dt.datetime(2024, 6, 1, 10, 5)
 
     # partitions: dt from event_time (UTC), country_code
-    parts = {(r.dt.isoformat(), r.country_code) for r in t["playback_event"].select("dt", "country_code").collect()}
+    parts = {
+        (r.dt.isoformat(), r.country_code)
+        for r in t["playback_event"].select("dt", "country_code").collect()
+    }
     assert parts == {("2024-06-01", "GT"), ("2024-05-01", "GT")}
 
     # a rerun over the same landing dir and checkpoint changes nothing
@@ -161,8 +204,14 @@ def test_duplicates_beyond_the_watermark_are_dropped_by_the_table_guard(spark, t
     land(cfg, "a.jsonl", [ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0)])
     ingest.run(cfg, once=True, spark=spark)
     # a new query (new checkpoint => empty dedupe state) sees the same event again
-    cfg2 = load_config("test", lake_root=str(tmp_path), overrides={"ingest": {"query_name": "second_query"}})
-    land(cfg2, "b.jsonl", [ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0), ev(t="2024-06-01T10:00:30Z")])
+    cfg2 = load_config(
+        "test", lake_root=str(tmp_path), overrides={"ingest": {"query_name": "second_query"}}
+    )
+    land(
+        cfg2,
+        "b.jsonl",
+        [ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0), ev(t="2024-06-01T10:00:30Z")],
+    )
     totals = ingest.run(cfg2, once=True, spark=spark)
     engine = get_engine(spark, cfg)
     assert totals["written"] == 1  # the new heartbeat of b.jsonl only
@@ -173,29 +222,43 @@ def test_duplicates_beyond_the_watermark_are_dropped_by_the_table_guard(spark, t
 # --- exactly once across crashes between the commits of the three tables ------------
 def _landing_for_crash_tests(cfg):
     for i in range(3):
-        land(cfg, f"part-{i}.jsonl", [
-            ev(session=f"s{i}", t=f"2024-06-01T1{i}:00:00Z", etype="PLAY", pos=0),
-            ev(session=f"s{i}", t=f"2024-06-01T1{i}:00:30Z", pos=30),
-            ev(session="long", t=f"2024-06-01T1{i}:30:00Z", pos=100 * (i + 1)),
-            "{bad line " + str(i),
-        ])
+        land(
+            cfg,
+            f"part-{i}.jsonl",
+            [
+                ev(session=f"s{i}", t=f"2024-06-01T1{i}:00:00Z", etype="PLAY", pos=0),
+                ev(session=f"s{i}", t=f"2024-06-01T1{i}:00:30Z", pos=30),
+                ev(session="long", t=f"2024-06-01T1{i}:30:00Z", pos=100 * (i + 1)),
+                "{bad line " + str(i),
+            ],
+        )
 
 
 @pytest.mark.parametrize(
     "crash_at",
     [
-        ("append", "playback_event"),      # after the quarantine commit, before the events
-        ("merge", "playback_session"),     # after the events, before the sessions
-        ("merge", "resume_state"),         # after the sessions, before resume_state
+        ("append", "playback_event"),  # after the quarantine commit, before the events
+        ("merge", "playback_session"),  # after the events, before the sessions
+        ("merge", "resume_state"),  # after the sessions, before resume_state
     ],
 )
-def test_restart_after_a_crash_between_commits_gives_the_same_tables(spark, tmp_path, monkeypatch, crash_at):
-    clean_cfg = load_config("test", lake_root=str(tmp_path / "clean"), overrides={"ingest": {"max_files_per_trigger": 1}})
+def test_restart_after_a_crash_between_commits_gives_the_same_tables(
+    spark, tmp_path, monkeypatch, crash_at
+):
+    clean_cfg = load_config(
+        "test",
+        lake_root=str(tmp_path / "clean"),
+        overrides={"ingest": {"max_files_per_trigger": 1}},
+    )
     _landing_for_crash_tests(clean_cfg)
     ingest.run(clean_cfg, once=True, spark=spark)
     clean = tables(get_engine(spark, clean_cfg))
 
-    cfg = load_config("test", lake_root=str(tmp_path / "crashy"), overrides={"ingest": {"max_files_per_trigger": 1}})
+    cfg = load_config(
+        "test",
+        lake_root=str(tmp_path / "crashy"),
+        overrides={"ingest": {"max_files_per_trigger": 1}},
+    )
     _landing_for_crash_tests(cfg)
     method, table = crash_at
     original = getattr(RustDeltaEngine, method)
@@ -219,7 +282,13 @@ def test_restart_after_a_crash_between_commits_gives_the_same_tables(spark, tmp_
     after["playback_event"] = after["playback_event"].drop("ingest_query_id")
     clean["playback_event"] = clean["playback_event"].drop("ingest_query_id")
     for name in ("playback_event", "playback_session", "resume_state"):
-        assert_df_equality(after[name], clean[name], ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+        assert_df_equality(
+            after[name],
+            clean[name],
+            ignore_row_order=True,
+            ignore_nullable=True,
+            ignore_metadata=True,
+        )
     ignore = ["source_file", "quarantined_at"]
     assert_df_equality(
         after["playback_event_quarantine"].drop(*ignore),

@@ -31,7 +31,24 @@ def any_engine(request, spark, cfg):
 
 def event(session, minute, etype="HEARTBEAT", pos=0, country="GT", batch=0):
     t = dt.datetime(2023, 1, 25, 21, minute, tzinfo=UTC)
-    return (session, t, etype, pos, None, 1, "d1", 10, None, False, False, None, "q", batch, country, t.date())
+    return (
+        session,
+        t,
+        etype,
+        pos,
+        None,
+        1,
+        "d1",
+        10,
+        None,
+        False,
+        False,
+        None,
+        "q",
+        batch,
+        country,
+        t.date(),
+    )
 
 
 def resume_row(profile, key, pos, minute, session="s1"):
@@ -72,9 +89,17 @@ def test_idempotent_append_skips_a_repeated_version(spark, any_engine):
 
 def test_partition_columns_and_types_survive_the_round_trip(spark, any_engine):
     any_engine.create(PLAYBACK_EVENT)
-    df = spark.createDataFrame([event("s1", 0, country="GT"), event("s2", 5, country="KE")], PLAYBACK_EVENT.schema)
+    df = spark.createDataFrame(
+        [event("s1", 0, country="GT"), event("s2", 5, country="KE")], PLAYBACK_EVENT.schema
+    )
     any_engine.append("playback_event", df)
-    assert_df_equality(any_engine.read("playback_event"), df, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    assert_df_equality(
+        any_engine.read("playback_event"),
+        df,
+        ignore_row_order=True,
+        ignore_nullable=True,
+        ignore_metadata=True,
+    )
     pruned = any_engine.read("playback_event", partition_filters=[("country_code", "=", "KE")])
     assert [r.session_id for r in pruned.collect()] == ["s2"]
 
@@ -85,7 +110,11 @@ def test_merge_upserts_with_a_condition_and_is_idempotent(spark, any_engine):
         on="t.profile_id = s.profile_id AND t.content_key = s.content_key",
         update_condition="s.last_update > t.last_update",
     )
-    any_engine.merge("resume_state", spark.createDataFrame([resume_row(1, 10, 100, 5)], RESUME_STATE.schema), spec)
+    any_engine.merge(
+        "resume_state",
+        spark.createDataFrame([resume_row(1, 10, 100, 5)], RESUME_STATE.schema),
+        spec,
+    )
     batch = spark.createDataFrame(
         [resume_row(1, 10, 50, 1), resume_row(1, 11, 7, 2)],  # older for 10: ignored; new key 11
         RESUME_STATE.schema,
@@ -94,15 +123,25 @@ def test_merge_upserts_with_a_condition_and_is_idempotent(spark, any_engine):
     assert result.metrics["rows_inserted"] == 1
     assert result.metrics["rows_updated"] == 0
     assert any_engine.merge("resume_state", batch, spec, "m:resume_state", 3).skipped
-    expected = spark.createDataFrame([resume_row(1, 10, 100, 5), resume_row(1, 11, 7, 2)], RESUME_STATE.schema)
-    assert_df_equality(any_engine.read("resume_state"), expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    expected = spark.createDataFrame(
+        [resume_row(1, 10, 100, 5), resume_row(1, 11, 7, 2)], RESUME_STATE.schema
+    )
+    assert_df_equality(
+        any_engine.read("resume_state"),
+        expected,
+        ignore_row_order=True,
+        ignore_nullable=True,
+        ignore_metadata=True,
+    )
 
 
 def test_overwrite_with_a_predicate_replaces_only_matching_rows(spark, any_engine):
     any_engine.create(PLAYBACK_EVENT)
     any_engine.append(
         "playback_event",
-        spark.createDataFrame([event("s1", 0, country="GT"), event("s2", 0, country="KE")], PLAYBACK_EVENT.schema),
+        spark.createDataFrame(
+            [event("s1", 0, country="GT"), event("s2", 0, country="KE")], PLAYBACK_EVENT.schema
+        ),
     )
     any_engine.overwrite(
         "playback_event",
@@ -115,7 +154,9 @@ def test_overwrite_with_a_predicate_replaces_only_matching_rows(spark, any_engin
 def test_versions_history_optimize_and_vacuum(spark, any_engine):
     any_engine.create(PLAYBACK_EVENT)
     for minute in range(3):  # three small files in one partition
-        any_engine.append("playback_event", spark.createDataFrame([event("s1", minute)], PLAYBACK_EVENT.schema))
+        any_engine.append(
+            "playback_event", spark.createDataFrame([event("s1", minute)], PLAYBACK_EVENT.schema)
+        )
     assert any_engine.version("playback_event") == 3
     assert any_engine.read("playback_event", version=1).count() == 1
     history = any_engine.history("playback_event")

@@ -1,0 +1,417 @@
+"""In-stream expectations: row-level rules per micro-batch, with Lakeflow semantics.
+
+Rules are data (``stream.rules`` in ``conf/expectations.yaml``): a name, a Spark SQL
+boolean expression that must hold, an action and a description. Per rule:
+
+* ``warn`` — keep the row, count it;
+* ``drop`` — quarantine the row with the reason ``expectation NAME failed: EXPR``;
+* ``fail`` — raise :class:`StreamExpectationError` before anything of the batch is
+  written, which stops the streaming query; its checkpoint does not advance, so the
+  batch is processed again on restart (after the rule or the data is fixed).
+
+An expression that evaluates to NULL counts as a violation: write ``x IS NULL OR ...``
+to allow NULLs. Counts per rule and batch go to ``dq_result`` (``source = 'stream'``).
+
+Two entry points:
+
+* :func:`apply_expectations` — generic: ``(kept, dropped_with_reason, counts, rows)``.
+* :func:`check_batch` — for the ingest's ``foreachBatch``: evaluates the rules on the
+  rows the validation step accepted (``reject_reason IS NULL``) and writes the reason of
+  dropped rows into ``reject_reason``, so the ingest's existing quarantine path stores
+  them with their raw line. Then :func:`write_stream_results` appends the counts.
+
+Example::
+
+    rules = load_rules(cfg.env)
+    checked = check_batch(batch, rules, batch_id=7)   # raises on a `fail` rule
+    ...                                               # quarantine + append as before
+    write_stream_results(engine, rules, checked, run_id="q:7", batch_id=7, env=cfg.env)
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import enum
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+from pyspark.errors import AnalysisException, ParseException
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.core.config import CONF_DIR, DEFAULT_ENV, ConfigError
+from jobs.core.tables import get_spec
+
+QUALITY_CONF = "expectations.yaml"
+REASON_PREFIX = "expectation"
+
+
+class Action(enum.StrEnum):
+    """What a violated rule does to its row (Lakeflow ``expect`` / ``_or_drop`` / ``_or_fail``)."""
+
+    WARN = "warn"
+    DROP = "drop"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One in-stream expectation.
+
+    Attributes:
+        name: identifier, unique among the rules (snake_case); the dq_result
+            ``expectation`` and part of the quarantine reason.
+        expr: Spark SQL boolean expression over the batch's columns that must be TRUE.
+        action: :class:`Action`.
+        description: why the rule exists (shown in dq_result).
+    """
+
+    name: str
+    expr: str
+    action: Action
+    description: str = ""
+
+    @property
+    def reason(self) -> str:
+        """The quarantine reason of a dropped row."""
+        return f"{REASON_PREFIX} {self.name} failed: {self.expr}"
+
+
+class StreamExpectationError(RuntimeError):
+    """A ``fail`` rule was violated; nothing of the micro-batch was written."""
+
+
+class BatchCheck(NamedTuple):
+    """Outcome of :func:`check_batch`.
+
+    Attributes:
+        batch: the input with ``reject_reason`` set on rows a ``drop`` rule refused.
+        counts: violations per rule name (every rule present, 0 when none).
+        rows_checked: rows the rules were evaluated on (the ones valid before).
+    """
+
+    batch: DataFrame
+    counts: dict[str, int]
+    rows_checked: int
+
+
+class ExpectationOutcome(NamedTuple):
+    """Outcome of :func:`apply_expectations`.
+
+    Attributes:
+        kept: rows no ``drop`` rule refused (``warn`` violations included), input columns.
+        dropped: refused rows, input columns plus the reason column (``'; '``-joined).
+        counts: violations per rule name (every rule present, 0 when none).
+        rows_checked: rows evaluated.
+    """
+
+    kept: DataFrame
+    dropped: DataFrame
+    counts: dict[str, int]
+    rows_checked: int
+
+
+# -- configuration --------------------------------------------------------------------
+def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in (overlay or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_quality_conf(env: str | None = None, conf_dir: Path = CONF_DIR) -> dict[str, Any]:
+    """``conf/expectations.yaml`` with the ``envs.{env}`` section merged over the defaults.
+
+    Args:
+        env: environment name; default ``LAKEHOUSE_ENV`` or ``local``.
+        conf_dir: folder holding ``expectations.yaml``.
+
+    Returns:
+        The mapping with the sections ``stream``, ``dq`` and ``abandoned_sessions``.
+
+    Raises:
+        ConfigError: the file is missing or not a YAML mapping.
+    """
+    env = env or os.environ.get("LAKEHOUSE_ENV") or DEFAULT_ENV
+    path = conf_dir / QUALITY_CONF
+    if not path.exists():
+        raise ConfigError(f"{path} not found: it holds the data-quality settings (issue #4)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    envs = raw.pop("envs", None) or {}
+    return _deep_merge(raw, envs.get(env) or {})
+
+
+def parse_rules(items: list[dict[str, Any]] | None) -> list[Rule]:
+    """Turn ``stream.rules`` entries into :class:`Rule` objects.
+
+    Raises:
+        ConfigError: an entry lacks ``name`` or ``expr``, has an unknown ``action`` or
+            repeats a name.
+    """
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items or []):
+        if not isinstance(item, dict) or not item.get("name") or not item.get("expr"):
+            raise ConfigError(f"stream.rules[{i}]: each rule needs 'name' and 'expr', got {item!r}")
+        name = str(item["name"])
+        try:
+            action = Action(str(item.get("action", "warn")).lower())
+        except ValueError:
+            raise ConfigError(
+                f"stream rule {name!r}: action {item.get('action')!r} is not one of "
+                f"{[a.value for a in Action]}"
+            ) from None
+        if name in seen:
+            raise ConfigError(f"stream rule {name!r} is declared twice; names must be unique")
+        seen.add(name)
+        rules.append(Rule(name, str(item["expr"]), action, str(item.get("description", ""))))
+    return rules
+
+
+def load_rules(env: str | None = None, conf_dir: Path = CONF_DIR) -> list[Rule]:
+    """The in-stream rules of ``env`` (``stream.rules`` of ``conf/expectations.yaml``).
+
+    Raises:
+        ConfigError: see :func:`load_quality_conf` and :func:`parse_rules`.
+    """
+    return parse_rules((load_quality_conf(env, conf_dir).get("stream") or {}).get("rules"))
+
+
+# -- evaluation -----------------------------------------------------------------------
+def _violated(rule: Rule) -> Column:
+    """TRUE when the row breaks the rule (FALSE or NULL result)."""
+    return ~F.coalesce(F.expr(rule.expr).cast("boolean"), F.lit(False))
+
+
+def validate_rules(df: DataFrame, rules: list[Rule]) -> None:
+    """Analyse every rule's expression against ``df``'s columns (no Spark job).
+
+    Raises:
+        ConfigError: an expression does not parse or names an unknown column; the
+            message names the rule and says where to fix it.
+    """
+    for rule in rules:
+        try:
+            df.select(F.expr(rule.expr).alias("x")).schema  # noqa: B018 - forces analysis
+        except (AnalysisException, ParseException) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"stream rule {rule.name!r}: expression {rule.expr!r} is not valid on the "
+                f"batch columns {df.columns}: {first}. Fix it in conf/{QUALITY_CONF}."
+            ) from exc
+
+
+def count_violations(df: DataFrame, rules: list[Rule]) -> tuple[int, dict[str, int]]:
+    """Rows in ``df`` and violations per rule, in one aggregation (one Spark job)."""
+    aggs = [F.count(F.lit(1)).alias("_rows")]
+    aggs += [
+        F.sum(F.when(_violated(r), 1).otherwise(0)).alias(f"_r{i}") for i, r in enumerate(rules)
+    ]
+    row = df.agg(*aggs).collect()[0]
+    return int(row["_rows"]), {r.name: int(row[f"_r{i}"] or 0) for i, r in enumerate(rules)}
+
+
+def _raise_on_fail(
+    df: DataFrame, rules: list[Rule], counts: dict[str, int], rows: int, batch_id: int | None
+) -> None:
+    failed = [r for r in rules if r.action is Action.FAIL and counts.get(r.name)]
+    if not failed:
+        return
+    where = f" of micro-batch {batch_id}" if batch_id is not None else ""
+    parts = []
+    for rule in failed:
+        example = df.where(_violated(rule)).limit(1).collect()
+        shown = json.dumps(example[0].asDict(), default=str)[:500] if example else "-"
+        parts.append(
+            f"rule {rule.name!r} ({rule.expr}) failed on {counts[rule.name]} of {rows} rows; "
+            f"example: {shown}"
+        )
+    raise StreamExpectationError(
+        f"in-stream expectation with action 'fail' broken{where}: "
+        + " | ".join(parts)
+        + ". Nothing of this batch was written and the query stops; it reprocesses the "
+        f"batch on restart. Fix the producer, or change the rule in conf/{QUALITY_CONF}."
+    )
+
+
+def _drop_reason(rules: list[Rule]) -> Column:
+    """``'; '``-joined reasons of the ``drop`` rules a row breaks, or NULL."""
+    drops = [r for r in rules if r.action is Action.DROP]
+    if not drops:
+        return F.lit(None).cast("string")
+    reason = F.concat_ws(
+        "; ", F.array_compact(F.array(*[F.when(_violated(r), F.lit(r.reason)) for r in drops]))
+    )
+    return F.when(reason != "", reason)
+
+
+def apply_expectations(
+    df: DataFrame,
+    rules: list[Rule],
+    reason_col: str = "expectation_reason",
+    batch_id: int | None = None,
+) -> ExpectationOutcome:
+    """Apply ``rules`` to ``df`` (a micro-batch or any DataFrame).
+
+    Args:
+        df: rows to check; the rules' expressions refer to its columns.
+        rules: from :func:`load_rules`.
+        reason_col: name of the reason column added to the dropped rows.
+        batch_id: micro-batch id, only for the error message.
+
+    Returns:
+        :class:`ExpectationOutcome` ``(kept, dropped, counts, rows_checked)``. ``kept``
+        and ``dropped`` are lazy; persist ``df`` first when you use both.
+
+    Raises:
+        ConfigError: a rule's expression is invalid on ``df``.
+        StreamExpectationError: a ``fail`` rule is broken by at least one row.
+    """
+    validate_rules(df, rules)
+    if not rules:
+        empty = df.where(F.lit(False)).withColumn(reason_col, F.lit(None).cast("string"))
+        return ExpectationOutcome(df, empty, {}, 0)
+    rows, counts = count_violations(df, rules)
+    _raise_on_fail(df, rules, counts, rows, batch_id)
+    marked = df.withColumn(reason_col, _drop_reason(rules))
+    return ExpectationOutcome(
+        marked.where(F.col(reason_col).isNull()).drop(reason_col),
+        marked.where(F.col(reason_col).isNotNull()),
+        counts,
+        rows,
+    )
+
+
+def check_batch(
+    batch: DataFrame,
+    rules: list[Rule],
+    reason_col: str = "reject_reason",
+    batch_id: int | None = None,
+) -> BatchCheck:
+    """The ingest's step: apply ``rules`` to the rows still valid in a validated batch.
+
+    Rows whose ``reason_col`` is already set (refused by the validation step) are
+    neither evaluated nor counted. A row a ``drop`` rule refuses gets the rule's reason
+    in ``reason_col``, so the caller's quarantine path stores it.
+
+    Args:
+        batch: the validated micro-batch (``reject_reason`` NULL for valid rows).
+        rules: from :func:`load_rules`.
+        reason_col: the batch's reject-reason column.
+        batch_id: micro-batch id, for the error message.
+
+    Returns:
+        :class:`BatchCheck` ``(batch, counts, rows_checked)``.
+
+    Raises:
+        ConfigError: a rule's expression is invalid on the batch.
+        StreamExpectationError: a ``fail`` rule is broken: raise it out of
+            ``foreachBatch`` *before* any write, so nothing of the batch is committed.
+    """
+    if reason_col not in batch.columns:
+        raise ValueError(f"check_batch: the batch lacks the reason column {reason_col!r}")
+    if not rules:
+        return BatchCheck(batch, {}, 0)
+    validate_rules(batch, rules)
+    valid = batch.where(F.col(reason_col).isNull())
+    rows, counts = count_violations(valid, rules)
+    _raise_on_fail(valid, rules, counts, rows, batch_id)
+    if not any(counts.get(r.name) for r in rules if r.action is Action.DROP):
+        return BatchCheck(batch, counts, rows)
+    marked = batch.withColumn(reason_col, F.coalesce(F.col(reason_col), _drop_reason(rules)))
+    return BatchCheck(marked, counts, rows)
+
+
+# -- results --------------------------------------------------------------------------
+def result_rows(
+    rules: list[Rule],
+    counts: dict[str, int],
+    rows_checked: int,
+    run_id: str,
+    suite: str,
+    table: str = "playback_event",
+    batch_id: int | None = None,
+    env: str | None = None,
+    run_at: dt.datetime | None = None,
+) -> list[tuple]:
+    """``dq_result`` rows (tuples in the table's column order), one per rule.
+
+    ``success`` is ``counts[rule] == 0``; ``status`` is PASS, or WARN for a broken
+    ``warn``/``drop`` rule (the batch went on), FAIL for a broken ``fail`` rule.
+    """
+    run_at = run_at or dt.datetime.now(dt.UTC)
+    out = []
+    for rule in rules:
+        n = int(counts.get(rule.name, 0))
+        status = "PASS" if n == 0 else ("FAIL" if rule.action is Action.FAIL else "WARN")
+        out.append(
+            (
+                run_id,
+                suite,
+                table,
+                rule.name,
+                rule.name,
+                rule.action.value,
+                n == 0,
+                status,
+                f"{n} of {rows_checked} rows",
+                n,
+                rows_checked,
+                None,
+                rule.description or rule.expr,
+                "stream",
+                batch_id,
+                env,
+                run_at,
+            )
+        )
+    return out
+
+
+def write_stream_results(
+    engine: Any,
+    rules: list[Rule],
+    check: BatchCheck,
+    run_id: str,
+    suite: str = "ingest_playback_events",
+    batch_id: int | None = None,
+    env: str | None = None,
+    app_id: str | None = None,
+) -> Any:
+    """Append one ``dq_result`` row per rule for a checked batch (idempotent with ``app_id``).
+
+    Args:
+        engine: the :class:`jobs.core.delta.DeltaEngine`; ``dq_result`` must exist
+            (``engine.create_all()`` creates it).
+        rules: the rules applied.
+        check: the :class:`BatchCheck` of the batch.
+        run_id: e.g. ``f"{query}:{query_id}:{batch_id}"``.
+        suite: the streaming query's name.
+        batch_id: micro-batch id; also the idempotent write's version.
+        env: configuration environment.
+        app_id: transaction app id (e.g. ``f"{query}:{query_id}:dq_result"``); a replay of
+            the same ``batch_id`` is then skipped.
+
+    Returns:
+        The engine's ``WriteResult``, or None when there was nothing to write.
+    """
+    if not rules or check.rows_checked == 0:
+        return None
+    rows = result_rows(
+        rules, check.counts, check.rows_checked, run_id, suite, "playback_event", batch_id, env
+    )
+    df = engine.spark.createDataFrame(rows, get_spec("dq_result").schema)
+    return engine.append("dq_result", df, app_id, batch_id if app_id else None)
