@@ -467,15 +467,24 @@ class SparkDeltaEngine(DeltaEngine):
         builder.execute()
 
     def transaction_version(self, table: str, app_id: str) -> int | None:
-        # SetTransaction actions live in the log; delta-spark exposes them through the
-        # snapshot. Read the newest txn action of app_id from the JSON commits/checkpoint.
-        log_df = self.spark.read.json(os.path.join(self.path(table), "_delta_log", "*.json"))
-        if "txn" not in log_df.columns:
-            return None
-        row = (
-            log_df.where(f"txn.appId = '{app_id}'").selectExpr("max(txn.version) AS v").collect()[0]
-        )
-        return None if row.v is None else int(row.v)
+        """Newest ``txn`` (SetTransaction) version of ``app_id`` in the Delta log.
+
+        Reads the log's JSON commits and Parquet checkpoints (the same actions delta-spark
+        consults before skipping an idempotent write).
+        """
+        log_dir = os.path.join(self.path(table), "_delta_log")
+        versions = []
+        sources = [("json", os.path.join(log_dir, "*.json"))]
+        if any(name.endswith(".checkpoint.parquet") or ".checkpoint." in name for name in os.listdir(log_dir)):
+            sources.append(("parquet", os.path.join(log_dir, "*.checkpoint*.parquet")))
+        for fmt, pattern in sources:
+            actions = self.spark.read.format(fmt).load(pattern)
+            if "txn" not in actions.columns:
+                continue
+            row = actions.where(actions.txn.appId == app_id).selectExpr("max(txn.version) AS v").first()
+            if row.v is not None:
+                versions.append(int(row.v))
+        return max(versions) if versions else None
 
     def _txn_conf(self, app_id: str | None, version: int | None):
         """Delta's session confs for idempotent DML (MERGE/DELETE/UPDATE)."""
