@@ -472,13 +472,15 @@ class SparkDeltaEngine(DeltaEngine):
         Reads the log's JSON commits and Parquet checkpoints (the same actions delta-spark
         consults before skipping an idempotent write).
         """
-        log_dir = os.path.join(self.path(table), "_delta_log")
+        from pyspark.errors import AnalysisException
+
+        log_dir = self.path(table).rstrip("/") + "/_delta_log"
         versions = []
-        sources = [("json", os.path.join(log_dir, "*.json"))]
-        if any(name.endswith(".checkpoint.parquet") or ".checkpoint." in name for name in os.listdir(log_dir)):
-            sources.append(("parquet", os.path.join(log_dir, "*.checkpoint*.parquet")))
-        for fmt, pattern in sources:
-            actions = self.spark.read.format(fmt).load(pattern)
+        for fmt, pattern in (("json", "*.json"), ("parquet", "*.checkpoint*.parquet")):
+            try:
+                actions = self.spark.read.format(fmt).load(f"{log_dir}/{pattern}")
+            except AnalysisException:  # no checkpoint written yet
+                continue
             if "txn" not in actions.columns:
                 continue
             row = actions.where(actions.txn.appId == app_id).selectExpr("max(txn.version) AS v").first()
