@@ -1,0 +1,402 @@
+"""Deterministic synthetic playback events in the landing contract, at the design's shape.
+
+The same ``--seed`` gives byte-identical files. The shape follows the design's load
+model: accounts with profiles and devices, a catalogue of films and series with
+runtimes, sessions that average about 2 h of viewing a day per active viewer, a
+HEARTBEAT every 30 s, an evening peak by country (local 20:00–23:00), device switching
+mid-title, concurrent sessions on one profile, and the faults a real feed has:
+
+* ~0.5% duplicate events (``--duplicate-rate``), re-sent in the same or a later file;
+* ~1% late events (``--late-rate``), delivered minutes to hours after their time;
+* ~0.1% malformed lines (``--malformed-rate``), which the ingest must quarantine.
+
+Usage::
+
+    python -m jobs.generate_events --events 1000000 --files 100 --seed 7
+    python -m jobs.generate_events --events 200000 --rate 20000      # a live feed: 20 K events/s
+
+``--rate`` writes files on a clock so the ingest sees a steady stream; each file name
+carries its sequence number, and each line its ``event_time``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.ids import session_uuid, stable_hex, stable_id
+from jobs.core.logs import setup_logging
+
+log = logging.getLogger("generate_events")
+
+# Country -> UTC offset in hours (for the local evening peak) and weight.
+COUNTRIES = {
+    "US": (-5, 40),
+    "BR": (-3, 12),
+    "GB": (0, 10),
+    "DE": (1, 8),
+    "IN": (5, 10),
+    "KR": (9, 6),
+    "GT": (-6, 4),
+    "KE": (3, 4),
+    "CA": (-5, 6),
+}
+DEVICE_TYPES = (
+    ("TV", 55),
+    ("mobile", 20),
+    ("web", 10),
+    ("tablet", 8),
+    ("streaming_stick", 5),
+    ("console", 2),
+)
+# local hour-of-day weights: low overnight, a lunch bump, the evening peak
+HOUR_WEIGHTS = [2, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5, 4, 4, 5, 6, 8, 10, 14, 15, 12, 6]
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    title_id: int
+    episode_id: int | None
+    runtime_sec: int
+    series: int | None  # index of the series, None for a film
+    number: int  # episode number within the series (films: 0)
+
+
+@dataclasses.dataclass
+class Profile:
+    profile_id: int
+    account_id: int
+    country: str
+    devices: list[str]
+    cursor: dict  # series index -> next episode number
+
+
+@dataclasses.dataclass
+class GenerateReport:
+    events: int = 0
+    lines: int = 0
+    sessions: int = 0
+    duplicates: int = 0
+    late: int = 0
+    malformed: int = 0
+    files: int = 0
+    seconds: float = 0.0
+
+
+def build_catalog(
+    rng: random.Random, films: int, series: int, episodes_per_series: int
+) -> list[Item]:
+    """Films (80–150 min) and series episodes (20–60 min) with stable ids."""
+    items = [
+        Item(stable_id("gen-title", f"film-{i}"), None, rng.randint(80, 150) * 60, None, 0)
+        for i in range(films)
+    ]
+    for s in range(series):
+        title_id = stable_id("gen-title", f"series-{s}")
+        length = rng.randint(20, 60) * 60
+        items += [
+            Item(title_id, stable_id("gen-episode", s, n), length + rng.randint(-120, 120), s, n)
+            for n in range(1, episodes_per_series + 1)
+        ]
+    return items
+
+
+def build_profiles(rng: random.Random, accounts: int, profiles_per_account: int) -> list[Profile]:
+    """Accounts with a country, 1–N profiles and 1–4 devices each."""
+    names, weights = zip(*((c, w) for c, (_, w) in COUNTRIES.items()), strict=True)
+    dev_names, dev_weights = zip(*DEVICE_TYPES, strict=True)
+    profiles = []
+    for a in range(accounts):
+        account_id = stable_id("gen-account", a)
+        country = rng.choices(names, weights)[0]
+        devices = [
+            stable_hex("gen-device", a, d, rng.choices(dev_names, dev_weights)[0])
+            for d in range(rng.randint(1, 4))
+        ]
+        for p in range(rng.randint(1, profiles_per_account)):
+            profiles.append(
+                Profile(stable_id("gen-profile", a, p), account_id, country, devices, {})
+            )
+    return profiles
+
+
+def _start_time(rng: random.Random, day: dt.datetime, country: str) -> dt.datetime:
+    offset = COUNTRIES[country][0]
+    local_hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
+    return day + dt.timedelta(hours=local_hour - offset, seconds=rng.randrange(3600))
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sessions(
+    rng: random.Random,
+    profiles: list[Profile],
+    catalog: list[Item],
+    start: dt.datetime,
+    heartbeat_sec: int,
+) -> Iterator[list[dict]]:
+    """An endless stream of sessions (each a time-ordered list of event dicts)."""
+    by_series: dict[int, list[Item]] = {}
+    for item in catalog:
+        if item.series is not None:
+            by_series.setdefault(item.series, []).append(item)
+    films = [i for i in catalog if i.series is None]
+    resume: dict[tuple[int, int], int] = {}  # (profile, content) -> position
+    follow_ups: list[tuple[Profile, Item, dt.datetime, str | None]] = []
+    day = start
+    n = 0
+    while True:
+        forced_device = None
+        if follow_ups:
+            # device switching mid-title, or a second session of the same profile at once
+            profile, item, started, forced_device = follow_ups.pop()
+        else:
+            profile = profiles[rng.randrange(len(profiles))]
+            if rng.random() < 0.7 and by_series:  # series are most of the watch time
+                series = rng.randrange(len(by_series))
+                number = profile.cursor.get(series, 1)
+                eps = by_series[series]
+                item = eps[min(number, len(eps)) - 1]
+            else:
+                item = films[rng.randrange(len(films))]
+            started = _start_time(rng, day, profile.country)
+        key = (profile.profile_id, item.episode_id or item.title_id)
+        position = resume.get(key, 0)
+        if position >= item.runtime_sec * 0.95:
+            position = 0  # rewatch
+        # about 2 h a day per active viewer: sessions of ~40 min on average
+        watch = int(min(rng.expovariate(1 / 2400) + 60, item.runtime_sec - position))
+        watch = max(watch, heartbeat_sec)
+        device = forced_device or rng.choice(profile.devices)
+        session_id = session_uuid(
+            "gen", profile.profile_id, item.episode_id or item.title_id, _iso(started), n
+        )
+        base = {
+            "session_id": session_id,
+            "bitrate_kbps": None,
+            "account_id": profile.account_id,
+            "profile_id": profile.profile_id,
+            "device_id": device,
+            "title_id": item.title_id,
+            "episode_id": item.episode_id,
+            "country_code": profile.country,
+            "is_supplemental": False,
+            "is_autoplay": item.series is not None and rng.random() < 0.3,
+            "runtime_sec": item.runtime_sec,
+        }
+        events = [
+            {**base, "event_time": _iso(started), "event_type": "PLAY", "position_sec": position}
+        ]
+        for t in range(heartbeat_sec, watch, heartbeat_sec):
+            kind = "HEARTBEAT"
+            extra = {}
+            roll = rng.random()
+            if roll < 0.01:
+                kind = "BITRATE_CHANGE"
+                extra = {"bitrate_kbps": rng.choice([1500, 3000, 5800, 8000, 16000])}
+            elif roll < 0.015:
+                kind = "PAUSE"
+            elif roll < 0.02:
+                kind = "SEEK"
+            events.append(
+                {
+                    **base,
+                    **extra,
+                    "event_time": _iso(started + dt.timedelta(seconds=t)),
+                    "event_type": kind,
+                    "position_sec": position + t,
+                }
+            )
+        end_pos = position + watch
+        abandoned = rng.random() < 0.02  # the app was killed: no END
+        if not abandoned:
+            events.append(
+                {
+                    **base,
+                    "event_time": _iso(started + dt.timedelta(seconds=watch)),
+                    "event_type": "END",
+                    "position_sec": end_pos,
+                }
+            )
+        resume[key] = end_pos
+        if item.series is not None and end_pos >= item.runtime_sec * 0.95:
+            profile.cursor[item.series] = item.number + 1
+        others = [d for d in profile.devices if d != device]
+        if others and rng.random() < 0.05 and end_pos < item.runtime_sec * 0.9:
+            # device switching mid-title: go on from here on another device a few minutes later
+            later = started + dt.timedelta(seconds=watch + rng.randint(60, 900))
+            follow_ups.append((profile, item, later, rng.choice(others)))
+        elif rng.random() < 0.02:
+            # concurrent sessions on one profile: another title starts during this one
+            during = started + dt.timedelta(seconds=rng.randrange(max(1, watch)))
+            follow_ups.append((profile, films[rng.randrange(len(films))], during, None))
+        n += 1
+        if n % max(1, 3 * len(profiles)) == 0:  # ~3 sessions of ~40 min per viewer a day
+            day += dt.timedelta(days=1)
+        yield events
+
+
+def generate(
+    landing_dir: str,
+    events: int,
+    files: int,
+    seed: int = 7,
+    accounts: int = 2000,
+    profiles_per_account: int = 4,
+    start: dt.datetime = dt.datetime(2026, 1, 1),
+    heartbeat_sec: int = 30,
+    duplicate_rate: float = 0.005,
+    late_rate: float = 0.01,
+    malformed_rate: float = 0.001,
+    rate: float | None = None,
+    prefix: str = "gen",
+) -> GenerateReport:
+    """Write about ``events`` events into ``files`` landing files.
+
+    Args:
+        landing_dir: target folder (created).
+        events: events to generate (whole sessions, so slightly more).
+        files: number of files; events are spread evenly in time order.
+        seed: random seed; the same seed gives the same files.
+        rate: when set, write files on a clock at this many events per second.
+        duplicate_rate, late_rate, malformed_rate: fault shares (0–1).
+
+    Returns:
+        Counts of what was written.
+
+    Raises:
+        ValueError: non-positive ``events``/``files`` or a rate outside 0–1.
+    """
+    if events <= 0 or files <= 0:
+        raise ValueError("--events and --files must be positive")
+    for name, value in (
+        ("duplicate", duplicate_rate),
+        ("late", late_rate),
+        ("malformed", malformed_rate),
+    ):
+        if not 0 <= value < 1:
+            raise ValueError(f"--{name}-rate must be in [0, 1), got {value}")
+    t0 = time.monotonic()
+    rng = random.Random(seed)
+    catalog = build_catalog(rng, films=300, series=120, episodes_per_series=20)
+    profiles = build_profiles(rng, accounts, profiles_per_account)
+    report = GenerateReport()
+    per_file = math.ceil(events / files)
+    current: list[str] = []
+    carry: list[tuple[int, str]] = []  # (file index due, line): late and re-sent lines
+    file_index = 0
+
+    def flush() -> None:
+        nonlocal current, file_index
+        due = [line for (i, line) in carry if i <= file_index]
+        carry[:] = [(i, line) for (i, line) in carry if i > file_index]
+        lines = current + due
+        path = Path(landing_dir) / f"{prefix}-{seed}-{file_index:06d}.jsonl"
+        _write_lines(path, lines)
+        report.lines += len(lines)
+        report.files += 1
+        file_index += 1
+        current = []
+        if rate:
+            time.sleep(max(0.0, len(lines) / rate - 0.0))
+
+    for session in sessions(rng, profiles, catalog, start, heartbeat_sec):
+        report.sessions += 1
+        for e in session:
+            line = json.dumps(e, separators=(",", ":"))
+            report.events += 1
+            roll = rng.random()
+            if roll < late_rate:
+                carry.append((file_index + rng.randint(1, 20), line))
+                report.late += 1
+            else:
+                current.append(line)
+            if rng.random() < duplicate_rate:
+                carry.append((file_index + rng.randint(0, 3), line))
+                report.duplicates += 1
+            if rng.random() < malformed_rate:
+                current.append(line[: rng.randint(1, max(1, len(line) - 1))])
+                report.malformed += 1
+        if len(current) >= per_file:
+            flush()
+        if report.events >= events:
+            break
+    # what is still due later (late and re-sent lines) goes into the last file
+    current += [line for _, line in carry]
+    carry.clear()
+    if current:
+        flush()
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    """Atomic write of ready-made JSON lines: a hidden temp file, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+        if lines:
+            fh.write("\n")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.generate_events",
+        description="Write deterministic synthetic playback events (landing contract) with duplicates, late and malformed lines.",
+    )
+    parser.add_argument(
+        "--events", type=int, default=100_000, help="events to generate (default 100000)"
+    )
+    parser.add_argument("--files", type=int, default=10, help="landing files (default 10)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--accounts", type=int, default=2000, help="accounts (default 2000)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="events/s for a live feed (default: as fast as possible)",
+    )
+    parser.add_argument("--landing-dir", default=None, help="default: paths.landing_dir")
+    parser.add_argument("--duplicate-rate", type=float, default=0.005)
+    parser.add_argument("--late-rate", type=float, default=0.01)
+    parser.add_argument("--malformed-rate", type=float, default=0.001)
+    add_env_argument(parser)
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        cfg = load_config(args.env, args.lake_root)
+        report = generate(
+            args.landing_dir or cfg.paths.landing_dir,
+            args.events,
+            args.files,
+            seed=args.seed,
+            accounts=args.accounts,
+            duplicate_rate=args.duplicate_rate,
+            late_rate=args.late_rate,
+            malformed_rate=args.malformed_rate,
+            rate=args.rate,
+        )
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(dataclasses.asdict(report)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
