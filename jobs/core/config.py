@@ -92,6 +92,13 @@ class ImporterSettings:
 
 
 @dataclass(frozen=True)
+class MaintenanceSettings:
+    vacuum_retention_hours: int
+    resume_ttl_days: int
+    compact_tables: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Config:
     env: str
     paths: Paths
@@ -101,6 +108,7 @@ class Config:
     resume: ResumeSettings
     continue_watching: ContinueWatchingSettings
     importer: ImporterSettings
+    maintenance: MaintenanceSettings
 
     def table_path(self, name: str) -> str:
         """Absolute path of the Delta table ``name`` under ``paths.tables_dir``."""
@@ -208,6 +216,11 @@ def load_config(
                 account=str(raw["importer"]["account"]),
                 heartbeat_sec=int(raw["importer"]["heartbeat_sec"]),
                 events_per_file=int(raw["importer"]["events_per_file"]),
+            ),
+            maintenance=MaintenanceSettings(
+                vacuum_retention_hours=int(raw["maintenance"]["vacuum_retention_hours"]),
+                resume_ttl_days=int(raw["maintenance"]["resume_ttl_days"]),
+                compact_tables=tuple(raw["maintenance"]["compact_tables"]),
             ),
         )
     except KeyError as exc:

@@ -1,0 +1,155 @@
+"""Table maintenance: OPTIMIZE (Z-order, compaction), resume_state TTL, VACUUM.
+
+* ``playback_event``: OPTIMIZE with Z-order by its spec's ``cluster_by`` (``session_id``):
+  the design reconstructs sessions by ``session_id``, and Z-ordering packs a session's
+  events into few files, so a session-timeline query skips most files by their stats.
+  It also compacts the small files micro-batches leave behind.
+* the tables in ``maintenance.compact_tables``: compaction only.
+* ``resume_state``: rows with ``last_update`` older than ``maintenance.resume_ttl_days``
+  (90) days are deleted — the design's TTL on resume pointers.
+* VACUUM every table with ``maintenance.vacuum_retention_hours`` (168 h = 7 days, Delta's
+  default), so readers and time travel within a week stay safe.
+
+All through the Delta engine interface, so it runs on both engines. Each step logs what
+it did. Run it while the ingest is stopped or between its commits; on a conflict the
+step fails and the job can be rerun (every step is idempotent).
+
+Usage::
+
+    python -m jobs.maintain_tables                  # everything
+    python -m jobs.maintain_tables --only optimize --table playback_event
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from jobs.core.config import Config, ConfigError, add_env_argument, load_config
+from jobs.core.delta import DeltaEngine, get_engine
+from jobs.core.logs import setup_logging
+from jobs.core.tables import TABLES, get_spec
+
+log = logging.getLogger("maintain_tables")
+STEPS = ("optimize", "expire", "vacuum")
+
+
+def _metrics(result: Any) -> dict:
+    if isinstance(result, dict):
+        keep = (
+            "numFilesAdded",
+            "numFilesRemoved",
+            "filesAdded",
+            "filesRemoved",
+            "totalConsideredFiles",
+            "totalFilesSkipped",
+        )
+        return {k: result[k] for k in keep if k in result} or result
+    return {"result": str(result)[:200]}
+
+
+def optimize(engine: DeltaEngine, cfg: Config, tables: list[str]) -> dict[str, dict]:
+    """Z-order the tables whose spec has ``cluster_by`` and event data; compact the rest."""
+    out = {}
+    for name in tables:
+        if not engine.exists(name):
+            continue
+        spec = get_spec(name)
+        if name == "playback_event" and spec.cluster_by:
+            result = engine.optimize(name, zorder_by=list(spec.cluster_by))
+        elif name in cfg.maintenance.compact_tables or name == "playback_event":
+            result = engine.optimize(name)
+        else:
+            continue
+        out[name] = _metrics(result)
+        log.info("optimize %s: %s", name, out[name])
+    return out
+
+
+def expire_resume_state(engine: DeltaEngine, cfg: Config, now: dt.datetime | None = None) -> int:
+    """Delete resume points not updated for ``maintenance.resume_ttl_days`` days.
+
+    Returns:
+        Rows deleted.
+    """
+    if not engine.exists("resume_state"):
+        return 0
+    now = now or dt.datetime.now(dt.UTC)
+    cutoff = (now - dt.timedelta(days=cfg.maintenance.resume_ttl_days)).strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
+    before = engine.read("resume_state").where(f"last_update < '{cutoff}'").count()
+    if before == 0:
+        log.info("expire resume_state: nothing older than %s", cutoff)
+        return 0
+    engine.delete("resume_state", f"last_update < '{cutoff}'")
+    log.info("expire resume_state: %d rows older than %s deleted", before, cutoff)
+    return before
+
+
+def vacuum(engine: DeltaEngine, cfg: Config, tables: list[str]) -> dict[str, int]:
+    """VACUUM each table with the configured retention; returns files removed per table."""
+    out = {}
+    for name in tables:
+        if engine.exists(name):
+            removed = engine.vacuum(name, cfg.maintenance.vacuum_retention_hours)
+            out[name] = len(removed)
+            log.info(
+                "vacuum %s (retain %d h): %d files removed",
+                name,
+                cfg.maintenance.vacuum_retention_hours,
+                len(removed),
+            )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.maintain_tables",
+        description="OPTIMIZE (Z-order playback_event by session_id, compaction), expire old resume_state rows, VACUUM.",
+    )
+    parser.add_argument(
+        "--only", choices=STEPS, action="append", help="run only these steps (repeatable)"
+    )
+    parser.add_argument(
+        "--table", action="append", help="limit optimize/vacuum to these tables (repeatable)"
+    )
+    add_env_argument(parser)
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        cfg = load_config(args.env, args.lake_root)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    unknown = sorted(set(args.table or []) - set(TABLES))
+    if unknown:
+        print(f"error: unknown tables {unknown}; known: {sorted(TABLES)}", file=sys.stderr)
+        return 2
+    from jobs.core.spark import build_spark
+
+    spark = build_spark("maintain_tables", cfg)
+    engine = get_engine(spark, cfg)
+    tables = args.table or list(TABLES)
+    steps = args.only or list(STEPS)
+    report: dict[str, Any] = {}
+    start = time.monotonic()
+    if "optimize" in steps:
+        report["optimize"] = optimize(engine, cfg, tables)
+    if "expire" in steps:
+        report["expired_resume_rows"] = expire_resume_state(engine, cfg)
+    if "vacuum" in steps:
+        report["vacuum_files_removed"] = vacuum(engine, cfg, tables)
+    report["seconds"] = round(time.monotonic() - start, 1)
+    print(json.dumps(report, default=str))
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
