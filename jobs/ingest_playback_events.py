@@ -172,14 +172,21 @@ def to_quarantine(df: DataFrame, batch_id: int) -> DataFrame:
     )
 
 
-def drop_stored(engine: DeltaEngine, events: DataFrame, query_id: str, batch_id: int) -> DataFrame:
+def drop_stored(
+    engine: DeltaEngine,
+    events: DataFrame,
+    query_id: str,
+    batch_id: int,
+    dts: list[str] | None = None,
+) -> DataFrame:
     """Remove events whose key is already in ``playback_event`` from an earlier batch.
 
-    Reads only the ``dt`` partitions the batch touches and only the key columns. Rows
-    written by this same batch of this same query (a replay) do not count, so a replay
-    keeps its rows.
+    Reads only the ``dt`` partitions the batch touches (``dts``, ISO dates; computed
+    when not given) and only the key columns. Rows written by this same batch of this
+    same query (a replay) do not count, so a replay keeps its rows.
     """
-    dts = [r.dt.isoformat() for r in events.select("dt").distinct().collect()]
+    if dts is None:
+        dts = [r.dt.isoformat() for r in events.select("dt").distinct().collect()]
     if not dts:
         return events
     own = (F.col("ingest_query_id") == query_id) & (F.col("ingest_batch_id") == batch_id)
@@ -221,12 +228,20 @@ class BatchWriter:
         start = time.monotonic()
         batch = batch.persist()
         try:
-            counts = {
-                bool(r["ok"]): r["n"]
-                for r in batch.groupBy(F.col("reject_reason").isNull().alias("ok"))
+            # one pass: valid/rejected counts and the dt partitions the batch touches
+            counts: dict[bool, int] = {}
+            dts: list[str] = []
+            for r in (
+                batch.groupBy(
+                    F.col("reject_reason").isNull().alias("ok"),
+                    F.when(F.col("reject_reason").isNull(), F.to_date("event_time")).alias("dt"),
+                )
                 .agg(F.count(F.lit(1)).alias("n"))
                 .collect()
-            }
+            ):
+                counts[bool(r["ok"])] = counts.get(bool(r["ok"]), 0) + r["n"]
+                if r["dt"] is not None:
+                    dts.append(r["dt"].isoformat())
             rows_in = sum(counts.values())
             if rows_in == 0:
                 return
@@ -240,7 +255,7 @@ class BatchWriter:
                 )
             events = to_events(batch, self.query_id, batch_id)
             if self.cfg.ingest.dedupe_against_table:
-                events = drop_stored(self.engine, events, self.query_id, batch_id)
+                events = drop_stored(self.engine, events, self.query_id, batch_id, dts)
             events = events.persist()
             written = events.count()
             duplicates = counts.get(True, 0) - written

@@ -230,7 +230,7 @@ def _raise_on_fail(
     failed = [r for r in rules if r.action is Action.FAIL and counts.get(r.name)]
     if not failed:
         return
-    where = f" of micro-batch {batch_id}" if batch_id is not None else ""
+    where = f" in micro-batch {batch_id}" if batch_id is not None else ""
     parts = []
     for rule in failed:
         example = df.where(_violated(rule)).limit(1).collect()

@@ -83,7 +83,9 @@ def test_fail_raises_with_rule_count_and_example(batch):
         "session_id",
         F.when(F.col("event_type") == "HEARTBEAT", F.lit(None)).otherwise(F.col("session_id")),
     )
-    with pytest.raises(StreamExpectationError, match=r"'has_session'.*1 of 3 rows.*micro-batch 7"):
+    with pytest.raises(
+        StreamExpectationError, match=r"micro-batch 7: rule 'has_session'.*1 of 3 rows"
+    ):
         apply_expectations(bad, [WARN, FAIL], batch_id=7)
 
 
