@@ -1,0 +1,231 @@
+"""Ingest throughput beside a plain-Spark baseline, on the same generated files.
+
+For each size (events), generates landing files once (``jobs.generate_events``, seeded;
+kept under ``--data-dir`` for reuse), then runs in separate processes, one after the
+other:
+
+* **baseline** — ``readStream.json`` with the landing schema → ``writeStream.parquet``
+  partitioned by ``dt`` and ``country_code`` (availableNow): no validation, no dedupe,
+  no merge, no Delta;
+* **ingest** — ``python -m jobs.ingest_playback_events --once``: the real job.
+
+Both use the same ``maxFilesPerTrigger``. Reports events/s, the cost ratio
+(ingest seconds / baseline seconds) and the peak RSS of the driver process tree
+(Python + JVM). Prints a markdown table and writes JSON and a PNG under bench/results/.
+
+Usage::
+
+    python bench/ingest_throughput.py --sizes 1000000 5000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """Resident memory (kB) of ``pid`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        stack.extend(children.get(p, []))
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Run ``cmd``; return (seconds, peak RSS of its process tree in MB, stderr tail)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss_kb(proc.pid))
+            stop.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    stop.set()
+    sampler.join()
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
+    return seconds, peak // 1024, out
+
+
+BASELINE = r"""
+import sys
+from pyspark.sql import functions as F
+from jobs.core.config import load_config
+from jobs.core.spark import build_spark
+from jobs.core.tables import LANDING_EVENT_SCHEMA
+landing, out, ck, files = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+cfg = load_config("local", lake_root=out)
+spark = build_spark("baseline", cfg)
+q = (spark.readStream.schema(LANDING_EVENT_SCHEMA).option("maxFilesPerTrigger", files)
+     .option("pathGlobFilter", "*.jsonl").json(landing)
+     .withColumn("dt", F.to_date("event_time"))
+     .writeStream.format("parquet").partitionBy("dt", "country_code")
+     .option("checkpointLocation", ck).trigger(availableNow=True).start(out + "/parquet"))
+q.awaitTermination()
+print(sum(p["numInputRows"] for p in q.recentProgress))
+spark.stop()
+"""
+
+
+def ensure_data(data_dir: Path, events: int, files: int, seed: int) -> Path:
+    """Generated landing files for ``events`` (reused when already there)."""
+    target = data_dir / f"events-{events}-files-{files}-seed-{seed}"
+    done = target / "_DONE"
+    if not done.exists():
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run(
+            [sys.executable, "-m", "jobs.generate_events", "--events", str(events), "--files", str(files),
+             "--seed", str(seed), "--landing-dir", str(target / "landing"), "--lake-root", str(target)],
+            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        done.write_text("ok")
+    return target / "landing"
+
+
+def measure(
+    events: int, files: int, per_trigger: int, seed: int, data_dir: Path, work: Path
+) -> dict:
+    """Baseline and ingest on the same files; returns the figures of one size."""
+    landing = ensure_data(data_dir, events, files, seed)
+    env = {**os.environ, "SPARK_LOG_LEVEL": "ERROR"}
+    base_dir = work / f"baseline-{events}"
+    shutil.rmtree(base_dir, ignore_errors=True)
+    b_sec, b_rss, b_out = run_measured(
+        [
+            sys.executable,
+            "-c",
+            BASELINE,
+            str(landing),
+            str(base_dir),
+            str(base_dir / "_ck"),
+            str(per_trigger),
+        ],
+        env,
+    )
+    lake = work / f"ingest-{events}"
+    shutil.rmtree(lake, ignore_errors=True)
+    (lake / "landing").parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(landing, lake / "landing")
+    i_sec, i_rss, _ = run_measured(
+        [sys.executable, "-m", "jobs.ingest_playback_events", "--once", "--env", "local", "--lake-root", str(lake),
+         "--max-files-per-trigger", str(per_trigger)],
+        env,
+    )  # fmt: skip
+    lines = int(b_out.strip().splitlines()[-1])
+    shutil.rmtree(base_dir, ignore_errors=True)
+    shutil.rmtree(lake, ignore_errors=True)
+    return {
+        "events": events,
+        "lines": lines,
+        "files": files,
+        "max_files_per_trigger": per_trigger,
+        "baseline_seconds": round(b_sec, 1),
+        "baseline_events_per_sec": round(lines / b_sec),
+        "baseline_peak_rss_mb": b_rss,
+        "ingest_seconds": round(i_sec, 1),
+        "ingest_events_per_sec": round(lines / i_sec),
+        "ingest_peak_rss_mb": i_rss,
+        "cost_ratio": round(i_sec / b_sec, 2),
+    }
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    xs = [r["events"] / 1e6 for r in rows]
+    a.plot(xs, [r["baseline_events_per_sec"] for r in rows], "o-", label="baseline json→parquet")
+    a.plot(xs, [r["ingest_events_per_sec"] for r in rows], "o-", label="ingest_playback_events")
+    a.set_xlabel("events (millions)")
+    a.set_ylabel("events/s")
+    a.legend()
+    a.set_title("throughput (local[2])")
+    b.plot(xs, [r["baseline_peak_rss_mb"] for r in rows], "o-", label="baseline")
+    b.plot(xs, [r["ingest_peak_rss_mb"] for r in rows], "o-", label="ingest")
+    b.set_xlabel("events (millions)")
+    b.set_ylabel("peak RSS MB (driver + JVM)")
+    b.legend()
+    b.set_title("memory")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--events-per-file", type=int, default=50_000)
+    parser.add_argument("--max-files-per-trigger", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--data-dir", default=str(Path(tempfile.gettempdir()) / "viewing-lakehouse-bench")
+    )
+    args = parser.parse_args(argv)
+    data_dir = Path(args.data_dir)
+    work = data_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for size in args.sizes:
+        files = max(1, size // args.events_per_file)
+        rows.append(measure(size, files, args.max_files_per_trigger, args.seed, data_dir, work))
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"ingest_throughput-{stamp}.json").write_text(json.dumps(rows, indent=2))
+    plot(rows, RESULTS / f"ingest_throughput-{stamp}.png")
+    print(
+        "| events | baseline s | baseline ev/s | ingest s | ingest ev/s | cost ratio | baseline RSS MB | ingest RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['events']:,} | {r['baseline_seconds']} | {r['baseline_events_per_sec']:,} | {r['ingest_seconds']} | "
+            f"{r['ingest_events_per_sec']:,} | {r['cost_ratio']}× | {r['baseline_peak_rss_mb']} | {r['ingest_peak_rss_mb']} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
