@@ -6,7 +6,7 @@ STAMP      := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_ROOT  ?= lakehouse/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv check-java demo test test-fast lint format bench-resume notebook clean
+.PHONY: help venv check-java demo test test-fast lint format bench-resume dq notebook clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -32,15 +32,22 @@ test-fast: venv ## the tests without the end-to-end runs over real exports
 	$(PY) -m pytest -m "not slow"
 
 lint: venv ## ruff lint and format check
-	$(VENV)/bin/ruff check jobs tests bench
-	$(VENV)/bin/ruff format --check jobs tests bench
+	$(VENV)/bin/ruff check jobs dq tests bench
+	$(VENV)/bin/ruff format --check jobs dq tests bench
 
 format: venv ## ruff format and autofix
-	$(VENV)/bin/ruff format jobs tests bench
-	$(VENV)/bin/ruff check --fix jobs tests bench
+	$(VENV)/bin/ruff format jobs dq tests bench
+	$(VENV)/bin/ruff check --fix jobs dq tests bench
 
 bench-resume: venv ## resume_state vs Netflix's Latest Bookmark on every shared export
 	$(PY) bench/resume_accuracy.py ../shared/data/viewing-activity/*.csv
+
+dq: venv ## run every data-quality suite on the demo lake (after make demo)
+	$(PY) -m dq.run --suite all --lake-root $(DEMO_ROOT)
+
+notebook: venv ## open the analysts' notebook in JupyterLab (installs jupyterlab on first use)
+	@test -x $(VENV)/bin/jupyter-lab || $(PY) -m pip install --quiet jupyterlab
+	LAKEHOUSE_ROOT=$(abspath $(DEMO_ROOT)) $(VENV)/bin/jupyter lab notebooks/viewing_history_analysis.ipynb
 
 clean: ## remove the local lake (./lakehouse) and caches
 	rm -rf lakehouse spark-warehouse .pytest_cache

@@ -46,6 +46,7 @@ from jobs.core.delta import DeltaEngine, get_engine
 from jobs.core.logs import setup_logging
 from jobs.core.playback_state import apply_events
 from jobs.core.spark import build_spark
+from jobs.core.stream_expectations import check_batch, load_rules, write_stream_results
 from jobs.core.tables import EVENT_TYPES, LANDING_EVENT_SCHEMA, PLAYBACK_EVENT
 
 log = logging.getLogger("ingest_playback_events")
@@ -207,6 +208,7 @@ class BatchWriter:
         self.query = cfg.ingest.query_name
         self.totals = {"rows_in": 0, "quarantined": 0, "duplicates": 0, "written": 0}
         self._query_id: str | None = None
+        self.rules = load_rules(cfg.env)
 
     @property
     def query_id(self) -> str:
@@ -226,8 +228,12 @@ class BatchWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         start = time.monotonic()
-        batch = batch.persist()
+        raw = batch.persist()
         try:
+            # in-stream expectations (conf/expectations.yaml): a 'fail' rule raises here,
+            # before anything of the batch is written; 'drop' rows become rejects
+            checked = check_batch(raw, self.rules, batch_id=batch_id)
+            batch = checked.batch
             # one pass: valid/rejected counts and the dt partitions the batch touches
             counts: dict[bool, int] = {}
             dts: list[str] = []
@@ -245,6 +251,7 @@ class BatchWriter:
             rows_in = sum(counts.values())
             if rows_in == 0:
                 return
+            t_read = time.monotonic() - start
             quarantined = counts.get(False, 0)
             if quarantined:
                 self.engine.append(
@@ -256,8 +263,10 @@ class BatchWriter:
             events = to_events(batch, self.query_id, batch_id)
             if self.cfg.ingest.dedupe_against_table:
                 events = drop_stored(self.engine, events, self.query_id, batch_id, dts)
+            t0 = time.monotonic()
             events = events.persist()
             written = events.count()
+            t_dedupe = time.monotonic() - t0
             duplicates = counts.get(True, 0) - written
             result = self.engine.append(
                 "playback_event", events, self.app_id("playback_event"), batch_id
@@ -270,6 +279,16 @@ class BatchWriter:
                 batch_id,
             )
             events.unpersist()
+            write_stream_results(
+                self.engine,
+                self.rules,
+                checked,
+                run_id=f"{self.query}:{self.query_id}:{batch_id}",
+                suite=self.query,
+                batch_id=batch_id,
+                env=self.cfg.env,
+                app_id=self.app_id("dq_result"),
+            )
             sess, res = merges["playback_session"], merges["resume_state"]
             for key, value in (
                 ("rows_in", rows_in),
@@ -280,7 +299,8 @@ class BatchWriter:
                 self.totals[key] += value
             log.info(
                 "batch %d: rows_in=%d quarantined=%d duplicates_dropped=%d written=%d%s "
-                "session(ins=%s upd=%s%s) resume(ins=%s upd=%s%s) %.1fs",
+                "session(ins=%s upd=%s%s) resume(ins=%s upd=%s%s) %.1fs "
+                "[read %.1fs, dedupe %.1fs, events %.1fs, session %.1fs, resume %.1fs]",
                 batch_id,
                 rows_in,
                 quarantined,
@@ -294,9 +314,14 @@ class BatchWriter:
                 res.metrics.get("rows_updated", "-"),
                 " skipped" if res.skipped else "",
                 time.monotonic() - start,
+                t_read,
+                t_dedupe,
+                result.seconds,
+                sess.seconds,
+                res.seconds,
             )
         finally:
-            batch.unpersist()
+            raw.unpersist()
 
 
 class ProgressLog:

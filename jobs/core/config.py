@@ -20,6 +20,11 @@ import yaml
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+# YAML files in conf/ that are not environment overlays: shared values, and the
+# settings of the activity build and of data quality (each with per-env sections).
+NOT_ENVIRONMENTS = frozenset({"base", "activity", "expectations"})
+
+
 def conf_dir() -> Path:
     """The folder of YAML files: ``$LAKEHOUSE_CONF_DIR``, else the project's ``conf/``."""
     return Path(os.environ.get("LAKEHOUSE_CONF_DIR") or CONF_DIR)
@@ -143,7 +148,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def available_envs(folder: Path | None = None) -> list[str]:
     """Names of the environment overlays (every ``*.yaml`` in conf/ except ``base.yaml``)."""
     folder = folder or conf_dir()
-    return sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "base")
+    return sorted(p.stem for p in folder.glob("*.yaml") if p.stem not in NOT_ENVIRONMENTS)
 
 
 def _resolve_paths(raw: dict[str, Any], lake_root: str | None) -> Paths:
@@ -180,7 +185,7 @@ def load_config(
     env = env or os.environ.get("LAKEHOUSE_ENV") or DEFAULT_ENV
     folder = folder or conf_dir()
     overlay_path = folder / f"{env}.yaml"
-    if not overlay_path.exists():
+    if env in NOT_ENVIRONMENTS or not overlay_path.exists():
         raise ConfigError(
             f"unknown environment {env!r}: no {overlay_path}. "
             f"Choose one of {available_envs(folder)} with --env or LAKEHOUSE_ENV."

@@ -44,7 +44,7 @@ from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.config import CONF_DIR, DEFAULT_ENV, ConfigError
+from jobs.core.config import DEFAULT_ENV, ConfigError, conf_dir
 from jobs.core.tables import get_spec
 
 QUALITY_CONF = "expectations.yaml"
@@ -127,12 +127,12 @@ def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def load_quality_conf(env: str | None = None, conf_dir: Path = CONF_DIR) -> dict[str, Any]:
+def load_quality_conf(env: str | None = None, folder: Path | None = None) -> dict[str, Any]:
     """``conf/expectations.yaml`` with the ``envs.{env}`` section merged over the defaults.
 
     Args:
         env: environment name; default ``LAKEHOUSE_ENV`` or ``local``.
-        conf_dir: folder holding ``expectations.yaml``.
+        folder: folder holding ``expectations.yaml`` (default: the project's conf/).
 
     Returns:
         The mapping with the sections ``stream``, ``dq`` and ``abandoned_sessions``.
@@ -141,7 +141,7 @@ def load_quality_conf(env: str | None = None, conf_dir: Path = CONF_DIR) -> dict
         ConfigError: the file is missing or not a YAML mapping.
     """
     env = env or os.environ.get("LAKEHOUSE_ENV") or DEFAULT_ENV
-    path = conf_dir / QUALITY_CONF
+    path = (folder or conf_dir()) / QUALITY_CONF
     if not path.exists():
         raise ConfigError(f"{path} not found: it holds the data-quality settings (issue #4)")
     try:
@@ -181,13 +181,13 @@ def parse_rules(items: list[dict[str, Any]] | None) -> list[Rule]:
     return rules
 
 
-def load_rules(env: str | None = None, conf_dir: Path = CONF_DIR) -> list[Rule]:
+def load_rules(env: str | None = None, folder: Path | None = None) -> list[Rule]:
     """The in-stream rules of ``env`` (``stream.rules`` of ``conf/expectations.yaml``).
 
     Raises:
         ConfigError: see :func:`load_quality_conf` and :func:`parse_rules`.
     """
-    return parse_rules((load_quality_conf(env, conf_dir).get("stream") or {}).get("rules"))
+    return parse_rules((load_quality_conf(env, folder).get("stream") or {}).get("rules"))
 
 
 # -- evaluation -----------------------------------------------------------------------

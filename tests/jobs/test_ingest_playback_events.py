@@ -298,3 +298,44 @@ def test_restart_after_a_crash_between_commits_gives_the_same_tables(
         ignore_metadata=True,
     )
     assert after["playback_session"].where("session_id = 'long'").first().event_count == 3
+
+
+# --- in-stream expectations (conf/expectations.yaml) ---------------------------------
+def test_drop_rules_quarantine_and_every_rule_is_counted_in_dq_result(spark, tmp_path):
+    cfg = load_config("test", lake_root=str(tmp_path))
+    land(cfg, "a.jsonl", [
+        ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0),
+        ev(t="2024-06-01T10:00:30Z", etype="BITRATE_CHANGE", pos=30),  # no bitrate: dropped
+        ev(t="2024-06-01T10:01:00Z", etype="BITRATE_CHANGE", pos=60, bitrate_kbps=5800),
+    ])  # fmt: skip
+    totals = ingest.run(cfg, once=True, spark=spark)
+    engine = get_engine(spark, cfg)
+    assert (totals["written"], totals["quarantined"]) == (2, 1)
+    reason = engine.read("playback_event_quarantine").first().reason
+    assert reason.startswith("expectation bitrate_change_has_bitrate failed")
+    results = {
+        r.expectation: r for r in engine.read("dq_result").where("source = 'stream'").collect()
+    }
+    assert results["bitrate_change_has_bitrate"].unexpected_count == 1
+    assert results["device_known"].unexpected_count == 0 and results["device_known"].success
+
+
+def test_a_fail_rule_stops_the_query_before_anything_is_written(spark, tmp_path, monkeypatch):
+    from jobs.core.stream_expectations import Action, Rule
+
+    rules = [Rule("no_seek", "event_type <> 'SEEK'", Action.FAIL, "test rule")]
+    monkeypatch.setattr(ingest, "load_rules", lambda env: rules)
+    cfg = load_config("test", lake_root=str(tmp_path))
+    land(
+        cfg,
+        "a.jsonl",
+        [
+            ev(t="2024-06-01T10:00:00Z", etype="PLAY", pos=0),
+            ev(t="2024-06-01T10:00:30Z", etype="SEEK"),
+        ],
+    )
+    with pytest.raises(Exception, match="no_seek"):
+        ingest.run(cfg, once=True, spark=spark)
+    engine = get_engine(spark, cfg)
+    assert engine.read("playback_event").count() == 0
+    assert engine.read("resume_state").count() == 0

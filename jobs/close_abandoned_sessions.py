@@ -1,0 +1,168 @@
+"""Close abandoned playback sessions (issue #4 §4).
+
+A session is abandoned when it is still open (``ended_at IS NULL``) and its newest event
+is older than ``abandoned_sessions.idle_hours`` (conf/expectations.yaml, default 4 h):
+the player crashed, the network dropped, the app was killed before it sent END. The job
+closes it with ``ended_at = last_event_at`` (its last event time) and
+``end_reason = 'ABANDONED'``, through ``engine.merge`` on ``session_id``.
+
+Safe to rerun: the merge only updates rows still open, so a second run changes nothing.
+A late END that arrives afterwards still wins: the ingest's session merge keeps the
+greater ``ended_at`` and takes the END's ``end_reason``.
+
+Usage::
+
+    python -m jobs.close_abandoned_sessions                 # now, idle_hours from conf
+    python -m jobs.close_abandoned_sessions --idle-hours 6 --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.delta import DeltaEngine, MergeSpec, WriteResult
+from jobs.core.logs import setup_logging
+from jobs.core.stream_expectations import load_quality_conf
+
+log = logging.getLogger("close_abandoned_sessions")
+
+END_REASON = "ABANDONED"
+
+CLOSE_MERGE = MergeSpec(
+    on="t.session_id = s.session_id",
+    update={"ended_at": "t.last_event_at", "end_reason": f"'{END_REASON}'"},
+    update_condition="t.ended_at IS NULL",
+    insert={},
+)
+
+
+def abandoned_sessions(sessions: DataFrame, idle_hours: float, now: dt.datetime) -> DataFrame:
+    """Sessions to close: open and idle for more than ``idle_hours`` at ``now``.
+
+    Args:
+        sessions: ``playback_session`` rows (needs session_id, ended_at, last_event_at).
+        idle_hours: hours without an event after which a session is abandoned (> 0).
+        now: reference time, UTC.
+
+    Returns:
+        ``session_id`` and ``last_event_at`` of each session to close.
+
+    Raises:
+        ValueError: ``idle_hours`` is not positive.
+    """
+    if idle_hours <= 0:
+        raise ValueError(f"idle_hours must be > 0, got {idle_hours}")
+    cutoff = now.astimezone(dt.UTC) - dt.timedelta(hours=idle_hours)
+    return sessions.where(
+        F.col("ended_at").isNull()
+        & F.col("last_event_at").isNotNull()
+        & (F.col("last_event_at") < F.lit(cutoff))
+    ).select("session_id", "last_event_at")
+
+
+def close_abandoned_sessions(
+    engine: DeltaEngine, idle_hours: float, now: dt.datetime | None = None, dry_run: bool = False
+) -> tuple[int, WriteResult | None]:
+    """Close every abandoned session of ``playback_session``.
+
+    Args:
+        engine: Delta engine of the lake.
+        idle_hours: see :func:`abandoned_sessions`.
+        now: reference time (default: now, UTC).
+        dry_run: only count, write nothing.
+
+    Returns:
+        ``(sessions found, WriteResult or None when nothing was written)``.
+
+    Raises:
+        TableNotFoundError: ``playback_session`` does not exist yet (run the ingest).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    found = abandoned_sessions(engine.read("playback_session"), idle_hours, now).persist()
+    try:
+        n = found.count()
+        if n == 0 or dry_run:
+            return n, None
+        return n, engine.merge("playback_session", found, CLOSE_MERGE)
+    finally:
+        found.unpersist()
+
+
+def _utc(text: str) -> dt.datetime:
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected ISO-8601, e.g. 2024-05-01T12:00:00Z"
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.close_abandoned_sessions",
+        description="Close open playback sessions with no event for N hours: ended_at = last "
+        "event time, end_reason = 'ABANDONED'. Safe to rerun.",
+    )
+    add_env_argument(parser)
+    parser.add_argument(
+        "--idle-hours",
+        type=float,
+        default=None,
+        help="hours without an event (default: abandoned_sessions.idle_hours in "
+        "conf/expectations.yaml, 4)",
+    )
+    parser.add_argument(
+        "--now", type=_utc, default=None, help="reference time, ISO-8601 UTC (default: now)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="count the sessions, change nothing")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        cfg = load_config(args.env, args.lake_root)
+        idle = args.idle_hours
+        if idle is None:
+            idle = float(load_quality_conf(cfg.env)["abandoned_sessions"]["idle_hours"])
+    except (ConfigError, KeyError) as exc:
+        print(
+            f"error: {exc} (see conf/expectations.yaml: abandoned_sessions.idle_hours)",
+            file=sys.stderr,
+        )
+        return 2
+    if idle <= 0:
+        print("error: --idle-hours must be a positive number of hours", file=sys.stderr)
+        return 2
+    from jobs.core.delta import TableNotFoundError, get_engine
+    from jobs.core.spark import build_spark
+
+    spark = build_spark("close_abandoned_sessions", cfg)
+    try:
+        engine = get_engine(spark, cfg)
+        try:
+            n, result = close_abandoned_sessions(engine, idle, args.now, args.dry_run)
+        except TableNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        verb = "would close" if args.dry_run else "closed"
+        log.info(
+            "%s %d abandoned sessions (idle > %s h)%s",
+            verb,
+            n,
+            idle,
+            f"; {result.metrics}" if result else "",
+        )
+        print(f"{verb} {n} abandoned sessions (no event for more than {idle:g} h)")
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""A lake built from the bundled sample export, shared by the data-quality and notebook tests.
+
+Built in-process (import -> dimension upsert -> ingest --once) the first time a test asks
+for it in a pytest session, under pytest's base temp dir; tests that change data copy it
+first (:func:`copy_lake`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from jobs.core.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_CSV = ROOT / "data" / "samples" / "viewing-activity" / "household-ke.csv"
+ACCOUNT = "household-ke"
+
+
+def build_sample_lake(spark, base: Path) -> Config:
+    """The test-env config of a lake under ``base/sample_lake`` holding household-ke.csv.
+
+    Built once: a ``.built`` marker makes later calls (same base) return at once.
+    """
+    from jobs import import_viewing_activity as imp
+    from jobs import ingest_playback_events as ingest
+
+    root = base / "sample_lake"
+    cfg = load_config("test", lake_root=str(root))
+    if (root / ".built").exists():
+        return cfg
+    shutil.rmtree(root, ignore_errors=True)
+    _report, viewings, runtimes = imp.import_files(
+        [str(SAMPLE_CSV)],
+        ACCOUNT,
+        cfg.paths.landing_dir,
+        cfg.paths.rejects_dir,
+        cfg.importer.heartbeat_sec,
+        cfg.importer.events_per_file,
+        cfg.paths.catalog_csv,
+    )
+    imp.upsert_dimensions(spark, cfg, imp.dimension_rows(viewings, ACCOUNT, runtimes))
+    ingest.run(cfg, once=True, spark=spark)
+    (root / ".built").touch()
+    return cfg
+
+
+def copy_lake(cfg: Config, target: Path) -> Config:
+    """Copy the lake of ``cfg`` to ``target`` (tables only) and return its config."""
+    shutil.copytree(cfg.paths.tables_dir, target / "tables")
+    return load_config("test", lake_root=str(target))
