@@ -246,9 +246,33 @@ def _already_done(engine: DeltaEngine, table: str, app_id: str | None, version: 
 # delta-rs
 # ======================================================================================
 class RustDeltaEngine(DeltaEngine):
-    """delta-rs (``deltalake``) engine: Arrow in, Spark DataFrames out."""
+    """delta-rs (``deltalake``) engine: Arrow in, Spark DataFrames out.
+
+    A commit that loses a race with another writer (``CommitFailedError``: the ingest and
+    a maintenance or catch-up job at once) is retried from the start — re-reading the
+    table and re-checking the transaction marker — up to ``max_attempts`` times with
+    exponential backoff.
+    """
 
     name = "rust"
+    max_attempts = 6
+
+    def _retry(self, table: str, action: str, fn):
+        from deltalake.exceptions import CommitFailedError
+
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return fn()
+            except CommitFailedError as exc:
+                if attempt == self.max_attempts:
+                    raise
+                wait = 0.1 * 2**attempt
+                log.warning(
+                    "%s %s: commit conflict (%s); retry %d/%d in %.1fs",
+                    table, action, str(exc).splitlines()[0][:120], attempt, self.max_attempts - 1, wait,
+                )  # fmt: skip
+                time.sleep(wait)
+        raise AssertionError("unreachable")
 
     def _table(self, table: str, version: int | None = None):
         from deltalake import DeltaTable
@@ -303,28 +327,41 @@ class RustDeltaEngine(DeltaEngine):
         from deltalake import write_deltalake
 
         start = time.monotonic()
-        dt = self._table(table)
         if _already_done(self, table, app_id, version):
-            return WriteResult(True, dt.version())
+            return WriteResult(True, self.version(table))
         data = self._arrow(table, df)
-        write_deltalake(
-            dt,
-            data,
-            mode="append",
-            partition_by=list(get_spec(table).partition_by) or None,
-            commit_properties=self._commit(app_id, version),
-        )
-        dt.update_incremental()
-        return WriteResult(
-            False, dt.version(), {"rows_written": data.num_rows}, time.monotonic() - start
-        )
+
+        def attempt() -> WriteResult:
+            dt = self._table(table)
+            if _already_done(self, table, app_id, version):  # a retry after a lost race
+                return WriteResult(True, dt.version())
+            write_deltalake(
+                dt,
+                data,
+                mode="append",
+                partition_by=list(get_spec(table).partition_by) or None,
+                commit_properties=self._commit(app_id, version),
+            )
+            dt.update_incremental()
+            return WriteResult(
+                False, dt.version(), {"rows_written": data.num_rows}, time.monotonic() - start
+            )
+
+        return self._retry(table, "append", attempt)
 
     def merge(self, table, source, spec: MergeSpec, app_id=None, version=None) -> WriteResult:
         start = time.monotonic()
+        if _already_done(self, table, app_id, version):
+            return WriteResult(True, self.version(table))
+        data = self._arrow_source(table, source)
+        return self._retry(
+            table, "merge", lambda: self._merge_once(table, data, spec, app_id, version, start)
+        )
+
+    def _merge_once(self, table, data, spec, app_id, version, start) -> WriteResult:
         dt = self._table(table)
         if _already_done(self, table, app_id, version):
             return WriteResult(True, dt.version())
-        data = self._arrow_source(table, source)
         merger = dt.merge(
             data,
             predicate=spec.on,
@@ -371,34 +408,44 @@ class RustDeltaEngine(DeltaEngine):
         from deltalake import write_deltalake
 
         start = time.monotonic()
-        dt = self._table(table)
         if _already_done(self, table, app_id, version):
-            return WriteResult(True, dt.version())
+            return WriteResult(True, self.version(table))
         data = self._arrow(table, df)
-        write_deltalake(
-            dt,
-            data,
-            mode="overwrite",
-            predicate=predicate,
-            partition_by=list(get_spec(table).partition_by) or None,
-            commit_properties=self._commit(app_id, version),
-        )
-        dt.update_incremental()
-        return WriteResult(
-            False, dt.version(), {"rows_written": data.num_rows}, time.monotonic() - start
-        )
+
+        def attempt() -> WriteResult:
+            dt = self._table(table)
+            if _already_done(self, table, app_id, version):
+                return WriteResult(True, dt.version())
+            write_deltalake(
+                dt,
+                data,
+                mode="overwrite",
+                predicate=predicate,
+                partition_by=list(get_spec(table).partition_by) or None,
+                commit_properties=self._commit(app_id, version),
+            )
+            dt.update_incremental()
+            return WriteResult(
+                False, dt.version(), {"rows_written": data.num_rows}, time.monotonic() - start
+            )
+
+        return self._retry(table, "overwrite", attempt)
 
     def delete(self, table: str, predicate: str) -> WriteResult:
         start = time.monotonic()
-        dt = self._table(table)
-        metrics = dt.delete(predicate)
-        dt.update_incremental()
-        return WriteResult(
-            False,
-            dt.version(),
-            {"rows_deleted": metrics.get("num_deleted_rows", 0)},
-            time.monotonic() - start,
-        )
+
+        def attempt() -> WriteResult:
+            dt = self._table(table)
+            metrics = dt.delete(predicate)
+            dt.update_incremental()
+            return WriteResult(
+                False,
+                dt.version(),
+                {"rows_deleted": metrics.get("num_deleted_rows", 0)},
+                time.monotonic() - start,
+            )
+
+        return self._retry(table, "delete", attempt)
 
     def read(self, table, version=None, partition_filters=None) -> DataFrame:
         spec = get_spec(table)
@@ -416,10 +463,13 @@ class RustDeltaEngine(DeltaEngine):
         return self._table(table).history(limit)
 
     def optimize(self, table, zorder_by=None) -> dict[str, Any]:
-        dt = self._table(table)
-        if zorder_by:
-            return dt.optimize.z_order(list(zorder_by))
-        return dt.optimize.compact()
+        def attempt() -> dict[str, Any]:
+            dt = self._table(table)
+            if zorder_by:
+                return dt.optimize.z_order(list(zorder_by))
+            return dt.optimize.compact()
+
+        return self._retry(table, "optimize", attempt)
 
     def vacuum(self, table, retention_hours) -> list[str]:
         dt = self._table(table)
@@ -483,7 +533,11 @@ class SparkDeltaEngine(DeltaEngine):
                 continue
             if "txn" not in actions.columns:
                 continue
-            row = actions.where(actions.txn.appId == app_id).selectExpr("max(txn.version) AS v").first()
+            row = (
+                actions.where(actions.txn.appId == app_id)
+                .selectExpr("max(txn.version) AS v")
+                .first()
+            )
             if row.v is not None:
                 versions.append(int(row.v))
         return max(versions) if versions else None
