@@ -32,7 +32,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -61,6 +63,8 @@ REQUIRED_FIELDS = (
     "title_id",
 )
 KEY = ["session_id", "event_time"]
+# the tables this job writes (created when missing)
+WRITES = ("playback_event", "playback_event_quarantine", "playback_session", "resume_state", "dq_result")
 _PARSE_SCHEMA = T.StructType(LANDING_EVENT_SCHEMA.fields + [T.StructField(CORRUPT, T.StringType())])
 
 
@@ -385,7 +389,7 @@ def start_ingest(
             with the processing-time trigger ``ingest.trigger_interval``.
     """
     engine = get_engine(spark, cfg)
-    engine.create_all()
+    engine.create_all(list(WRITES))
     os.makedirs(cfg.paths.landing_dir, exist_ok=True)
     writer = BatchWriter(engine, cfg)
     stream = build_stream(spark, cfg).writeStream.queryName(cfg.ingest.query_name)
@@ -410,12 +414,25 @@ def run(cfg: Config, once: bool, spark: SparkSession | None = None) -> dict[str,
         "availableNow" if once else f"every {cfg.ingest.trigger_interval}",
     )
     progress = ProgressLog()
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        # PySpark's own SIGINT handler makes a py4j call while the main thread is blocked
+        # in one; stop the query from this loop instead, between two polls
+        previous = {
+            sig: signal.signal(sig, lambda *_: stop.set())
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
     try:
-        while not query.awaitTermination(10):
+        while not query.awaitTermination(1):
             progress.poll(query)
-    except KeyboardInterrupt:
-        log.info("stopping on Ctrl-C; the checkpoint keeps the progress")
-        query.stop()
+            if stop.is_set():
+                log.info("stopping on signal; the checkpoint keeps the progress")
+                query.stop()
+                break
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     progress.poll(query)
     seconds = time.monotonic() - start
     totals = dict(writer.totals)

@@ -367,6 +367,9 @@ class RustDeltaEngine(DeltaEngine):
             predicate=spec.on,
             source_alias="s",
             target_alias="t",
+            # the source is an in-memory Arrow table: let delta-rs derive file pruning
+            # from its key range (streamed execution turns that off)
+            streamed_exec=False,
             commit_properties=self._commit(app_id, version),
         )
         if spec.update is None:
