@@ -13,7 +13,7 @@ def test_overlay_changes_only_its_values(tmp_path):
     assert (
         test.spark.master == "local[2]" and test.spark.conf["spark.sql.shuffle.partitions"] == "2"
     )
-    assert local.ingest.dedupe_watermark == test.ingest.dedupe_watermark == "10 minutes"
+    assert local.ingest.dedupe_watermark == test.ingest.dedupe_watermark == "5 minutes"
     assert test.spark.conf["spark.sql.session.timeZone"] == "UTC"
     assert local.delta.engine is EngineChoice.AUTO
 
