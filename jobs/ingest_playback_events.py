@@ -63,8 +63,15 @@ REQUIRED_FIELDS = (
     "title_id",
 )
 KEY = ["session_id", "event_time"]
+UTC_MICROS = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
 # the tables this job writes (created when missing)
-WRITES = ("playback_event", "playback_event_quarantine", "playback_session", "resume_state", "dq_result")
+WRITES = (
+    "playback_event",
+    "playback_event_quarantine",
+    "playback_session",
+    "resume_state",
+    "dq_result",
+)
 _PARSE_SCHEMA = T.StructType(LANDING_EVENT_SCHEMA.fields + [T.StructField(CORRUPT, T.StringType())])
 
 
@@ -183,20 +190,26 @@ def drop_stored(
     query_id: str,
     batch_id: int,
     dts: list[str] | None = None,
+    time_range: tuple | None = None,
 ) -> DataFrame:
     """Remove events whose key is already in ``playback_event`` from an earlier batch.
 
-    Reads only the ``dt`` partitions the batch touches (``dts``, ISO dates; computed
-    when not given) and only the key columns. Rows written by this same batch of this
-    same query (a replay) do not count, so a replay keeps its rows.
+    Reads only the key columns of the ``dt`` partitions the batch touches (``dts``, ISO
+    dates) and, within them, only the files whose ``event_time`` statistics overlap the
+    batch's ``time_range`` (min, max; ISO-8601 UTC text): for a live stream that is the few newest
+    files, not the whole day. Rows written by this same batch of this same query (a
+    replay) do not count, so a replay keeps its rows.
     """
     if dts is None:
         dts = [r.dt.isoformat() for r in events.select("dt").distinct().collect()]
     if not dts:
         return events
+    filters: list[tuple] = [("dt", "in", dts)]
+    if time_range is not None:
+        filters += [("event_time", ">=", time_range[0]), ("event_time", "<=", time_range[1])]
     own = (F.col("ingest_query_id") == query_id) & (F.col("ingest_batch_id") == batch_id)
     stored = (
-        engine.read("playback_event", partition_filters=[("dt", "in", dts)])
+        engine.read("playback_event", partition_filters=filters)
         .where(~F.coalesce(own, F.lit(False)))
         .select(*KEY, "dt")
     )
@@ -241,17 +254,24 @@ class BatchWriter:
             # one pass: valid/rejected counts and the dt partitions the batch touches
             counts: dict[bool, int] = {}
             dts: list[str] = []
+            times: list = []
             for r in (
                 batch.groupBy(
                     F.col("reject_reason").isNull().alias("ok"),
                     F.when(F.col("reject_reason").isNull(), F.to_date("event_time")).alias("dt"),
                 )
-                .agg(F.count(F.lit(1)).alias("n"))
+                .agg(
+                    F.count(F.lit(1)).alias("n"),
+                    # UTC text (the session time zone), whatever the Python process's zone
+                    F.date_format(F.min("event_time"), UTC_MICROS).alias("t0"),
+                    F.date_format(F.max("event_time"), UTC_MICROS).alias("t1"),
+                )
                 .collect()
             ):
                 counts[bool(r["ok"])] = counts.get(bool(r["ok"]), 0) + r["n"]
                 if r["dt"] is not None:
                     dts.append(r["dt"].isoformat())
+                    times += [r["t0"], r["t1"]]
             rows_in = sum(counts.values())
             if rows_in == 0:
                 return
@@ -266,7 +286,8 @@ class BatchWriter:
                 )
             events = to_events(batch, self.query_id, batch_id)
             if self.cfg.ingest.dedupe_against_table:
-                events = drop_stored(self.engine, events, self.query_id, batch_id, dts)
+                span = (min(times), max(times)) if times else None
+                events = drop_stored(self.engine, events, self.query_id, batch_id, dts, span)
             t0 = time.monotonic()
             events = events.persist()
             written = events.count()

@@ -206,8 +206,11 @@ class DeltaEngine(ABC):
     ) -> DataFrame:
         """The table (latest, or at ``version``) as a Spark DataFrame with the spec's columns.
 
-        ``partition_filters`` are ``(column, op, value)`` tuples on partition columns
-        (``op`` in ``=``, ``!=``, ``in``, ``not in``), used to prune files.
+        ``partition_filters`` are ``(column, op, value)`` tuples (``op`` in ``=``, ``!=``,
+        ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in``), ANDed, used to skip files: exact on
+        partition columns, by per-file min/max statistics on other columns. On data columns
+        the result is a superset of the matching rows: filter rows yourself when you need
+        exactly them.
 
         Raises:
             TableNotFoundError: the table was never created.
@@ -624,16 +627,24 @@ class SparkDeltaEngine(DeltaEngine):
         if version is not None:
             reader = reader.option("versionAsOf", version)
         df = reader.load(self.path(table))
+        compare = {
+            "=": lambda c, v: c == v,
+            "!=": lambda c, v: c != v,
+            "<": lambda c, v: c < v,
+            "<=": lambda c, v: c <= v,
+            ">": lambda c, v: c > v,
+            ">=": lambda c, v: c >= v,
+        }
         for column, op, value in partition_filters or []:
             if op in ("in", "not in"):
                 cond = df[column].isin(list(value))
                 df = df.where(cond if op == "in" else ~cond)
-            elif op == "=":
-                df = df.where(df[column] == value)
-            elif op == "!=":
-                df = df.where(df[column] != value)
+            elif op in compare:
+                df = df.where(compare[op](df[column], value))
             else:
-                raise ValueError(f"partition filter op {op!r} not supported (=, !=, in, not in)")
+                raise ValueError(
+                    f"filter op {op!r} not supported ({', '.join(compare)}, in, not in)"
+                )
         return df.select(get_spec(table).columns)
 
     def version(self, table: str) -> int:
