@@ -1,0 +1,50 @@
+"""Make every Delta table queryable by name in Spark SQL.
+
+* spark engine (delta-spark): each table becomes a catalog table over its folder,
+  ``CREATE TABLE IF NOT EXISTS name USING DELTA LOCATION 'path'`` — permanent in the
+  session catalog (the metastore on a cluster), always reading the latest version.
+* rust engine (delta-rs): Spark has no Delta reader, so each table becomes a
+  temporary view over :meth:`DeltaEngine.read` — the snapshot at registration time;
+  call :func:`register_tables` again after a write to see it.
+
+Either way ``spark.sql("SELECT * FROM fact_watch_history")`` works afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import SparkSession
+
+from jobs.core.delta import DeltaEngine
+from jobs.core.tables import TABLES
+
+log = logging.getLogger(__name__)
+
+
+def register_tables(
+    spark: SparkSession, engine: DeltaEngine, names: list[str] | None = None
+) -> list[str]:
+    """Register every existing table (or those in ``names``) under its own name.
+
+    Args:
+        spark: the session the queries run in.
+        engine: the Delta engine that owns the tables (decides catalog table vs view).
+        names: tables to register (default: every table of :data:`TABLES`); tables not
+            created yet are skipped.
+
+    Returns:
+        The names registered, sorted.
+    """
+    done = []
+    for name in sorted(names or TABLES):
+        if not engine.exists(name):
+            continue
+        if engine.name == "spark":
+            location = engine.path(name).replace("'", "\\'")
+            spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING DELTA LOCATION '{location}'")
+        else:
+            engine.read(name).createOrReplaceTempView(name)
+        done.append(name)
+    log.info("registered %d tables for SQL (%s engine)", len(done), engine.name)
+    return done

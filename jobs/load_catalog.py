@@ -1,0 +1,156 @@
+"""Load the public Netflix catalogue (``netflix_titles.csv``) into ``catalog_title``.
+
+The catalogue enriches ``dim_movies`` (genres, release year, rating, film runtime,
+number of seasons) by normalized title; see :mod:`jobs.build_star_schema`. Rows are
+merged on ``show_id`` and only rows that differ are written, so reloading the same file
+commits nothing.
+
+Usage::
+
+    python -m jobs.load_catalog                                   # paths.catalog_csv
+    python -m jobs.load_catalog ../shared/data/catalog/netflix_titles.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.delta import DeltaEngine, get_engine
+from jobs.core.logs import setup_logging
+from jobs.core.tables_star import CATALOG_TITLE
+from jobs.viewing_activity_parsing import normalize_name
+
+log = logging.getLogger("load_catalog")
+
+CATALOG_COLUMNS = (
+    "show_id",
+    "type",
+    "title",
+    "director",
+    "cast",
+    "country",
+    "date_added",
+    "release_year",
+    "rating",
+    "duration",
+    "listed_in",
+    "description",
+)
+
+
+def parse_catalog_row(row: dict[str, str]) -> tuple:
+    """One ``netflix_titles.csv`` row as a ``catalog_title`` tuple.
+
+    ``duration`` ``'90 min'`` becomes ``runtime_sec`` 5400 (films); ``'3 Seasons'`` /
+    ``'1 Season'`` becomes ``number_of_seasons`` (shows). Empty strings become NULL.
+
+    Raises:
+        ValueError: ``show_id`` or ``title`` is empty.
+    """
+
+    def val(key: str) -> str | None:
+        v = (row.get(key) or "").strip()
+        return v or None
+
+    if not val("show_id") or not val("title"):
+        raise ValueError(f"catalogue row without show_id or title: {row!r}")
+    duration = val("duration") or ""
+    minutes = re.fullmatch(r"(\d+)\s*min", duration)
+    seasons = re.fullmatch(r"(\d+)\s*Seasons?", duration)
+    year = val("release_year")
+    return (
+        val("show_id"),
+        val("type"),
+        val("title"),
+        normalize_name(row["title"]),
+        val("director"),
+        val("country"),
+        val("date_added"),
+        int(year) if year and year.isdigit() else None,
+        val("rating"),
+        int(minutes.group(1)) * 60 if minutes else None,
+        int(seasons.group(1)) if seasons else None,
+        val("listed_in"),
+        val("description"),
+    )
+
+
+def read_catalog(spark: SparkSession, path: str) -> DataFrame:
+    """``catalog_title`` rows of one CSV (parsed in Python: quoted multi-line fields).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the CSV lacks the catalogue's columns.
+    """
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such catalogue file (netflix_titles.csv)")
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [
+            c
+            for c in ("show_id", "type", "title", "duration", "listed_in")
+            if c not in (reader.fieldnames or [])
+        ]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}; expected {list(CATALOG_COLUMNS)}")
+        rows = [parse_catalog_row(r) for r in reader]
+    return spark.createDataFrame(rows, CATALOG_TITLE.schema)
+
+
+def load_catalog(engine: DeltaEngine, path: str) -> dict:
+    """Create ``catalog_title`` if needed and sync it with the CSV at ``path``.
+
+    Returns:
+        ``{"rows": n, "upserted": n, "deleted": 0, "version": v, "seconds": s}``.
+    """
+    from jobs.build_star_schema import sync_table
+
+    start = time.monotonic()
+    engine.create(CATALOG_TITLE)
+    df = read_catalog(engine.spark, path).persist()
+    n = df.count()
+    result = sync_table(engine, "catalog_title", df, complete=False)
+    df.unpersist()
+    report = {"rows": n, **result, "seconds": round(time.monotonic() - start, 2)}
+    log.info("catalog_title: %s", json.dumps(report))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.load_catalog",
+        description="Load netflix_titles.csv into the catalog_title Delta table.",
+    )
+    parser.add_argument("csv", nargs="?", default=None, help="default: paths.catalog_csv")
+    add_env_argument(parser)
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        cfg = load_config(args.env, args.lake_root)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from jobs.core.spark import build_spark
+
+    spark = build_spark("load_catalog", cfg)
+    try:
+        report = load_catalog(get_engine(spark, cfg), args.csv or cfg.paths.catalog_csv)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
