@@ -449,7 +449,7 @@ def upsert_dimensions(spark, cfg: Config, rows: dict[str, list[tuple]]) -> dict[
     from jobs.core.tables import get_spec
 
     engine = get_engine(spark, cfg)
-    engine.create_all()
+    engine.create_all(list(rows))
     out = {}
     for table, data in rows.items():
         spec = get_spec(table)
