@@ -68,6 +68,7 @@ from jobs.build_star_schema import (
 )
 from jobs.core.config import ConfigError, add_env_argument, conf_dir, load_config
 from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
+from jobs.core.episodes import is_successor
 from jobs.core.logs import setup_logging
 from jobs.core.tables_star import ACTIVITY_TABLES, BUILD_STATE, UNKNOWN_KEY
 
@@ -312,13 +313,13 @@ def show_progress(
     )
     succ = last.join(
         known,
-        (F.col("k_title_id") == F.col("title_id"))
-        & (
-            (
-                (F.col("k_season") == F.col("last_season_number"))
-                & (F.col("k_number") == F.col("last_episode_number") + 1)
-            )
-            | ((F.col("k_season") == F.col("last_season_number") + 1) & (F.col("k_number") == 1))
+        is_successor(
+            F.col("title_id"),
+            F.col("last_season_number"),
+            F.col("last_episode_number"),
+            F.col("k_title_id"),
+            F.col("k_season"),
+            F.col("k_number"),
         ),
     )
     first_succ = Window.partitionBy("profile_id", "title_id").orderBy("k_season", "k_number")

@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.episodes import is_successor
 
 OUTPUT_COLUMNS = [
     "rank",
@@ -98,16 +99,13 @@ def continue_watching(
     cur = with_ep.alias("c")
     succ = cur.join(
         nxt,
-        (F.col("n.ep_title_id") == F.col("c.title_id"))
-        & (
-            (
-                (F.col("n.season_number") == F.col("c.season_number"))
-                & (F.col("n.episode_number") == F.col("c.episode_number") + 1)
-            )
-            | (
-                (F.col("n.season_number") == F.col("c.season_number") + 1)
-                & (F.col("n.episode_number") == 1)
-            )
+        is_successor(
+            F.col("c.title_id"),
+            F.col("c.season_number"),
+            F.col("c.episode_number"),
+            F.col("n.ep_title_id"),
+            F.col("n.season_number"),
+            F.col("n.episode_number"),
         ),
         "inner",
     )

@@ -41,6 +41,15 @@ def build_sample_lake(spark, base: Path) -> Config:
     )
     imp.upsert_dimensions(spark, cfg, imp.dimension_rows(viewings, ACCOUNT, runtimes))
     ingest.run(cfg, once=True, spark=spark)
+    # the batch layer too, so the star-schema suites and the notebook see real rows
+    from jobs import build_star_schema, build_viewing_activity
+    from jobs.core.delta import get_engine
+    from jobs.load_catalog import load_catalog
+
+    engine = get_engine(spark, cfg)
+    load_catalog(engine, cfg.paths.catalog_csv)
+    build_star_schema.build(engine, "latest")
+    build_viewing_activity.build(engine, "latest")
     (root / ".built").touch()
     return cfg
 
