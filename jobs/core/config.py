@@ -67,12 +67,19 @@ class DeltaSettings:
     engine: EngineChoice
 
 
+def _optional_delay(value: object) -> str | None:
+    """A Spark delay string (``"5 minutes"``), or None for null / ``off`` / empty."""
+    if value is None or str(value).strip().lower() in ("", "off", "none", "false"):
+        return None
+    return str(value)
+
+
 @dataclass(frozen=True)
 class IngestSettings:
     query_name: str
     max_files_per_trigger: int
     trigger_interval: str
-    dedupe_watermark: str
+    dedupe_watermark: str | None
     dedupe_against_table: bool
     max_future_sec: int
     max_position_sec: int
@@ -207,7 +214,7 @@ def load_config(
                 query_name=str(raw["ingest"]["query_name"]),
                 max_files_per_trigger=int(raw["ingest"]["max_files_per_trigger"]),
                 trigger_interval=str(raw["ingest"]["trigger_interval"]),
-                dedupe_watermark=str(raw["ingest"]["dedupe_watermark"]),
+                dedupe_watermark=_optional_delay(raw["ingest"].get("dedupe_watermark")),
                 dedupe_against_table=bool(raw["ingest"]["dedupe_against_table"]),
                 max_future_sec=int(raw["ingest"]["max_future_sec"]),
                 max_position_sec=int(raw["ingest"]["max_position_sec"]),

@@ -258,6 +258,21 @@ def _drop_reason(rules: list[Rule]) -> Column:
     return F.when(reason != "", reason)
 
 
+def breaks_drop_rule(rules: list[Rule]) -> Column:
+    """TRUE for a row that breaks at least one ``drop`` rule (NULL counts as broken).
+
+    The ingest keeps the raw landing line only for rows that will be quarantined (the
+    validation's rejects and these), so the micro-batch it shuffles stays narrow.
+    """
+    drops = [r for r in rules if r.action is Action.DROP]
+    if not drops:
+        return F.lit(False)
+    broken = F.lit(False)
+    for rule in drops:
+        broken = broken | _violated(rule)
+    return broken
+
+
 def apply_expectations(
     df: DataFrame,
     rules: list[Rule],

@@ -13,7 +13,8 @@ def test_overlay_changes_only_its_values(tmp_path):
     assert (
         test.spark.master == "local[2]" and test.spark.conf["spark.sql.shuffle.partitions"] == "2"
     )
-    assert local.ingest.dedupe_watermark == test.ingest.dedupe_watermark == "5 minutes"
+    assert local.ingest.trigger_interval == test.ingest.trigger_interval == "5 seconds"
+    assert local.ingest.dedupe_watermark is None  # base.yaml: off (the table dedupe is exact)
     assert test.spark.conf["spark.sql.session.timeZone"] == "UTC"
     assert local.delta.engine is EngineChoice.AUTO
 
