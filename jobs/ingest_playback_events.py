@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -52,6 +53,9 @@ from jobs.core.stream_expectations import (
     breaks_drop_rule,
     check_batch,
     load_rules,
+    validate_rules,
+    violation_sums,
+    violations_from,
     write_stream_results,
 )
 from jobs.core.tables import EVENT_TYPES, LANDING_EVENT_SCHEMA, PLAYBACK_EVENT
@@ -274,29 +278,48 @@ class BatchWriter:
         start = time.monotonic()
         raw = batch.persist()
         try:
-            # in-stream expectations (conf/expectations.yaml): a 'fail' rule raises here,
-            # before anything of the batch is written; 'drop' rows become rejects
-            checked = check_batch(raw, self.rules, batch_id=batch_id)
-            batch = checked.batch
-            # one pass: valid/rejected counts and the dt partitions the batch touches
-            counts: dict[bool, int] = {}
-            dts: list[str] = []
-            times: list = []
-            for r in (
-                batch.groupBy(
-                    F.col("reject_reason").isNull().alias("ok"),
-                    F.when(F.col("reject_reason").isNull(), F.to_date("event_time")).alias("dt"),
+            # one pass over the cached batch gives the counts (valid, refused by a 'drop'
+            # stream rule, rejected), the dt partitions and time span of the events to
+            # store, and the violations of every stream rule (conf/expectations.yaml)
+            validate_rules(raw, self.rules)
+            valid = F.col("reject_reason").isNull()
+            dropped = valid & breaks_drop_rule(self.rules)
+            keep = valid & ~dropped
+            groups = (
+                raw.groupBy(
+                    valid.alias("valid"),
+                    dropped.alias("dropped"),
+                    F.when(keep, F.to_date("event_time")).alias("dt"),
                 )
                 .agg(
                     F.count(F.lit(1)).alias("n"),
                     # UTC text (the session time zone), whatever the Python process's zone
                     F.date_format(F.min("event_time"), UTC_MICROS).alias("t0"),
                     F.date_format(F.max("event_time"), UTC_MICROS).alias("t1"),
+                    *violation_sums(self.rules),
                 )
                 .collect()
-            ):
-                counts[bool(r["ok"])] = counts.get(bool(r["ok"]), 0) + r["n"]
-                if r["dt"] is not None:
+            )
+            checked_rows = [r for r in groups if r["valid"]]
+            # a 'fail' rule raises here, before anything of the batch is written; rows a
+            # 'drop' rule refuses get their reason and go to the quarantine
+            checked = check_batch(
+                raw,
+                self.rules,
+                batch_id=batch_id,
+                precounted=(
+                    sum(r["n"] for r in checked_rows),
+                    violations_from(checked_rows, self.rules),
+                ),
+            )
+            batch = checked.batch
+            counts: dict[bool, int] = {}
+            dts: list[str] = []
+            times: list = []
+            for r in groups:
+                ok = bool(r["valid"]) and not r["dropped"]
+                counts[ok] = counts.get(ok, 0) + r["n"]
+                if ok and r["dt"] is not None:
                     dts.append(r["dt"].isoformat())
                     times += [r["t0"], r["t1"]]
             rows_in = sum(counts.values())
@@ -304,46 +327,69 @@ class BatchWriter:
                 return
             t_read = time.monotonic() - start
             quarantined = counts.get(False, 0)
-            if quarantined:
-                self.engine.append(
-                    "playback_event_quarantine",
-                    to_quarantine(batch, batch_id),
-                    self.app_id("playback_event_quarantine"),
+            # every table gets its own commit with its own txn marker, so the writes run at
+            # once (Spark jobs and delta-rs commits overlap); all are done (or the batch
+            # fails, to be replayed) before the next micro-batch starts
+            pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="batch-write")
+            events = None
+            try:
+                pending = [
+                    pool.submit(
+                        write_stream_results,
+                        self.engine,
+                        self.rules,
+                        checked,
+                        run_id=f"{self.query}:{self.query_id}:{batch_id}",
+                        suite=self.query,
+                        batch_id=batch_id,
+                        env=self.cfg.env,
+                        app_id=self.app_id("dq_result"),
+                    )
+                ]
+                if quarantined:
+                    pending.append(
+                        pool.submit(
+                            self.engine.append,
+                            "playback_event_quarantine",
+                            to_quarantine(batch, batch_id),
+                            self.app_id("playback_event_quarantine"),
+                            batch_id,
+                        )
+                    )
+                events = to_events(batch, self.query_id, batch_id)
+                if not self.cfg.ingest.dedupe_watermark:
+                    # no stateful stream dedupe: duplicates within the micro-batch go here
+                    events = events.dropDuplicates(KEY)
+                if self.cfg.ingest.dedupe_against_table:
+                    span = (min(times), max(times)) if times else None
+                    events = drop_stored(self.engine, events, self.query_id, batch_id, dts, span)
+                t0 = time.monotonic()
+                events = events.persist()
+                written = events.count()
+                t_dedupe = time.monotonic() - t0
+                duplicates = counts.get(True, 0) - written
+                appended = pool.submit(
+                    self.engine.append,
+                    "playback_event",
+                    events,
+                    self.app_id("playback_event"),
                     batch_id,
                 )
-            events = to_events(batch, self.query_id, batch_id)
-            if not self.cfg.ingest.dedupe_watermark:
-                # no stateful stream dedupe: duplicates within the micro-batch go here
-                events = events.dropDuplicates(KEY)
-            if self.cfg.ingest.dedupe_against_table:
-                span = (min(times), max(times)) if times else None
-                events = drop_stored(self.engine, events, self.query_id, batch_id, dts, span)
-            t0 = time.monotonic()
-            events = events.persist()
-            written = events.count()
-            t_dedupe = time.monotonic() - t0
-            duplicates = counts.get(True, 0) - written
-            result = self.engine.append(
-                "playback_event", events, self.app_id("playback_event"), batch_id
-            )
-            merges = apply_events(
-                self.engine,
-                events,
-                self.cfg.resume.finish_ratio,
-                f"{self.query}:{self.query_id}",
-                batch_id,
-            )
-            events.unpersist()
-            write_stream_results(
-                self.engine,
-                self.rules,
-                checked,
-                run_id=f"{self.query}:{self.query_id}:{batch_id}",
-                suite=self.query,
-                batch_id=batch_id,
-                env=self.cfg.env,
-                app_id=self.app_id("dq_result"),
-            )
+                merges = apply_events(
+                    self.engine,
+                    events,
+                    self.cfg.resume.finish_ratio,
+                    f"{self.query}:{self.query_id}",
+                    batch_id,
+                    pool=pool,
+                )
+                result = appended.result()
+                for future in pending:
+                    future.result()
+            finally:
+                pool.shutdown(wait=True)
+                if events is not None:
+                    events.unpersist()
             sess, res = merges["playback_session"], merges["resume_state"]
             for key, value in (
                 ("rows_in", rows_in),

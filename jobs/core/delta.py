@@ -330,13 +330,16 @@ class RustDeltaEngine(DeltaEngine):
         from deltalake import write_deltalake
 
         start = time.monotonic()
-        if _already_done(self, table, app_id, version):
-            return WriteResult(True, self.version(table))
+        loaded = self._table(table)  # one log load serves the check and the first attempt
+        if self._done(loaded, table, app_id, version):
+            return WriteResult(True, loaded.version())
         data = self._arrow(table, df)
 
         def attempt() -> WriteResult:
-            dt = self._table(table)
-            if _already_done(self, table, app_id, version):  # a retry after a lost race
+            nonlocal loaded
+            dt = loaded if loaded is not None else self._table(table)
+            loaded = None
+            if self._done(dt, table, app_id, version):  # a retry after a lost race
                 return WriteResult(True, dt.version())
             write_deltalake(
                 dt,
@@ -354,16 +357,36 @@ class RustDeltaEngine(DeltaEngine):
 
     def merge(self, table, source, spec: MergeSpec, app_id=None, version=None) -> WriteResult:
         start = time.monotonic()
-        if _already_done(self, table, app_id, version):
-            return WriteResult(True, self.version(table))
+        loaded = [self._table(table)]  # one log load serves the check and the first attempt
+        if self._done(loaded[0], table, app_id, version):
+            return WriteResult(True, loaded[0].version())
         data = self._arrow_source(table, source)
-        return self._retry(
-            table, "merge", lambda: self._merge_once(table, data, spec, app_id, version, start)
-        )
 
-    def _merge_once(self, table, data, spec, app_id, version, start) -> WriteResult:
-        dt = self._table(table)
-        if _already_done(self, table, app_id, version):
+        def attempt() -> WriteResult:
+            dt = loaded.pop() if loaded else self._table(table)
+            return self._merge_once(dt, table, data, spec, app_id, version, start)
+
+        return self._retry(table, "merge", attempt)
+
+    @staticmethod
+    def _done(dt, table: str, app_id: str | None, version: int | None) -> bool:
+        """``_already_done`` on an already loaded table (saves a log load per write)."""
+        if app_id is None:
+            return False
+        if version is None:
+            raise ValueError(
+                f"idempotent write to {table!r}: app_id {app_id!r} given without version"
+            )
+        done = dt.transaction_version(app_id)
+        if done is not None and done >= version:
+            log.info(
+                "%s: %s v%s already committed (at v%s); skipping", table, app_id, version, done
+            )
+            return True
+        return False
+
+    def _merge_once(self, dt, table, data, spec, app_id, version, start) -> WriteResult:
+        if self._done(dt, table, app_id, version):  # a retry after a lost race
             return WriteResult(True, dt.version())
         merger = dt.merge(
             data,

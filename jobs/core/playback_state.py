@@ -23,6 +23,8 @@ The rules:
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, wait
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -151,12 +153,15 @@ def apply_events(
     finish_ratio: float,
     app_id_prefix: str | None = None,
     version: int | None = None,
+    pool: Executor | None = None,
 ) -> dict[str, WriteResult]:
     """Merge ``events`` into ``playback_session`` and ``resume_state``.
 
     Each table's write carries its own transaction marker ``{app_id_prefix}:{table}`` at
     ``version``, so a replay after a crash between the two commits redoes only the
-    missing one.
+    missing one. The two merges touch different tables, so with a ``pool`` they run at
+    once (``events`` should then be cached); the call returns when both are done and
+    raises the first error.
 
     Returns:
         ``{"playback_session": WriteResult, "resume_state": WriteResult}``.
@@ -165,19 +170,18 @@ def apply_events(
     def app(table: str) -> str | None:
         return f"{app_id_prefix}:{table}" if app_id_prefix else None
 
-    return {
-        "playback_session": engine.merge(
-            "playback_session",
-            session_updates(events),
-            SESSION_MERGE,
-            app("playback_session"),
-            version,
-        ),
-        "resume_state": engine.merge(
-            "resume_state",
-            resume_updates(events, finish_ratio),
-            RESUME_MERGE,
-            app("resume_state"),
-            version,
-        ),
+    merges = {
+        "playback_session": (session_updates(events), SESSION_MERGE),
+        "resume_state": (resume_updates(events, finish_ratio), RESUME_MERGE),
     }
+    if pool is None:
+        return {
+            table: engine.merge(table, source, spec, app(table), version)
+            for table, (source, spec) in merges.items()
+        }
+    futures = {
+        table: pool.submit(engine.merge, table, source, spec, app(table), version)
+        for table, (source, spec) in merges.items()
+    }
+    wait(futures.values())
+    return {table: future.result() for table, future in futures.items()}

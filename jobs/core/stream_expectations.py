@@ -214,14 +214,26 @@ def validate_rules(df: DataFrame, rules: list[Rule]) -> None:
             ) from exc
 
 
-def count_violations(df: DataFrame, rules: list[Rule]) -> tuple[int, dict[str, int]]:
-    """Rows in ``df`` and violations per rule, in one aggregation (one Spark job)."""
-    aggs = [F.count(F.lit(1)).alias("_rows")]
-    aggs += [
+def violation_sums(rules: list[Rule]) -> list[Column]:
+    """Aggregate columns ``_r0, _r1, ...``: rows breaking each rule (for any ``agg``).
+
+    Lets a caller fold the rule counts into an aggregation it runs anyway; read the
+    result back with :func:`violations_from`.
+    """
+    return [
         F.sum(F.when(_violated(r), 1).otherwise(0)).alias(f"_r{i}") for i, r in enumerate(rules)
     ]
-    row = df.agg(*aggs).collect()[0]
-    return int(row["_rows"]), {r.name: int(row[f"_r{i}"] or 0) for i, r in enumerate(rules)}
+
+
+def violations_from(rows: list, rules: list[Rule]) -> dict[str, int]:
+    """Violations per rule name, summed over result rows of :func:`violation_sums`."""
+    return {r.name: sum(int(row[f"_r{i}"] or 0) for row in rows) for i, r in enumerate(rules)}
+
+
+def count_violations(df: DataFrame, rules: list[Rule]) -> tuple[int, dict[str, int]]:
+    """Rows in ``df`` and violations per rule, in one aggregation (one Spark job)."""
+    row = df.agg(F.count(F.lit(1)).alias("_rows"), *violation_sums(rules)).collect()[0]
+    return int(row["_rows"]), violations_from([row], rules)
 
 
 def _raise_on_fail(
@@ -315,6 +327,7 @@ def check_batch(
     rules: list[Rule],
     reason_col: str = "reject_reason",
     batch_id: int | None = None,
+    precounted: tuple[int, dict[str, int]] | None = None,
 ) -> BatchCheck:
     """The ingest's step: apply ``rules`` to the rows still valid in a validated batch.
 
@@ -327,6 +340,8 @@ def check_batch(
         rules: from :func:`load_rules`.
         reason_col: the batch's reject-reason column.
         batch_id: micro-batch id, for the error message.
+        precounted: ``(rows_checked, violations per rule)`` when the caller already
+            computed them over the valid rows (:func:`violation_sums`); saves a pass.
 
     Returns:
         :class:`BatchCheck` ``(batch, counts, rows_checked)``.
@@ -342,7 +357,7 @@ def check_batch(
         return BatchCheck(batch, {}, 0)
     validate_rules(batch, rules)
     valid = batch.where(F.col(reason_col).isNull())
-    rows, counts = count_violations(valid, rules)
+    rows, counts = precounted if precounted is not None else count_violations(valid, rules)
     _raise_on_fail(valid, rules, counts, rows, batch_id)
     if not any(counts.get(r.name) for r in rules if r.action is Action.DROP):
         return BatchCheck(batch, counts, rows)

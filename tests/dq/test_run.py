@@ -71,7 +71,9 @@ def test_all_passes_then_a_duplicate_event_fails_and_is_named(spark, engine, lak
         for s in suites
         if engine.exists(run.load_suite(run.SUITES_DIR / f"{s}.yaml", _params()).table)
     )
-    first = engine.read("dq_result").where("source = 'batch'").collect()  # the ingest adds stream rows
+    first = (
+        engine.read("dq_result").where("source = 'batch'").collect()
+    )  # the ingest adds stream rows
     assert first and {r.run_id for r in first} == {run_dir.name}
     assert {r.suite for r in first} == set(suites)
 

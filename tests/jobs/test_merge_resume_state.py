@@ -30,7 +30,13 @@ def test_rebuild_equals_the_stream(spark, ingested):
     streamed = engine.read("resume_state").localCheckpoint()
     assert streamed.count() > 250
     merge_resume_state(engine, ingested, rebuild=True)
-    assert_df_equality(engine.read("resume_state"), streamed, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    assert_df_equality(
+        engine.read("resume_state"),
+        streamed,
+        ignore_row_order=True,
+        ignore_nullable=True,
+        ignore_metadata=True,
+    )
 
 
 def test_catch_up_by_date_range_converges_to_the_same_table(spark, ingested):
@@ -42,9 +48,17 @@ def test_catch_up_by_date_range_converges_to_the_same_table(spark, ingested):
     # newest half first, then the older half: older events must not win
     merge_resume_state(engine, ingested, from_dt=middle)
     merge_resume_state(engine, ingested, to_dt=middle - dt.timedelta(days=1))
-    assert_df_equality(engine.read("resume_state"), streamed, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    assert_df_equality(
+        engine.read("resume_state"),
+        streamed,
+        ignore_row_order=True,
+        ignore_nullable=True,
+        ignore_metadata=True,
+    )
 
 
 def test_rebuild_refuses_a_date_range(spark, ingested):
     with pytest.raises(ValueError, match="--rebuild replaces the whole table"):
-        merge_resume_state(get_engine(spark, ingested), ingested, from_dt=dt.date(2020, 1, 1), rebuild=True)
+        merge_resume_state(
+            get_engine(spark, ingested), ingested, from_dt=dt.date(2020, 1, 1), rebuild=True
+        )
