@@ -225,7 +225,8 @@ def drop_stored(
     Reads only the key columns of the ``dt`` partitions the batch touches (``dts``, ISO
     dates) and, within them, only the files whose ``event_time`` statistics overlap the
     batch's ``time_range`` (min, max; ISO-8601 UTC text): for a live stream that is the few newest
-    files, not the whole day. Rows written by this same batch of this same query (a
+    files, not the whole day. The stored keys are probed against a broadcast hash table
+    of the batch's keys, so memory follows the batch, not the table. Rows written by this same batch of this same query (a
     replay) do not count, so a replay keeps its rows.
     """
     if dts is None:
@@ -242,9 +243,11 @@ def drop_stored(
         .select(*KEY)
     )
     # dt follows from event_time, so KEY alone decides. The stored side grows with the
-    # table (all keys of the overlapping files): a shuffled hash join keeps it off the
-    # driver, where a broadcast of millions of keys would be built (bench/README.md)
-    return events.join(stored.hint("shuffle_hash"), KEY, "left_anti")
+    # table (all keys of the overlapping files), the batch does not: stream the stored
+    # keys past a hash table of the batch's keys (broadcast), then drop the few keys found.
+    # Memory follows the micro-batch, and the stored keys are never shuffled.
+    seen = stored.join(F.broadcast(events.select(*KEY)), KEY, "left_semi")
+    return events.join(F.broadcast(seen), KEY, "left_anti")
 
 
 class BatchWriter:
