@@ -22,7 +22,14 @@ For each target rate (events/s), in a fresh lake:
    micro-batch, so every HEARTBEAT of a file has the file's lag; percentiles are over
    HEARTBEATs (files weighted by their event count).
 
-Reports per rate: p50/p99/max lag, the achieved feed rate, files never seen within the
+5. the **baseline**: the same feed (same rate, files and trigger interval, same
+   ``maxFilesPerTrigger``) into plain ``readStream.json → writeStream.parquet``
+   partitioned by ``dt``, ``country_code`` (no validation, dedupe, merge or Delta) in a
+   fresh process; a file's lag is the mtime of the sink's ``_spark_metadata/<batch>``
+   commit of the micro-batch that read it (from the source's checkpoint log) minus its
+   arrival. ``--no-baseline`` skips it.
+
+Reports per rate: p50/p99/max lag, the baseline's p50/p99 and the p99 ratio, the achieved feed rate, files never seen within the
 drain timeout (their lag counted as a lower bound, ``censored``), and the ingest's
 micro-batches (count, median seconds and rows, parsed from its log). Prints a markdown
 table; writes JSON and a PNG under bench/results/.
@@ -281,9 +288,93 @@ def parse_batches(log_path: Path) -> list[dict[str, float]]:
     ]
 
 
+BASELINE = r"""
+import sys
+from pyspark.sql import functions as F
+from jobs.core.config import load_config
+from jobs.core.spark import build_spark
+from jobs.core.tables import LANDING_EVENT_SCHEMA
+landing, out, ck, trigger, files = sys.argv[1:6]
+cfg = load_config("local", lake_root=out)
+spark = build_spark("freshness-baseline", cfg)
+q = (spark.readStream.schema(LANDING_EVENT_SCHEMA).option("maxFilesPerTrigger", int(files))
+     .option("pathGlobFilter", "*.jsonl").json(landing)
+     .withColumn("dt", F.to_date("event_time"))
+     .writeStream.format("parquet").partitionBy("dt", "country_code")
+     .option("checkpointLocation", ck).trigger(processingTime=trigger).start(out + "/parquet"))
+q.awaitTermination()
+"""
+
+
+def baseline_commits(out: Path) -> dict[str, float]:
+    """``{landing file name: commit time}`` of the baseline's file sink.
+
+    The file source's log (``_checkpoint/sources/0/<batch>``, JSON lines with ``path``
+    and ``batchId``; compacted every 10 batches) says which micro-batch read a file; the
+    sink's ``parquet/_spark_metadata/<batch>`` appears when that batch's files are
+    committed (readers list files through it), so its mtime is when the data became
+    visible.
+    """
+    batch_of: dict[str, int] = {}
+    src = out / "_checkpoint" / "sources" / "0"
+    if src.is_dir():
+        for entry in os.scandir(src):
+            if entry.name.startswith("."):
+                continue
+            with open(entry.path, encoding="utf-8") as fh:
+                for line in fh.read().splitlines()[1:]:
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    batch_of[os.path.basename(rec["path"])] = int(rec["batchId"])
+    commits: dict[int, float] = {}
+    meta = out / "parquet" / "_spark_metadata"
+    if meta.is_dir():
+        for entry in os.scandir(meta):
+            stem = entry.name.split(".")[0]
+            if stem.isdigit() and not entry.name.startswith("."):
+                commits[int(stem)] = entry.stat().st_mtime
+    return {name: commits[b] for name, b in batch_of.items() if b in commits}
+
+
+def wait_committed(out: Path, name: str, timeout: float, proc: subprocess.Popen) -> bool:
+    """Poll the baseline until landing file ``name`` is committed (False on timeout/exit)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if name in baseline_commits(out):
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def weighted_percentile(values: list[float], weights: list[int], q: float) -> float:
     """Percentile ``q`` (0–100) of ``values`` repeated ``weights`` times."""
     return float(np.percentile(np.repeat(np.asarray(values), np.asarray(weights)), q))
+
+
+def run_feed(
+    feed: HeartbeatFeed, landing: Path, rate: float, args: argparse.Namespace, warm_n: int
+) -> tuple[list[FedFile], float]:
+    """Feed ``landing`` on a clock for ``args.seconds``; returns the files and start time."""
+    files: list[FedFile] = []
+    t0 = time.monotonic()
+    feed_start = time.time()
+    tick = 0
+    while True:
+        tick += 1
+        due = t0 + tick * args.file_interval
+        if due > t0 + args.seconds:
+            break
+        time.sleep(max(0.0, due - time.monotonic()))
+        # on a clock: what is due by now, so a late tick writes a larger file
+        n = int(rate * min(time.monotonic() - t0, args.seconds)) - (feed.sent - warm_n)
+        if n <= 0:
+            continue
+        batch, probes = feed.lines(n, _utcnow())
+        name = f"feed-{int(rate)}-{tick:06d}.jsonl"
+        files.append(FedFile(name, n, write_atomic(landing, name, batch), probes))
+    return files, feed_start
 
 
 def measure_rate(rate: float, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -320,22 +411,7 @@ def measure_rate(rate: float, args: argparse.Namespace, work: Path) -> dict[str,
                 )
             startup = time.monotonic() - t_start
             print(f"rate {rate:,.0f}: ingest warm after {startup:.1f}s", file=sys.stderr)
-            t0 = time.monotonic()
-            feed_start = time.time()
-            tick = 0
-            while True:
-                tick += 1
-                due = t0 + tick * args.file_interval
-                if due > t0 + args.seconds:
-                    break
-                time.sleep(max(0.0, due - time.monotonic()))
-                # on a clock: what is due by now, so a late tick writes a larger file
-                n = int(rate * min(time.monotonic() - t0, args.seconds)) - (feed.sent - warm_n)
-                if n <= 0:
-                    continue
-                batch, probes = feed.lines(n, _utcnow())
-                name = f"feed-{int(rate)}-{tick:06d}.jsonl"
-                files.append(FedFile(name, n, write_atomic(landing, name, batch), probes))
+            files, feed_start = run_feed(feed, landing, rate, args, warm_n)
             feed_end = time.time()
             last = files[-1] if files else None
             drained = (
@@ -395,6 +471,66 @@ def measure_rate(rate: float, args: argparse.Namespace, work: Path) -> dict[str,
     return result
 
 
+def measure_baseline(rate: float, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The same feed into plain ``readStream.json → writeStream.parquet`` (no dedupe, merge
+    or Delta), with the ingest's trigger interval and ``maxFilesPerTrigger``.
+
+    Returns:
+        ``base_lag_p50``, ``base_lag_p99``, ``base_lag_max``, ``base_censored_files``.
+    """
+    from jobs.core.config import load_config
+
+    out = work / f"baseline-{int(rate)}"
+    shutil.rmtree(out, ignore_errors=True)
+    landing = out / "landing"
+    landing.mkdir(parents=True)
+    trigger = args.trigger_interval or _conf_trigger()
+    per_trigger = args.max_files_per_trigger or load_config("local").ingest.max_files_per_trigger
+    cmd = [sys.executable, "-c", BASELINE, str(landing), str(out), str(out / "_checkpoint"),
+           trigger, str(per_trigger)]  # fmt: skip
+    env = {**os.environ, "SPARK_LOG_LEVEL": "WARN"}
+    feed = HeartbeatFeed(rate, args.heartbeat_sec)
+    with open(out / "baseline.log", "w", encoding="utf-8") as log_fh:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log_fh, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            warm_n = max(1, int(rate * args.file_interval))
+            lines, _ = feed.lines(warm_n, _utcnow())
+            write_atomic(landing, "warmup-000000.jsonl", lines)
+            if not wait_committed(out, "warmup-000000.jsonl", args.startup_timeout, proc):
+                raise RuntimeError(
+                    f"baseline did not commit the warm-up file within {args.startup_timeout}s "
+                    f"(exit code {proc.poll()}); see {out / 'baseline.log'}"
+                )
+            files, _ = run_feed(feed, landing, rate, args, warm_n)
+            drain_end = time.time()
+            if files:
+                wait_committed(out, files[-1].name, args.drain_timeout, proc)
+                drain_end = time.time()
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # nothing to keep: parquet is only timed
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    committed = baseline_commits(out)
+    lags = [committed.get(f.name, drain_end) - f.arrival for f in files]
+    weights = [f.events for f in files]
+    if not args.keep:
+        shutil.rmtree(out, ignore_errors=True)
+    if not files:
+        return {"base_lag_p50": None, "base_lag_p99": None, "base_lag_max": None,
+                "base_censored_files": 0}  # fmt: skip
+    return {
+        "base_lag_p50": round(weighted_percentile(lags, weights, 50), 2),
+        "base_lag_p99": round(weighted_percentile(lags, weights, 99), 2),
+        "base_lag_max": round(max(lags), 2),
+        "base_censored_files": sum(1 for f in files if f.name not in committed),
+    }
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -426,8 +562,10 @@ def plot(rows: list[dict], path: Path) -> None:
     a.legend(fontsize=8)
     labels = [f"{r['target_rate'] / 1000:g}K" for r in rows]
     xs = np.arange(len(rows))
-    b.bar(xs - 0.2, [r["lag_p50"] or 0 for r in rows], 0.4, label="p50")
-    b.bar(xs + 0.2, [r["lag_p99"] or 0 for r in rows], 0.4, label="p99")
+    b.bar(xs - 0.3, [r["lag_p50"] or 0 for r in rows], 0.2, label="ingest p50")
+    b.bar(xs - 0.1, [r["lag_p99"] or 0 for r in rows], 0.2, label="ingest p99")
+    b.bar(xs + 0.1, [r.get("base_lag_p50") or 0 for r in rows], 0.2, label="baseline p50")
+    b.bar(xs + 0.3, [r.get("base_lag_p99") or 0 for r in rows], 0.2, label="baseline p99")
     b.set_xticks(xs, labels)
     b.set_xlabel("target events/s")
     b.set_ylabel("seconds")
@@ -441,16 +579,20 @@ def markdown(rows: list[dict]) -> str:
     """The results as a markdown table, one line per rate."""
     out = [
         "| target ev/s | fed ev/s | events | files | trigger | p50 s | p99 s | max s "
-        "| unseen files | batches | median batch s | median batch rows |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| unseen files | batches | median batch s | median batch rows "
+        "| baseline p50 s | baseline p99 s | p99 ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         mark = "≥" if r["censored_files"] else ""
+        bmark = "≥" if r.get("base_censored_files") else ""
         out.append(
             f"| {r['target_rate']:,.0f} | {r['fed_events_per_sec']:,} | {r['events']:,} | "
             f"{r['files']} | {r['trigger_interval']} | {mark}{r['lag_p50']} | "
             f"{mark}{r['lag_p99']} | {mark}{r['lag_max']} | {r['censored_files']} | "
-            f"{r['batches']} | {r['batch_median_seconds']} | {r['batch_median_rows']} |"
+            f"{r['batches']} | {r['batch_median_seconds']} | {r['batch_median_rows']} | "
+            f"{bmark}{r.get('base_lag_p50', '-')} | {bmark}{r.get('base_lag_p99', '-')} | "
+            f"{r.get('p99_ratio', '-')}× |"
         )
     return "\n".join(out)
 
@@ -506,6 +648,10 @@ def main(argv: list[str] | None = None) -> int:
         help="lakes and the conf copy (default: $TMPDIR/viewing-lakehouse-freshness)",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep each lake and its ingest.log")
+    parser.add_argument(
+        "--no-baseline", action="store_true",
+        help="skip the plain json → parquet stream fed the same way (the baseline)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.file_interval <= 0 or any(r <= 0 for r in args.rates):
         parser.error("--seconds, --file-interval and --rates must be positive")
@@ -519,7 +665,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for rate in args.rates:
         try:
-            rows.append(measure_rate(rate, args, work))
+            row = measure_rate(rate, args, work)
+            if not args.no_baseline:
+                row.update(measure_baseline(rate, args, work))
+                if row["base_lag_p99"] and row["lag_p99"] is not None:
+                    row["p99_ratio"] = round(row["lag_p99"] / row["base_lag_p99"], 2)
+            rows.append(row)
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

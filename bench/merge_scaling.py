@@ -16,9 +16,10 @@ Variants (``--variants``, all by default):
 * ``local-zorder`` — the batch's keys in one narrow ``profile_id`` range (a window of
   ``batch/2`` consecutive profiles), Z-ordered table, engine merge;
 * ``local-zorder-pruned`` — the same, merged with ``DeltaTable.merge(...,
-  streamed_exec=False)``: delta-rs then derives a ``profile_id BETWEEN min AND max``
-  predicate from the source and skips files by their statistics. The engine's merge
-  uses delta-rs' default ``streamed_exec=True``, which disables that pruning;
+  streamed_exec=False)`` directly (no Spark ``toArrow()``): delta-rs then derives a
+  ``profile_id BETWEEN min AND max`` predicate from the source and skips files by their
+  statistics. The engine's merge passes ``streamed_exec=False`` too (delta-rs' default,
+  ``True``, disables that pruning), so the two differ by the Spark conversion only;
 * ``random-pruned`` — random keys, Z-ordered, ``streamed_exec=False`` (the min/max range
   of random keys spans the table: nothing to prune).
 
@@ -27,6 +28,10 @@ For each (size, variant): median seconds of the whole call (engine: Spark
 files scanned / skipped / removed / added and rows copied, from the MERGE commit's
 ``operationMetrics``; source rows/s. Prints a markdown table; writes JSON and a PNG under
 bench/results/.
+
+Baseline, per size: the same kind of batch appended as plain parquet by Spark
+(``df.write.mode("append").parquet``; no Delta, no merge), ``--reps`` times; every row
+reports its median and the merge's ratio to it.
 
 Usage::
 
@@ -253,6 +258,19 @@ def measure_size(
     zorder_version = zorder_files = zorder_sec = None
     sorted_profiles = None
     rng = np.random.default_rng(args.seed + rows)
+    # baseline: the same kind of batch appended as plain parquet by Spark (no Delta, no
+    # merge) — what persisting the batch costs whatever the table's size
+    base_reps = []
+    for _ in range(args.reps):
+        source = spark.createDataFrame(
+            make_batch(rng, n_profiles, args.keys_per_profile, args.batch, False)
+        ).cache()
+        source.count()
+        t0 = time.monotonic()
+        source.write.mode("append").parquet(str(lake / "baseline-parquet"))
+        base_reps.append(time.monotonic() - t0)
+        source.unpersist()
+    baseline_sec = statistics.median(base_reps)
     results = []
     for variant in args.variants:
         zordered = variant != "random"
@@ -314,6 +332,8 @@ def measure_size(
                 "rows_updated": med("num_target_rows_updated"),
                 "rows_inserted": med("num_target_rows_inserted"),
                 "source_rows_per_sec": round(args.batch / seconds) if seconds else None,
+                "baseline_seconds": round(baseline_sec, 3),
+                "ratio_to_baseline": round(seconds / baseline_sec, 2) if baseline_sec else None,
                 "runs": reps,
             }
         )
@@ -351,8 +371,8 @@ def markdown(rows: list[dict]) -> str:
     """The results as a markdown table (one line per size and variant)."""
     out = [
         "| rows | variant | files | median s | min–max s | delta-rs ms | scanned | skipped "
-        "| removed | added | rows copied | source rows/s | × smallest |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| removed | added | rows copied | source rows/s | × smallest | baseline s | × baseline |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     first: dict[str, float] = {}
     for r in rows:
@@ -362,7 +382,8 @@ def markdown(rows: list[dict]) -> str:
             f"{r['min_seconds']:.2f}–{r['max_seconds']:.2f} | {r['median_deltars_ms']:.0f} | "
             f"{r['files_scanned']:.0f} | {r['files_skipped']:.0f} | {r['files_removed']:.0f} | "
             f"{r['files_added']:.0f} | {r['rows_copied']:,.0f} | "
-            f"{r['source_rows_per_sec'] or 0:,} | {ratio:.2f}× |"
+            f"{r['source_rows_per_sec'] or 0:,} | {ratio:.2f}× | {r['baseline_seconds']:.2f} | "
+            f"{r['ratio_to_baseline']}× |"
         )
     return "\n".join(out)
 

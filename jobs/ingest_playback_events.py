@@ -1,24 +1,26 @@
 """The main job: stream landing JSON Lines into Delta, keep sessions and resume points current.
 
     landing/*.jsonl ──readStream.text──▶ parse (explicit schema) ──▶ validate
-        ──▶ dropDuplicatesWithinWatermark(session_id, event_time)
-        ──▶ foreachBatch:  quarantine ─▶ playback_event_quarantine
-                           exact dedupe against playback_event (same dt partitions)
-                           append      ─▶ playback_event (partitioned by dt, country_code)
-                           merge       ─▶ playback_session, resume_state
+        ──▶ foreachBatch:  counts + in-stream rules (one pass over the cached batch)
+                           dedupe: dropDuplicates in the batch, minus keys in playback_event
+                           at once: quarantine ─▶ playback_event_quarantine
+                                    append     ─▶ playback_event (partitioned by dt, country_code)
+                                    merge      ─▶ playback_session, resume_state
+                                    counts     ─▶ dq_result
 
 Exactly once: Spark's checkpoint replays an unfinished micro-batch with the same input;
-every table write carries its own transaction marker (app id ``{query}:{table}``,
+every table write carries its own transaction marker (app id ``{query}:{query id}:{table}``,
 version = batch id), so a batch that crashed between two commits redoes only the
 missing ones. The exact dedupe ignores rows the replayed batch itself wrote
 (``ingest_batch_id``), so it yields the same rows on replay and ``event_count`` is
 never counted twice.
 
-Watermark: the stateful dedupe keys on ``(session_id, event_time)`` within a watermark
-on *arrival* time (``ingest.dedupe_watermark``), so a late event — hours or years old,
-as in a replay of an export — is never dropped as late; duplicates that arrive further
-apart than the watermark are caught by the exact dedupe against the table
-(``ingest.dedupe_against_table``).
+Dedupe on ``(session_id, event_time)`` is exact and stateless by default: within the
+micro-batch, and against the keys already stored (``ingest.dedupe_against_table``; only
+the batch's ``dt`` partitions and the files whose ``event_time`` statistics overlap it),
+so a late event — hours or years old, as in a replay of an export — is never dropped as
+late. ``ingest.dedupe_watermark`` optionally adds Spark's stateful
+``dropDuplicatesWithinWatermark`` on *arrival* time (docs/architecture.md).
 
 Usage::
 
