@@ -226,10 +226,19 @@ def drop_stored(
 
     Reads only the key columns of the ``dt`` partitions the batch touches (``dts``, ISO
     dates) and, within them, only the files whose ``event_time`` statistics overlap the
-    batch's ``time_range`` (min, max; ISO-8601 UTC text): for a live stream that is the few newest
-    files, not the whole day. The stored keys are probed against a broadcast hash table
-    of the batch's keys, so memory follows the batch, not the table. Rows written by this same batch of this same query (a
-    replay) do not count, so a replay keeps its rows.
+    batch's ``time_range`` (min, max; ISO-8601 UTC text): for a live stream that is the
+    few newest files, not the whole day. Those keys are streamed past a broadcast hash
+    table of the batch's keys, so memory follows the micro-batch, never the table, and
+    the stored keys are never shuffled. Rows written by this same batch of this same
+    query (a replay) do not count, so a replay keeps its rows.
+
+    Args:
+        events: the micro-batch's ``playback_event`` rows, one per key; cache it, it is
+            read twice when some keys are found.
+
+    Returns:
+        ``events`` itself when none of its keys is stored (the usual case: one Spark job,
+        a count), else ``events`` without the stored keys (lazy).
     """
     if dts is None:
         dts = [r.dt.isoformat() for r in events.select("dt").distinct().collect()]
@@ -244,11 +253,12 @@ def drop_stored(
         .where(~F.coalesce(own, F.lit(False)))
         .select(*KEY)
     )
-    # dt follows from event_time, so KEY alone decides. The stored side grows with the
-    # table (all keys of the overlapping files), the batch does not: stream the stored
-    # keys past a hash table of the batch's keys (broadcast), then drop the few keys found.
-    # Memory follows the micro-batch, and the stored keys are never shuffled.
+    # dt follows from event_time, so KEY alone decides
     seen = stored.join(F.broadcast(events.select(*KEY)), KEY, "left_semi")
+    found = seen.count()
+    if not found:
+        return events
+    log.info("exact dedupe: %d keys of micro-batch %d already in playback_event", found, batch_id)
     return events.join(F.broadcast(seen), KEY, "left_anti")
 
 
@@ -365,12 +375,17 @@ class BatchWriter:
                 if not self.cfg.ingest.dedupe_watermark:
                     # no stateful stream dedupe: duplicates within the micro-batch go here
                     events = events.dropDuplicates(KEY)
-                if self.cfg.ingest.dedupe_against_table:
-                    span = (min(times), max(times)) if times else None
-                    events = drop_stored(self.engine, events, self.query_id, batch_id, dts, span)
                 t0 = time.monotonic()
                 events = events.persist()
                 written = events.count()
+                if self.cfg.ingest.dedupe_against_table:
+                    span = (min(times), max(times)) if times else None
+                    new = drop_stored(self.engine, events, self.query_id, batch_id, dts, span)
+                    if new is not events:
+                        new = new.persist()
+                        written = new.count()
+                        events.unpersist()
+                        events = new
                 t_dedupe = time.monotonic() - t0
                 duplicates = counts.get(True, 0) - written
                 appended = pool.submit(
