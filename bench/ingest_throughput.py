@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,19 +62,39 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
-    """Run ``cmd``; return (seconds, peak RSS of its process tree in MB, stderr tail)."""
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, dict, str]:
+    """Run ``cmd``; return (seconds, memory figures, stdout).
+
+    Memory, sampled every 0.5 s from /proc: ``peak_mb`` of the whole process tree,
+    ``python_peak_mb`` (the driver's Python process) and ``jvm_peak_mb`` (its
+    descendants: the JVM), and ``series`` — ``[seconds since start, tree MB]`` — so a
+    plateau (memory bounded by the micro-batch, not the input) can be seen.
+    """
     start = time.monotonic()
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    peak = 0
+    mem = {"peak_mb": 0, "python_peak_mb": 0, "jvm_peak_mb": 0, "series": []}
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not stop.is_set():
-            peak = max(peak, _tree_rss_kb(proc.pid))
+            tree, py = _tree_rss_kb(proc.pid) // 1024, _rss_kb(proc.pid) // 1024
+            mem["peak_mb"] = max(mem["peak_mb"], tree)
+            mem["python_peak_mb"] = max(mem["python_peak_mb"], py)
+            mem["jvm_peak_mb"] = max(mem["jvm_peak_mb"], tree - py)
+            mem["series"].append([round(time.monotonic() - start, 1), tree])
             stop.wait(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -84,7 +105,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, s
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
-    return seconds, peak // 1024, out
+    return seconds, mem, out
 
 
 BASELINE = r"""
@@ -130,7 +151,7 @@ def measure(
     env = {**os.environ, "SPARK_LOG_LEVEL": "ERROR"}
     base_dir = work / f"baseline-{events}"
     shutil.rmtree(base_dir, ignore_errors=True)
-    b_sec, b_rss, b_out = run_measured(
+    b_sec, b_mem, b_out = run_measured(
         [
             sys.executable,
             "-c",
@@ -146,7 +167,7 @@ def measure(
     shutil.rmtree(lake, ignore_errors=True)
     (lake / "landing").parent.mkdir(parents=True, exist_ok=True)
     os.symlink(landing, lake / "landing")
-    i_sec, i_rss, _ = run_measured(
+    i_sec, i_mem, _ = run_measured(
         [sys.executable, "-m", "jobs.ingest_playback_events", "--once", "--env", "local", "--lake-root", str(lake),
          "--max-files-per-trigger", str(per_trigger)],
         env,
@@ -161,12 +182,28 @@ def measure(
         "max_files_per_trigger": per_trigger,
         "baseline_seconds": round(b_sec, 1),
         "baseline_events_per_sec": round(lines / b_sec),
-        "baseline_peak_rss_mb": b_rss,
+        "baseline_peak_rss_mb": b_mem["peak_mb"],
         "ingest_seconds": round(i_sec, 1),
         "ingest_events_per_sec": round(lines / i_sec),
-        "ingest_peak_rss_mb": i_rss,
+        "ingest_peak_rss_mb": i_mem["peak_mb"],
+        "ingest_python_peak_mb": i_mem["python_peak_mb"],
+        "ingest_jvm_peak_mb": i_mem["jvm_peak_mb"],
+        # median tree RSS over the first and the second half of the run: equal when
+        # memory is bounded by the micro-batch rather than growing with the input
+        "ingest_rss_first_half_mb": _half_median(i_mem["series"], first=True),
+        "ingest_rss_second_half_mb": _half_median(i_mem["series"], first=False),
         "cost_ratio": round(i_sec / b_sec, 2),
+        "ingest_rss_series": i_mem["series"],
     }
+
+
+def _half_median(series: list[list[float]], first: bool) -> int:
+    """Median MB of the samples in the first (or second) half of a run."""
+    if not series:
+        return 0
+    mid = series[-1][0] / 2
+    values = [mb for t, mb in series if (t <= mid) == first]
+    return int(statistics.median(values)) if values else 0
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -175,7 +212,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4))
     xs = [r["events"] / 1e6 for r in rows]
     a.plot(xs, [r["baseline_events_per_sec"] for r in rows], "o-", label="baseline json→parquet")
     a.plot(xs, [r["ingest_events_per_sec"] for r in rows], "o-", label="ingest_playback_events")
@@ -189,6 +226,13 @@ def plot(rows: list[dict], path: Path) -> None:
     b.set_ylabel("peak RSS MB (driver + JVM)")
     b.legend()
     b.set_title("memory")
+    for r in rows:
+        series = r.get("ingest_rss_series") or []
+        c.plot([t for t, _ in series], [mb for _, mb in series], label=f"{r['events'] / 1e6:g} M")
+    c.set_xlabel("seconds into the ingest")
+    c.set_ylabel("RSS MB (driver + JVM)")
+    c.legend()
+    c.set_title("ingest memory over the run")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -210,19 +254,24 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         files = max(1, size // args.events_per_file)
         rows.append(measure(size, files, args.max_files_per_trigger, args.seed, data_dir, work))
-        print(json.dumps(rows[-1]), file=sys.stderr)
+        summary = {k: v for k, v in rows[-1].items() if k != "ingest_rss_series"}
+        print(json.dumps(summary), file=sys.stderr)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"ingest_throughput-{stamp}.json").write_text(json.dumps(rows, indent=2))
     plot(rows, RESULTS / f"ingest_throughput-{stamp}.png")
     print(
-        "| events | baseline s | baseline ev/s | ingest s | ingest ev/s | cost ratio | baseline RSS MB | ingest RSS MB |"
+        "| events | baseline s | baseline ev/s | ingest s | ingest ev/s | cost ratio "
+        "| baseline RSS MB | ingest RSS MB (Python + JVM) | ingest RSS 1st / 2nd half MB |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['events']:,} | {r['baseline_seconds']} | {r['baseline_events_per_sec']:,} | {r['ingest_seconds']} | "
-            f"{r['ingest_events_per_sec']:,} | {r['cost_ratio']}× | {r['baseline_peak_rss_mb']} | {r['ingest_peak_rss_mb']} |"
+            f"| {r['events']:,} | {r['baseline_seconds']} | {r['baseline_events_per_sec']:,} "
+            f"| {r['ingest_seconds']} | {r['ingest_events_per_sec']:,} | {r['cost_ratio']}× "
+            f"| {r['baseline_peak_rss_mb']} | {r['ingest_peak_rss_mb']} "
+            f"({r['ingest_python_peak_mb']} + {r['ingest_jvm_peak_mb']}) "
+            f"| {r['ingest_rss_first_half_mb']} / {r['ingest_rss_second_half_mb']} |"
         )
     return 0
 

@@ -227,18 +227,17 @@ def drop_stored(
     Reads only the key columns of the ``dt`` partitions the batch touches (``dts``, ISO
     dates) and, within them, only the files whose ``event_time`` statistics overlap the
     batch's ``time_range`` (min, max; ISO-8601 UTC text): for a live stream that is the
-    few newest files, not the whole day. Those keys are streamed past a broadcast hash
-    table of the batch's keys, so memory follows the micro-batch, never the table, and
-    the stored keys are never shuffled. Rows written by this same batch of this same
-    query (a replay) do not count, so a replay keeps its rows.
+    few newest files, not the whole day. The anti-join is a sort-merge join: its memory
+    is bounded (sorts spill to disk) however many keys the overlapping files hold, where
+    a hash or broadcast join would hold them all (bench/README.md compares the three).
+    Rows written by this same batch of this same query (a replay) do not count, so a
+    replay keeps its rows.
 
     Args:
-        events: the micro-batch's ``playback_event`` rows, one per key; cache it, it is
-            read twice when some keys are found.
+        events: the micro-batch's ``playback_event`` rows.
 
     Returns:
-        ``events`` itself when none of its keys is stored (the usual case: one Spark job,
-        a count), else ``events`` without the stored keys (lazy).
+        ``events`` without the stored keys (lazy).
     """
     if dts is None:
         dts = [r.dt.isoformat() for r in events.select("dt").distinct().collect()]
@@ -254,12 +253,7 @@ def drop_stored(
         .select(*KEY)
     )
     # dt follows from event_time, so KEY alone decides
-    seen = stored.join(F.broadcast(events.select(*KEY)), KEY, "left_semi")
-    found = seen.count()
-    if not found:
-        return events
-    log.info("exact dedupe: %d keys of micro-batch %d already in playback_event", found, batch_id)
-    return events.join(F.broadcast(seen), KEY, "left_anti")
+    return events.join(stored.hint("shuffle_merge"), KEY, "left_anti")
 
 
 class BatchWriter:
@@ -342,10 +336,14 @@ class BatchWriter:
                 return
             t_read = time.monotonic() - start
             quarantined = counts.get(False, 0)
-            # every table gets its own commit with its own txn marker, so the writes run at
-            # once (Spark jobs and delta-rs commits overlap); all are done (or the batch
-            # fails, to be replayed) before the next micro-batch starts
-            pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="batch-write")
+            # every table gets its own commit with its own txn marker, so the writes may run
+            # at once (Spark jobs and delta-rs commits overlap) — for batches up to
+            # ingest.concurrent_writes_max_rows; all are done (or the batch fails, to be
+            # replayed) before the next micro-batch starts
+            at_once = rows_in <= self.cfg.ingest.concurrent_writes_max_rows
+            pool = ThreadPoolExecutor(
+                max_workers=4 if at_once else 1, thread_name_prefix="batch-write"
+            )
             events = None
             try:
                 pending = [
@@ -375,17 +373,12 @@ class BatchWriter:
                 if not self.cfg.ingest.dedupe_watermark:
                     # no stateful stream dedupe: duplicates within the micro-batch go here
                     events = events.dropDuplicates(KEY)
+                if self.cfg.ingest.dedupe_against_table:
+                    span = (min(times), max(times)) if times else None
+                    events = drop_stored(self.engine, events, self.query_id, batch_id, dts, span)
                 t0 = time.monotonic()
                 events = events.persist()
                 written = events.count()
-                if self.cfg.ingest.dedupe_against_table:
-                    span = (min(times), max(times)) if times else None
-                    new = drop_stored(self.engine, events, self.query_id, batch_id, dts, span)
-                    if new is not events:
-                        new = new.persist()
-                        written = new.count()
-                        events.unpersist()
-                        events = new
                 t_dedupe = time.monotonic() - t0
                 duplicates = counts.get(True, 0) - written
                 appended = pool.submit(

@@ -83,6 +83,7 @@ class IngestSettings:
     dedupe_against_table: bool
     max_future_sec: int
     max_position_sec: int
+    concurrent_writes_max_rows: int = 250_000
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,9 @@ def load_config(
                 dedupe_against_table=bool(raw["ingest"]["dedupe_against_table"]),
                 max_future_sec=int(raw["ingest"]["max_future_sec"]),
                 max_position_sec=int(raw["ingest"]["max_position_sec"]),
+                concurrent_writes_max_rows=int(
+                    raw["ingest"].get("concurrent_writes_max_rows", 250_000)
+                ),
             ),
             resume=ResumeSettings(finish_ratio=float(raw["resume"]["finish_ratio"])),
             continue_watching=ContinueWatchingSettings(
