@@ -377,6 +377,30 @@ def run_feed(
     return files, feed_start
 
 
+def _start_warm(
+    cmd: list[str],
+    env: dict,
+    log_fh: Any,
+    feed: HeartbeatFeed,
+    landing: Path,
+    rate: float,
+    args: argparse.Namespace,
+) -> tuple[subprocess.Popen, int, list[tuple[int, int]]]:
+    """Start ``cmd`` in its own process group and land the warm-up file.
+
+    Returns:
+        The process, the warm-up file's event count and its probes.
+    """
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log_fh, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    warm_n = max(1, int(rate * args.file_interval))
+    lines, probes = feed.lines(warm_n, _utcnow())
+    write_atomic(landing, "warmup-000000.jsonl", lines)
+    return proc, warm_n, probes
+
+
 def measure_rate(rate: float, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """One fresh lake and ingest process at ``rate`` events/s; returns its figures."""
     lake = work / f"rate-{int(rate)}"
@@ -394,14 +418,8 @@ def measure_rate(rate: float, args: argparse.Namespace, work: Path) -> dict[str,
     feed = HeartbeatFeed(rate, args.heartbeat_sec)
     files: list[FedFile] = []
     with open(log_path, "w", encoding="utf-8") as log_fh:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=log_fh, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        proc, warm_n, probes = _start_warm(cmd, env, log_fh, feed, landing, rate, args)
         try:
-            warm_n = max(1, int(rate * args.file_interval))
-            lines, probes = feed.lines(warm_n, _utcnow())
-            write_atomic(landing, "warmup-000000.jsonl", lines)
             t_start = time.monotonic()
             warm = wait_visible(table, probes, args.startup_timeout, proc)
             if warm is None:
@@ -491,14 +509,8 @@ def measure_baseline(rate: float, args: argparse.Namespace, work: Path) -> dict[
     env = {**os.environ, "SPARK_LOG_LEVEL": "WARN"}
     feed = HeartbeatFeed(rate, args.heartbeat_sec)
     with open(out / "baseline.log", "w", encoding="utf-8") as log_fh:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=log_fh, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        proc, warm_n, _ = _start_warm(cmd, env, log_fh, feed, landing, rate, args)
         try:
-            warm_n = max(1, int(rate * args.file_interval))
-            lines, _ = feed.lines(warm_n, _utcnow())
-            write_atomic(landing, "warmup-000000.jsonl", lines)
             if not wait_committed(out, "warmup-000000.jsonl", args.startup_timeout, proc):
                 raise RuntimeError(
                     f"baseline did not commit the warm-up file within {args.startup_timeout}s "

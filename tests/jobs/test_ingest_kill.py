@@ -1,5 +1,9 @@
 """kill -9 the ingest at random moments, restart it: the tables equal an uninterrupted run.
 
+The data is generated (``jobs.generate_events``): 40 K events in 16 files with the
+design's faults — ~0.5% duplicate events, ~1% late events, ~0.1% malformed lines,
+abandoned sessions, device switches — one file per micro-batch.
+
 Bounded in time: KILLS (default 3, ``LAKEHOUSE_TEST_KILLS`` to raise it) kills, each
 after a random 8–20 s, then one run to completion.
 """
@@ -15,27 +19,25 @@ import sys
 import pytest
 from chispa import assert_df_equality
 
-from jobs import import_viewing_activity as imp
 from jobs import ingest_playback_events as ingest
 from jobs.core.config import load_config
 from jobs.core.delta import get_engine
-from tests.conftest import ROOT, SAMPLES
+from jobs.generate_events import generate
+from tests.conftest import ROOT
 
 KILLS = int(os.environ.get("LAKEHOUSE_TEST_KILLS", "3"))
-CSV = SAMPLES / "viewing-activity" / "household-ke.csv"
 
 
 def prepare(root):
     cfg = load_config(
         "test", lake_root=str(root), overrides={"ingest": {"max_files_per_trigger": 1}}
     )
-    imp.import_files([str(CSV)], "ke", cfg.paths.landing_dir, cfg.paths.rejects_dir, 60, 300)
+    report = generate(cfg.paths.landing_dir, events=40_000, files=16, seed=11)
+    assert report.duplicates > 0 and report.late > 0 and report.malformed > 0
     landing = cfg.paths.landing_dir
-    with open(os.path.join(landing, "zz-bad.jsonl"), "w") as fh:
-        fh.write('{"session_id": "broken"\n')
     for i, name in enumerate(sorted(os.listdir(landing))):  # deterministic file order
         os.utime(os.path.join(landing, name), (1_700_000_000 + i, 1_700_000_000 + i))
-    return cfg
+    return cfg, report
 
 
 def ingest_cmd(root):
@@ -47,12 +49,12 @@ def ingest_cmd(root):
 
 @pytest.mark.slow
 def test_kill_9_at_random_points_loses_and_duplicates_nothing(spark, tmp_path):
-    clean_cfg = prepare(tmp_path / "clean")
+    clean_cfg, report = prepare(tmp_path / "clean")
     ingest.run(clean_cfg, once=True, spark=spark)
     clean = get_engine(spark, clean_cfg)
 
     root = tmp_path / "killed"
-    cfg = prepare(root)
+    cfg, _ = prepare(root)
     rng = random.Random(20261122)
     env = {**os.environ, "SPARK_LOG_LEVEL": "ERROR"}
     kills = 0
@@ -77,6 +79,9 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(spark, tmp_path):
             lineage = ["ingest_query_id", "ingest_batch_id"]
             a, b = a.drop(*lineage), b.drop(*lineage)
         assert_df_equality(a, b, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
-    assert killed.read("playback_event_quarantine").count() == 1
+    assert killed.read("playback_event_quarantine").count() == report.malformed
     events = killed.read("playback_event")
-    assert events.count() == events.select("session_id", "event_time").distinct().count()
+    stored = events.count()
+    assert stored == events.select("session_id", "event_time").distinct().count()
+    assert stored == report.events  # every generated event once: copies dropped, none lost
+    print(f"kills={kills} events={stored} quarantined={report.malformed} files=16")
