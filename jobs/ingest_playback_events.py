@@ -470,8 +470,15 @@ class ProgressLog:
                 )
 
 
-def build_stream(spark: SparkSession, cfg: Config) -> DataFrame:
-    """The streaming DataFrame up to (not including) ``foreachBatch``."""
+def build_stream(spark: SparkSession, cfg: Config, rules: list | None = None) -> DataFrame:
+    """The streaming DataFrame up to (not including) ``foreachBatch``.
+
+    Args:
+        rules: the in-stream rules the ``foreachBatch`` applies (default: loaded for
+            ``cfg.env``); the stream keeps the raw line of the rows a ``drop`` rule refuses.
+    """
+    if rules is None:
+        rules = load_rules(cfg.env)
     lines = (
         spark.readStream.option("maxFilesPerTrigger", cfg.ingest.max_files_per_trigger)
         .option("pathGlobFilter", "*.jsonl")
@@ -485,7 +492,7 @@ def build_stream(spark: SparkSession, cfg: Config) -> DataFrame:
         lines.transform(parse_landing_lines)
         .withColumn("arrived_at", F.current_timestamp())
         .transform(validate(cfg.ingest))
-        .transform(keep_raw_for_quarantine(load_rules(cfg.env)))
+        .transform(keep_raw_for_quarantine(rules))
     )
     if cfg.ingest.dedupe_watermark:
         stream = stream.transform(dedupe_within_watermark(cfg.ingest.dedupe_watermark))
@@ -505,7 +512,8 @@ def start_ingest(
     engine.create_all(list(WRITES))
     os.makedirs(cfg.paths.landing_dir, exist_ok=True)
     writer = BatchWriter(engine, cfg)
-    stream = build_stream(spark, cfg).writeStream.queryName(cfg.ingest.query_name)
+    # one rule list for both halves: the stream narrows rows by it, the writer applies it
+    stream = build_stream(spark, cfg, writer.rules).writeStream.queryName(cfg.ingest.query_name)
     stream = stream.option("checkpointLocation", cfg.checkpoint_path(cfg.ingest.query_name))
     stream = (
         stream.trigger(availableNow=True)

@@ -341,7 +341,9 @@ def check_batch(
         reason_col: the batch's reject-reason column.
         batch_id: micro-batch id, for the error message.
         precounted: ``(rows_checked, violations per rule)`` when the caller already
-            computed them over the valid rows (:func:`violation_sums`); saves a pass.
+            computed them over the valid rows (:func:`violation_sums`, whose aggregation
+            has analysed the rules — call :func:`validate_rules` before it for the clear
+            error); saves a pass and the second analysis.
 
     Returns:
         :class:`BatchCheck` ``(batch, counts, rows_checked)``.
@@ -355,7 +357,8 @@ def check_batch(
         raise ValueError(f"check_batch: the batch lacks the reason column {reason_col!r}")
     if not rules:
         return BatchCheck(batch, {}, 0)
-    validate_rules(batch, rules)
+    if precounted is None:
+        validate_rules(batch, rules)
     valid = batch.where(F.col(reason_col).isNull())
     rows, counts = precounted if precounted is not None else count_violations(valid, rules)
     _raise_on_fail(valid, rules, counts, rows, batch_id)
