@@ -517,7 +517,7 @@ def normalized_titles(spark: SparkSession, titles: DataFrame) -> DataFrame:
     """``title_id, normalized_title`` with :func:`normalize_name` (Python, on the driver)."""
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-    from jobs.viewing_activity_parsing import normalize_name
+    from jobs.core.netflix_export import normalize_name
 
     rows = [(r.title_id, normalize_name(r.title_name)) for r in titles.collect()]
     schema = StructType(

@@ -28,7 +28,7 @@ from jobs.core.config import ConfigError, add_env_argument, load_config
 from jobs.core.delta import DeltaEngine, get_engine
 from jobs.core.logs import setup_logging
 from jobs.core.tables_star import CATALOG_TITLE
-from jobs.viewing_activity_parsing import normalize_name
+from jobs.core.netflix_export import normalize_name
 
 log = logging.getLogger("load_catalog")
 
