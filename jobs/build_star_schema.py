@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import logging
 import sys
-import time
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -45,14 +44,7 @@ from jobs.core.activity_settings import ActivitySettings, load_activity_settings
 from jobs.core.as_of import newest, resolve_as_of
 from jobs.core.config import Config, ConfigError, add_env_argument, conf_dir, load_config
 from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
-from jobs.core.incremental import (
-    is_up_to_date,
-    read_marks,
-    row_counts,
-    source_versions,
-    sync_table,
-    write_marks,
-)
+from jobs.core.incremental import read_marks, run_build, sync_table
 from jobs.core.keys import UNKNOWN_KEY, ensure_unknown_members, unknown_rows
 from jobs.core.logs import setup_logging
 from jobs.core.star import dimensions, fact, marts
@@ -143,7 +135,6 @@ def build(
         TableNotFoundError: ``playback_session`` does not exist (run the ingest first).
         ValueError: ``as_of`` is text but not ISO-8601.
     """
-    start = time.monotonic()
     s = settings or load_activity_settings()
     for spec in (*STAR_TABLES, *MART_TABLES, BUILD_STATE, CATALOG_TITLE):
         engine.create(spec)
@@ -151,32 +142,24 @@ def build(
         raise TableNotFoundError("playback_session missing: run jobs.ingest_playback_events first")
     sessions_all = engine.read("playback_session")
     as_of_ts = resolve_as_of(as_of, lambda: newest(sessions_all, "started_at"))
-    as_of_date = as_of_ts.date()
-    marks = read_marks(engine, JOB)
-    versions = source_versions(engine, SOURCES)
-    if is_up_to_date(marks, versions, as_of_date):
-        log.info("star schema up to date with %s (as of %s): nothing to do", versions, as_of_date)
-        return {"status": "up-to-date", "seconds": round(time.monotonic() - start, 2)}
 
-    report: dict[str, Any] = {"status": "built", "as_of": as_of_date.isoformat()}
-    ensure_unknown_members(engine)
-    since = marks.get("playback_session", (None,))[0]
-    changed = changed_sessions(engine, since)
-    changed = (changed if changed is not None else sessions_all.limit(0)).persist()
-    report["sessions_changed"] = changed.count()
-    changed_profiles = build_dim_users(engine, dimensions.change_times(changed), as_of_ts)
-    movie_changes = sync_items_and_devices(engine, sessions_all, s, report)
-    affected = affected_sessions(
-        sessions_all, changed, changed_profiles, movie_changes, first_run=since is None
-    )
-    sync_facts(engine, sessions_all, affected, since is None, s, report)
-    changed.unpersist()
-    sync_marts(engine, as_of_date, s, report)
-    write_marks(engine, JOB, source_versions(engine, SOURCES), as_of_date, marks)
-    report["rows"] = row_counts(engine, [t.name for t in (*STAR_TABLES, *MART_TABLES)])
-    report["seconds"] = round(time.monotonic() - start, 2)
-    log.info("star build: %s", json.dumps(report, default=str))
-    return report
+    def steps(report: dict[str, Any]) -> None:
+        ensure_unknown_members(engine)
+        since = read_marks(engine, JOB).get("playback_session", (None,))[0]
+        changed = changed_sessions(engine, since)
+        changed = (changed if changed is not None else sessions_all.limit(0)).persist()
+        report["sessions_changed"] = changed.count()
+        changed_profiles = build_dim_users(engine, dimensions.change_times(changed), as_of_ts)
+        movie_changes = sync_items_and_devices(engine, sessions_all, s, report)
+        affected = affected_sessions(
+            sessions_all, changed, changed_profiles, movie_changes, first_run=since is None
+        )
+        sync_facts(engine, sessions_all, affected, since is None, s, report)
+        changed.unpersist()
+        sync_marts(engine, as_of_ts.date(), s, report)
+
+    tables = [t.name for t in (*STAR_TABLES, *MART_TABLES)]
+    return run_build(engine, JOB, SOURCES, as_of_ts.date(), tables, steps)
 
 
 def sync_items_and_devices(

@@ -48,7 +48,6 @@ import datetime as dt
 import json
 import logging
 import sys
-import time
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
@@ -59,14 +58,7 @@ from jobs.core.as_of import newest, resolve_as_of
 from jobs.core.config import ConfigError, add_env_argument, conf_dir, load_config
 from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
 from jobs.core.episodes import next_episodes
-from jobs.core.incremental import (
-    is_up_to_date,
-    read_marks,
-    row_counts,
-    source_versions,
-    sync_table,
-    write_marks,
-)
+from jobs.core.incremental import run_build, sync_table
 from jobs.core.keys import UNKNOWN_KEY, surrogate_key
 from jobs.core.logs import setup_logging
 from jobs.core.tables_star import ACTIVITY_TABLES, BUILD_STATE
@@ -630,7 +622,6 @@ def build(
     Raises:
         TableNotFoundError: the star schema was not built (run jobs.build_star_schema).
     """
-    start = time.monotonic()
     s = settings or load_activity_settings()
     if not engine.exists("fact_watch_history"):
         raise TableNotFoundError(
@@ -640,20 +631,33 @@ def build(
         engine.create(spec)
     fact = engine.read("fact_watch_history")
     as_of_ts = resolve_as_of(as_of, lambda: newest(fact, "started_at"))
-    as_of_date = as_of_ts.date()
-    marks = read_marks(engine, JOB)
-    versions = source_versions(engine, SOURCES)
-    if is_up_to_date(marks, versions, as_of_date):
-        log.info("viewing activity up to date with %s (as of %s)", versions, as_of_date)
-        return {"status": "up-to-date", "seconds": round(time.monotonic() - start, 2)}
+    tables = [t.name for t in ACTIVITY_TABLES]
+    report = {"status": "built", "as_of": as_of_ts.isoformat()}
+    return run_build(
+        engine,
+        JOB,
+        SOURCES,
+        as_of_ts.date(),
+        tables,
+        lambda out: sync_activity(engine, fact, as_of_ts, s, out),
+        report,
+    )
 
+
+def sync_activity(
+    engine: DeltaEngine,
+    fact: DataFrame,
+    as_of: dt.datetime,
+    s: ActivitySettings,
+    report: dict[str, Any],
+) -> None:
+    """Recompute every viewing-activity table from the fact; write only what changed."""
     movies = engine.read("dim_movies").persist()
     sessions = enrich_sessions(fact, movies, engine.read("dim_device")).persist()
     records = viewing_records(sessions).persist()
     seasons_done = season_completions(records, movies).persist()
     shows_done = show_completions(seasons_done, records, movies).persist()
-    abandoned = abandoned_content(records, sessions, as_of_ts, s).persist()
-    report: dict[str, Any] = {"status": "built", "as_of": as_of_ts.isoformat()}
+    abandoned = abandoned_content(records, sessions, as_of, s).persist()
     report["viewing_record"] = sync_table(engine, "viewing_record", records)
     report["show_progress"] = sync_table(
         engine, "show_progress", show_progress(records, movies, seasons_done, shows_done)
@@ -663,18 +667,10 @@ def build(
     report["viewing_statistics"] = sync_table(
         engine, "viewing_statistics", viewing_statistics(sessions)
     )
-    report["viewing_domain_event"] = {
-        "appended": append_new_events(
-            engine, domain_events(records, seasons_done, shows_done, abandoned, movies)
-        )
-    }
+    events = domain_events(records, seasons_done, shows_done, abandoned, movies)
+    report["viewing_domain_event"] = {"appended": append_new_events(engine, events)}
     for df in (abandoned, shows_done, seasons_done, records, sessions, movies):
         df.unpersist()
-    write_marks(engine, JOB, source_versions(engine, SOURCES), as_of_date, marks)
-    report["rows"] = row_counts(engine, [t.name for t in ACTIVITY_TABLES])
-    report["seconds"] = round(time.monotonic() - start, 2)
-    log.info("viewing activity: %s", json.dumps(report, default=str))
-    return report
 
 
 def main(argv: list[str] | None = None) -> int:

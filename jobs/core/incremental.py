@@ -13,8 +13,10 @@ version) and a restart after a crash converges to the same table.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -152,3 +154,42 @@ def is_up_to_date(marks: Marks, versions: dict[str, int], as_of_date: dt.date) -
         and all(marks.get(t, (None,))[0] == v for t, v in versions.items())
         and all(m[1] == as_of_date for m in marks.values())
     )
+
+
+def run_build(
+    engine: DeltaEngine,
+    job: str,
+    sources: tuple[str, ...],
+    as_of_date: dt.date,
+    tables: list[str],
+    steps: Callable[[dict[str, Any]], None],
+    report: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The frame of an incremental build: skip when up to date, else run and record.
+
+    Args:
+        engine: the Delta engine.
+        job: the build's name in ``build_state``.
+        sources: the tables whose versions decide whether anything is new.
+        as_of_date: the run's as-of date (UTC); a new date reruns windowed results.
+        tables: the tables whose row counts end the report.
+        steps: reads, transforms and writes; adds its counts to the report it is given.
+        report: the report's first entries (default ``status`` and ``as_of``).
+
+    Returns:
+        ``{"status": "up-to-date", "seconds": s}`` when nothing moved, else the report
+        with ``status`` ``built``, what ``steps`` added, ``rows`` and ``seconds``.
+    """
+    start = time.monotonic()
+    marks = read_marks(engine, job)
+    versions = source_versions(engine, sources)
+    if is_up_to_date(marks, versions, as_of_date):
+        log.info("%s up to date with %s (as of %s): nothing to do", job, versions, as_of_date)
+        return {"status": "up-to-date", "seconds": round(time.monotonic() - start, 2)}
+    out: dict[str, Any] = report or {"status": "built", "as_of": as_of_date.isoformat()}
+    steps(out)
+    write_marks(engine, job, source_versions(engine, sources), as_of_date, marks)
+    out["rows"] = row_counts(engine, tables)
+    out["seconds"] = round(time.monotonic() - start, 2)
+    log.info("%s: %s", job, json.dumps(out, default=str))
+    return out
