@@ -19,7 +19,7 @@ import sys
 
 from pyspark.sql import functions as F
 
-from jobs.core.as_of import newest, resolve_as_of
+from jobs.core.as_of import collected_utc, newest, resolve_as_of
 from jobs.core.config import ConfigError, add_env_argument, load_config
 from jobs.core.continue_watching import OUTPUT_COLUMNS, continue_watching
 from jobs.core.profiles import resolve_profile
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         as_of = resolve_as_of(args.as_of, latest)
         rows = [
-            r.asDict()
+            {**r.asDict(), "last_update": collected_utc(r.last_update)}
             for r in continue_watching(
                 resume,
                 engine.read("title"),

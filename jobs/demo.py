@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from jobs.core.as_of import newest, resolve_as_of
+from jobs.core.as_of import collected_utc, newest, resolve_as_of
 from jobs.core.config import add_env_argument, load_config
 from jobs.core.logs import setup_logging
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             "latest", lambda: newest(resume.where(resume.profile_id == profile_id), "last_update")
         )
         rows = [
-            r.asDict()
+            {**r.asDict(), "last_update": collected_utc(r.last_update)}
             for r in cw.continue_watching(
                 resume, engine.read("title"), engine.read("episode"), profile_id, as_of
             ).collect()

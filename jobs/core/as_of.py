@@ -42,6 +42,18 @@ def newest(df: DataFrame, column: str) -> dt.datetime | None:
     return None if micros is None else EPOCH + dt.timedelta(microseconds=int(micros))
 
 
+def collected_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A TIMESTAMP that PySpark's ``collect()`` returned, as an aware UTC datetime.
+
+    ``collect()`` gives a naive datetime in the process's local time; ``astimezone``
+    reads a naive value as local time, so this is the exact instant in UTC (for display:
+    "last watched (UTC)"). Never use ``replace(tzinfo=UTC)`` on such a value.
+    """
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.astimezone(dt.UTC)
+
+
 def as_utc(moment: dt.datetime) -> dt.datetime:
     """``moment`` as an aware UTC datetime; a naive one is taken to be UTC already."""
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

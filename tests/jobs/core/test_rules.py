@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 
 from jobs.build_viewing_activity import binge_sessions
 from jobs.core.activity_settings import ActivitySettings
-from jobs.core.as_of import newest, resolve_as_of
+from jobs.core.as_of import collected_utc, newest, resolve_as_of
 from jobs.core.continue_watching import continue_watching
 from jobs.core.episodes import is_successor, next_episodes
 from jobs.core.incremental import is_up_to_date, sync_table
@@ -261,6 +261,7 @@ def test_latest_keeps_the_newest_resume_point_in_another_time_zone(spark, new_yo
     # what the jobs did before: a collected TIMESTAMP is naive *local* time
     naive = resume.agg(F.max("last_update")).first()[0]
     assert naive.replace(tzinfo=UTC) != newest_at
+    assert collected_utc(naive) == newest_at  # the display conversion reads it as local time
 
 
 # ------------------------------------------------------------------ incremental
