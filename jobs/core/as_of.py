@@ -38,7 +38,8 @@ def newest(df: DataFrame, column: str) -> dt.datetime | None:
     time zones (read as microseconds since the epoch). ``None`` when ``df`` is empty or
     the column is all NULL.
     """
-    micros = df.agg(F.unix_micros(F.max(column))).first()[0]
+    row = df.agg(F.unix_micros(F.max(column)).alias("us")).first()
+    micros = row.us if row is not None else None
     return None if micros is None else EPOCH + dt.timedelta(microseconds=int(micros))
 
 

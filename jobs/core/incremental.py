@@ -80,7 +80,8 @@ def sync_table(
     else:
         changed_values = None
         counts = marks.agg(F.sum("u").alias("u"), F.sum("d").alias("d")).first()
-        upserted, deleted = int(counts.u or 0), int(counts.d or 0)
+        upserted = int(counts.u or 0) if counts is not None else 0
+        deleted = int(counts.d or 0) if counts is not None else 0
     if deleted:
         engine.overwrite(table, new)
     elif upserted:
