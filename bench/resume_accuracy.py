@@ -68,7 +68,7 @@ from typing import Any
 from jobs.core.config import Config, ConfigError, load_config
 from jobs.core.logs import setup_logging
 from jobs.import_viewing_activity import Viewing, import_files, parse_row
-from jobs.viewing_activity_parsing import ParseError, parse_hms
+from jobs.core.netflix_export import ParseError, parse_hms
 
 log = logging.getLogger("bench.resume_accuracy")
 

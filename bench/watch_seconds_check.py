@@ -34,7 +34,7 @@ from jobs.core.delta import get_engine
 from jobs.core.spark import build_spark
 from jobs.import_viewing_activity import dimension_rows, import_files, upsert_dimensions
 from jobs.ingest_playback_events import run as ingest
-from jobs.viewing_activity_parsing import ParseError, parse_hms
+from jobs.core.netflix_export import ParseError, parse_hms
 
 
 def export_seconds(csv_path: str) -> int:

@@ -1,4 +1,4 @@
-"""Viewing activity from the star schema (issue #3, section 2).
+"""Viewing activity from the star schema: what each profile watched, finished, binged, dropped.
 
     fact_watch_history + dim_movies + dim_device
         ──▶ viewing_record       one viewing of an item: its sessions up to the finishing one
@@ -13,7 +13,7 @@ Rules (thresholds in ``conf/activity.yaml``):
 
 * Watched: a session finishes an item when its progress is >= ``watched_pct`` (90%) of
   the runtime or its END lands within the last ``end_tail_pct`` (5%) of it — the fact's
-  ``is_finished``, for films and episodes alike. A viewing is the run of sessions of one
+  ``is_finished`` (:func:`jobs.core.watched.finished`), for films and episodes alike. A viewing is the run of sessions of one
   item up to and including the one that finished it; the next session starts a new
   viewing, a rewatch (``is_rewatch``).
 * Out of order: the first viewing of an episode is flagged when the profile had already
@@ -32,7 +32,7 @@ Rules (thresholds in ``conf/activity.yaml``):
 
 Every result depends on a profile's whole history, so it is recomputed from the fact
 (one row per session) when the fact or ``dim_movies`` changed since the last run
-(``build_state``) and written through :func:`jobs.build_star_schema.sync_table`, which
+(``build_state``) and written through :func:`jobs.core.incremental.sync_table`, which
 commits only rows that differ. Domain events have deterministic ids and are insert-only:
 a rerun emits no duplicate and commits nothing.
 
@@ -48,29 +48,20 @@ import datetime as dt
 import json
 import logging
 import sys
-import time
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.build_star_schema import (
-    ActivitySettings,
-    latest_start,
-    load_activity_settings,
-    read_marks,
-    resolve_as_of,
-    row_counts,
-    source_versions,
-    surrogate_key,
-    sync_table,
-    write_marks,
-)
+from jobs.core.activity_settings import ActivitySettings, load_activity_settings
+from jobs.core.as_of import newest, resolve_as_of
 from jobs.core.config import ConfigError, add_env_argument, conf_dir, load_config
 from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
-from jobs.core.episodes import is_successor
+from jobs.core.episodes import next_episodes
+from jobs.core.incremental import run_build, sync_table
+from jobs.core.keys import UNKNOWN_KEY, surrogate_key
 from jobs.core.logs import setup_logging
-from jobs.core.tables_star import ACTIVITY_TABLES, BUILD_STATE, UNKNOWN_KEY
+from jobs.core.tables_star import ACTIVITY_TABLES, BUILD_STATE
 
 log = logging.getLogger("build_viewing_activity")
 
@@ -271,73 +262,63 @@ def show_completions(seasons_done: DataFrame, records: DataFrame, movies: DataFr
     )
 
 
-def show_progress(
-    records: DataFrame, movies: DataFrame, seasons_done: DataFrame, shows_done: DataFrame
-) -> DataFrame:
-    """``show_progress`` rows: one per profile and series with an episode viewing.
+def newest_episode_viewings(records: DataFrame) -> DataFrame:
+    """Per profile and series, the episode viewing with the newest activity.
 
-    The next episode: after a finished newest viewing, the next number in its season
-    when known, else episode 1 of the next season when known; after an unfinished one,
-    that same episode; NULL when the data has not seen it.
+    Returns:
+        ``profile_id, title_id, season_number, episode_number, last_content_key,
+        last_completed, last_watched_at`` (ties broken by content_key, watch_number).
     """
-    eps = records.where(F.col("content_type") == "EPISODE")
     newest = Window.partitionBy("profile_id", "title_id").orderBy(
         F.col("last_activity_at").desc(), F.col("content_key").desc(), F.col("watch_number").desc()
     )
-    last = (
-        eps.withColumn("_r", F.row_number().over(newest))
+    return (
+        records.where(F.col("content_type") == "EPISODE")
+        .withColumn("_r", F.row_number().over(newest))
         .where("_r = 1")
         .select(
             "profile_id",
             "title_id",
-            F.col("season_number").alias("last_season_number"),
-            F.col("episode_number").alias("last_episode_number"),
+            "season_number",
+            "episode_number",
             F.col("content_key").alias("last_content_key"),
             F.col("is_completed").alias("last_completed"),
             F.col("last_activity_at").alias("last_watched_at"),
         )
     )
-    counts = eps.groupBy("profile_id", "title_id").agg(
-        F.countDistinct(F.when(F.col("is_completed"), F.col("content_key"))).alias(
-            "episodes_watched"
+
+
+def show_progress(
+    records: DataFrame, movies: DataFrame, seasons_done: DataFrame, shows_done: DataFrame
+) -> DataFrame:
+    """``show_progress`` rows: one per profile and series with an episode viewing.
+
+    The next episode: after a finished newest viewing, its successor among the episodes
+    of ``dim_movies`` (:func:`jobs.core.episodes.next_episodes`: the next number in its
+    season, else episode 1 of the next season; NULL when the data has not seen it);
+    after an unfinished one, that same episode.
+    """
+    last = newest_episode_viewings(records)
+    keys = ["profile_id", "title_id"]
+    counts = (
+        records.where(F.col("content_type") == "EPISODE")
+        .groupBy(*keys)
+        .agg(
+            F.countDistinct(F.when(F.col("is_completed"), F.col("content_key"))).alias(
+                "episodes_watched"
+            )
         )
     )
-    nseasons = seasons_done.groupBy("profile_id", "title_id").agg(
+    nseasons = seasons_done.groupBy(*keys).agg(
         F.count(F.lit(1)).cast("int").alias("completed_seasons")
     )
-    known = movies.where(F.col("content_type") == "EPISODE").select(
-        F.col("title_id").alias("k_title_id"),
-        F.col("season_number").alias("k_season"),
-        F.col("episode_number").alias("k_number"),
-        F.col("episode_id").alias("k_episode_id"),
-    )
-    succ = last.join(
-        known,
-        is_successor(
-            F.col("title_id"),
-            F.col("last_season_number"),
-            F.col("last_episode_number"),
-            F.col("k_title_id"),
-            F.col("k_season"),
-            F.col("k_number"),
-        ),
-    )
-    first_succ = Window.partitionBy("profile_id", "title_id").orderBy("k_season", "k_number")
-    successors = (
-        succ.withColumn("_r", F.row_number().over(first_succ))
-        .where("_r = 1")
-        .select("profile_id", "title_id", "k_season", "k_number", "k_episode_id")
-    )
+    successors = next_episodes(last, movies.where(F.col("content_type") == "EPISODE"), keys)
     names = movies.groupBy("title_id").agg(F.first("title_name").alias("title_name"))
     j = (
-        last.join(counts, ["profile_id", "title_id"])
-        .join(nseasons, ["profile_id", "title_id"], "left")
-        .join(
-            shows_done.select("profile_id", "title_id", "completed_at"),
-            ["profile_id", "title_id"],
-            "left",
-        )
-        .join(successors, ["profile_id", "title_id"], "left")
+        last.join(counts, keys)
+        .join(nseasons, keys, "left")
+        .join(shows_done.select(*keys, "completed_at"), keys, "left")
+        .join(successors, keys, "left")
         .join(names, "title_id", "left")
     )
     done = F.col("last_completed")
@@ -345,20 +326,20 @@ def show_progress(
         "profile_id",
         "title_id",
         "title_name",
-        "last_season_number",
-        "last_episode_number",
+        F.col("season_number").alias("last_season_number"),
+        F.col("episode_number").alias("last_episode_number"),
         "last_watched_at",
         "episodes_watched",
         F.coalesce("completed_seasons", F.lit(0)).alias("completed_seasons"),
         F.col("completed_at").isNotNull().alias("is_completed"),
         "completed_at",
-        F.when(done, F.col("k_season"))
-        .otherwise(F.col("last_season_number"))
+        F.when(done, F.col("next_season_number"))
+        .otherwise(F.col("season_number"))
         .alias("next_season_number"),
-        F.when(done, F.col("k_number"))
-        .otherwise(F.col("last_episode_number"))
+        F.when(done, F.col("next_episode_number"))
+        .otherwise(F.col("episode_number"))
         .alias("next_episode_number"),
-        F.when(done, F.col("k_episode_id"))
+        F.when(done, F.col("next_episode_id"))
         .otherwise(F.col("last_content_key"))
         .alias("next_episode_id"),
     )
@@ -494,6 +475,99 @@ def _event(
     )
 
 
+def _ts(c: str) -> Column:
+    """ISO-8601 UTC text of a timestamp column, for JSON payloads."""
+    return F.date_format(F.col(c), "yyyy-MM-dd'T'HH:mm:ss'Z'")
+
+
+def watched_events(completed: DataFrame) -> DataFrame:
+    """``MovieWatched`` and ``TVEpisodeWatched``: one per completed viewing.
+
+    Args:
+        completed: completed ``viewing_record`` rows with ``title_name``.
+    """
+    ids = ["profile_id", "content_key", "watch_number"]
+    movie = _event(
+        completed.where(F.col("content_type") == "MOVIE"),
+        "MovieWatched",
+        ids,
+        "completed_at",
+        {
+            "title_id": F.col("title_id"),
+            "title_name": F.col("title_name"),
+            "watched_at": _ts("completed_at"),
+            "watch_seconds": F.col("watch_seconds"),
+            "progress_pct": F.col("progress_pct"),
+            "is_rewatch": F.col("is_rewatch"),
+        },
+    )
+    episode = _event(
+        completed.where(F.col("content_type") == "EPISODE"),
+        "TVEpisodeWatched",
+        ids,
+        "completed_at",
+        {
+            "series_id": F.col("title_id"),
+            "series_title": F.col("title_name"),
+            "episode_id": F.col("episode_id"),
+            "season_number": F.col("season_number"),
+            "episode_number": F.col("episode_number"),
+            "watched_at": _ts("completed_at"),
+            "is_rewatch": F.col("is_rewatch"),
+            "is_out_of_order": F.col("is_out_of_order"),
+        },
+    )
+    return movie.unionByName(episode)
+
+
+def completion_events(seasons_done: DataFrame, shows_done: DataFrame) -> DataFrame:
+    """``TVSeasonCompleted`` (per season completed) and ``TVShowCompleted`` (per show)."""
+    season = _event(
+        seasons_done,
+        "TVSeasonCompleted",
+        ["profile_id", "title_id", "season_number"],
+        "completed_at",
+        {
+            "series_id": F.col("title_id"),
+            "season_number": F.col("season_number"),
+            "episodes_watched": F.col("episodes_watched"),
+            "binge_duration_sec": F.unix_seconds(F.col("completed_at"))
+            - F.unix_seconds(F.col("first_started_at")),
+            "completed_at": _ts("completed_at"),
+        },
+    )
+    show = _event(
+        shows_done,
+        "TVShowCompleted",
+        ["profile_id", "title_id"],
+        "completed_at",
+        {
+            "series_id": F.col("title_id"),
+            "total_episodes": F.col("total_episodes"),
+            "total_viewing_time_sec": F.col("total_viewing_sec"),
+            "completed_at": _ts("completed_at"),
+        },
+    )
+    return season.unionByName(show)
+
+
+def abandoned_events(abandoned: DataFrame) -> DataFrame:
+    """``ViewingAbandoned``: one per ``abandoned_content`` row."""
+    return _event(
+        abandoned,
+        "ViewingAbandoned",
+        ["profile_id", "content_key", "last_activity_at"],
+        "abandoned_at",
+        {
+            "title_id": F.col("title_id"),
+            "episode_id": F.col("episode_id"),
+            "content_type": F.col("content_type"),
+            "progress_percent": F.col("progress_pct"),
+            "last_activity_at": _ts("last_activity_at"),
+        },
+    )
+
+
 def domain_events(
     records: DataFrame,
     seasons_done: DataFrame,
@@ -509,78 +583,12 @@ def domain_events(
     ``docs/star_schema.md``.
     """
     names = movies.groupBy("title_id").agg(F.first("title_name").alias("title_name"))
-    rec = records.where("is_completed").join(names, "title_id", "left")
-    ts = lambda c: F.date_format(c, "yyyy-MM-dd'T'HH:mm:ss'Z'")  # noqa: E731
-    movie = _event(
-        rec.where(F.col("content_type") == "MOVIE"),
-        "MovieWatched",
-        ["profile_id", "content_key", "watch_number"],
-        "completed_at",
-        {
-            "title_id": F.col("title_id"),
-            "title_name": F.col("title_name"),
-            "watched_at": ts("completed_at"),
-            "watch_seconds": F.col("watch_seconds"),
-            "progress_pct": F.col("progress_pct"),
-            "is_rewatch": F.col("is_rewatch"),
-        },
+    completed = records.where("is_completed").join(names, "title_id", "left")
+    return (
+        watched_events(completed)
+        .unionByName(completion_events(seasons_done, shows_done))
+        .unionByName(abandoned_events(abandoned))
     )
-    episode = _event(
-        rec.where(F.col("content_type") == "EPISODE"),
-        "TVEpisodeWatched",
-        ["profile_id", "content_key", "watch_number"],
-        "completed_at",
-        {
-            "series_id": F.col("title_id"),
-            "series_title": F.col("title_name"),
-            "episode_id": F.col("episode_id"),
-            "season_number": F.col("season_number"),
-            "episode_number": F.col("episode_number"),
-            "watched_at": ts("completed_at"),
-            "is_rewatch": F.col("is_rewatch"),
-            "is_out_of_order": F.col("is_out_of_order"),
-        },
-    )
-    season = _event(
-        seasons_done,
-        "TVSeasonCompleted",
-        ["profile_id", "title_id", "season_number"],
-        "completed_at",
-        {
-            "series_id": F.col("title_id"),
-            "season_number": F.col("season_number"),
-            "episodes_watched": F.col("episodes_watched"),
-            "binge_duration_sec": F.unix_seconds(F.col("completed_at"))
-            - F.unix_seconds(F.col("first_started_at")),
-            "completed_at": ts("completed_at"),
-        },
-    )
-    show = _event(
-        shows_done,
-        "TVShowCompleted",
-        ["profile_id", "title_id"],
-        "completed_at",
-        {
-            "series_id": F.col("title_id"),
-            "total_episodes": F.col("total_episodes"),
-            "total_viewing_time_sec": F.col("total_viewing_sec"),
-            "completed_at": ts("completed_at"),
-        },
-    )
-    gone = _event(
-        abandoned,
-        "ViewingAbandoned",
-        ["profile_id", "content_key", "last_activity_at"],
-        "abandoned_at",
-        {
-            "title_id": F.col("title_id"),
-            "episode_id": F.col("episode_id"),
-            "content_type": F.col("content_type"),
-            "progress_percent": F.col("progress_pct"),
-            "last_activity_at": ts("last_activity_at"),
-        },
-    )
-    return movie.unionByName(episode).unionByName(season).unionByName(show).unionByName(gone)
 
 
 def append_new_events(engine: DeltaEngine, events: DataFrame) -> int:
@@ -614,7 +622,6 @@ def build(
     Raises:
         TableNotFoundError: the star schema was not built (run jobs.build_star_schema).
     """
-    start = time.monotonic()
     s = settings or load_activity_settings()
     if not engine.exists("fact_watch_history"):
         raise TableNotFoundError(
@@ -623,29 +630,34 @@ def build(
     for spec in (*ACTIVITY_TABLES, BUILD_STATE):
         engine.create(spec)
     fact = engine.read("fact_watch_history")
-    if isinstance(as_of, dt.datetime):
-        as_of_ts = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
-    else:
-        latest = latest_start(fact) if as_of == "latest" else None
-        as_of_ts = resolve_as_of(as_of, latest)
-    as_of_date = as_of_ts.astimezone(dt.UTC).date()
-    marks = read_marks(engine, JOB)
-    versions = source_versions(engine, SOURCES)
-    if (
-        marks
-        and all(marks.get(t, (None,))[0] == v for t, v in versions.items())
-        and all(m[1] == as_of_date for m in marks.values())
-    ):
-        log.info("viewing activity up to date with %s (as of %s)", versions, as_of_date)
-        return {"status": "up-to-date", "seconds": round(time.monotonic() - start, 2)}
+    as_of_ts = resolve_as_of(as_of, lambda: newest(fact, "started_at"))
+    tables = [t.name for t in ACTIVITY_TABLES]
+    report = {"status": "built", "as_of": as_of_ts.isoformat()}
+    return run_build(
+        engine,
+        JOB,
+        SOURCES,
+        as_of_ts.date(),
+        tables,
+        lambda out: sync_activity(engine, fact, as_of_ts, s, out),
+        report,
+    )
 
+
+def sync_activity(
+    engine: DeltaEngine,
+    fact: DataFrame,
+    as_of: dt.datetime,
+    s: ActivitySettings,
+    report: dict[str, Any],
+) -> None:
+    """Recompute every viewing-activity table from the fact; write only what changed."""
     movies = engine.read("dim_movies").persist()
     sessions = enrich_sessions(fact, movies, engine.read("dim_device")).persist()
     records = viewing_records(sessions).persist()
     seasons_done = season_completions(records, movies).persist()
     shows_done = show_completions(seasons_done, records, movies).persist()
-    abandoned = abandoned_content(records, sessions, as_of_ts, s).persist()
-    report: dict[str, Any] = {"status": "built", "as_of": as_of_ts.isoformat()}
+    abandoned = abandoned_content(records, sessions, as_of, s).persist()
     report["viewing_record"] = sync_table(engine, "viewing_record", records)
     report["show_progress"] = sync_table(
         engine, "show_progress", show_progress(records, movies, seasons_done, shows_done)
@@ -655,18 +667,10 @@ def build(
     report["viewing_statistics"] = sync_table(
         engine, "viewing_statistics", viewing_statistics(sessions)
     )
-    report["viewing_domain_event"] = {
-        "appended": append_new_events(
-            engine, domain_events(records, seasons_done, shows_done, abandoned, movies)
-        )
-    }
+    events = domain_events(records, seasons_done, shows_done, abandoned, movies)
+    report["viewing_domain_event"] = {"appended": append_new_events(engine, events)}
     for df in (abandoned, shows_done, seasons_done, records, sessions, movies):
         df.unpersist()
-    write_marks(engine, JOB, source_versions(engine, SOURCES), as_of_date, marks)
-    report["rows"] = row_counts(engine, [t.name for t in ACTIVITY_TABLES])
-    report["seconds"] = round(time.monotonic() - start, 2)
-    log.info("viewing activity: %s", json.dumps(report, default=str))
-    return report
 
 
 def main(argv: list[str] | None = None) -> int:

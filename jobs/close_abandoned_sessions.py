@@ -1,4 +1,4 @@
-"""Close abandoned playback sessions (issue #4 §4).
+"""Close abandoned playback sessions: open sessions whose player never sent END.
 
 A session is abandoned when it is still open (``ended_at IS NULL``) and its newest event
 is older than ``abandoned_sessions.idle_hours`` (conf/expectations.yaml, default 4 h):

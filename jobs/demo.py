@@ -13,12 +13,12 @@ is wiped first so every run starts from nothing.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from jobs.core.as_of import collected_utc, newest, resolve_as_of
 from jobs.core.config import add_env_argument, load_config
 from jobs.core.logs import setup_logging
 
@@ -82,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         profile_id = cw.resolve_profile(
             engine.read("profile"), engine.read("account"), args.profile, args.account
         )
-        as_of = resume.where(resume.profile_id == profile_id).agg({"last_update": "max"}).first()[0]
-        as_of = as_of.replace(tzinfo=dt.UTC) if as_of.tzinfo is None else as_of
+        as_of = resolve_as_of(
+            "latest", lambda: newest(resume.where(resume.profile_id == profile_id), "last_update")
+        )
         rows = [
-            r.asDict()
+            {**r.asDict(), "last_update": collected_utc(r.last_update)}
             for r in cw.continue_watching(
                 resume, engine.read("title"), engine.read("episode"), profile_id, as_of
             ).collect()

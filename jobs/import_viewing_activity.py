@@ -44,7 +44,7 @@ from pathlib import Path
 from jobs.core.config import Config, ConfigError, add_env_argument, load_config
 from jobs.core.ids import session_uuid, stable_hex, stable_id
 from jobs.core.logs import setup_logging
-from jobs.viewing_activity_parsing import (
+from jobs.core.netflix_export import (
     ParsedTitle,
     ParseError,
     classify_device,

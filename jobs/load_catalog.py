@@ -1,7 +1,7 @@
 """Load the public Netflix catalogue (``netflix_titles.csv``) into ``catalog_title``.
 
 The catalogue enriches ``dim_movies`` (genres, release year, rating, film runtime,
-number of seasons) by normalized title; see :mod:`jobs.build_star_schema`. Rows are
+number of seasons) by normalized title; see :mod:`jobs.core.star.dimensions`. Rows are
 merged on ``show_id`` and only rows that differ are written, so reloading the same file
 commits nothing.
 
@@ -26,9 +26,10 @@ from pyspark.sql import DataFrame, SparkSession
 
 from jobs.core.config import ConfigError, add_env_argument, load_config
 from jobs.core.delta import DeltaEngine, get_engine
+from jobs.core.incremental import sync_table
 from jobs.core.logs import setup_logging
+from jobs.core.netflix_export import normalize_name
 from jobs.core.tables_star import CATALOG_TITLE
-from jobs.viewing_activity_parsing import normalize_name
 
 log = logging.getLogger("load_catalog")
 
@@ -113,8 +114,6 @@ def load_catalog(engine: DeltaEngine, path: str) -> dict:
     Returns:
         ``{"rows": n, "upserted": n, "deleted": 0, "version": v, "seconds": s}``.
     """
-    from jobs.build_star_schema import sync_table
-
     start = time.monotonic()
     engine.create(CATALOG_TITLE)
     df = read_catalog(engine.spark, path).persist()

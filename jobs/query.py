@@ -28,8 +28,12 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.core.activity_settings import load_activity_settings
+from jobs.core.as_of import newest, resolve_as_of
 from jobs.core.config import ConfigError, add_env_argument, load_config
-from jobs.core.tables_star import UNKNOWN_KEY
+from jobs.core.continue_watching import continue_watching
+from jobs.core.keys import UNKNOWN_KEY
+from jobs.core.profiles import resolve_profile
 
 PERIODS = ("week", "month", "year", "all")
 
@@ -266,12 +270,6 @@ def format_rows(rows: list[dict[str, Any]], width: int = 40) -> str:
     )
 
 
-def _as_of(value: str | None, latest: dt.datetime | None) -> dt.datetime:
-    from jobs.build_star_schema import resolve_as_of
-
-    return resolve_as_of(value, latest)
-
-
 def _date(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
@@ -311,49 +309,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def session_timeline_of(engine, profile_id: int, as_of: dt.datetime, days: int) -> DataFrame:
+    """:func:`session_timeline` read through ``engine``, pruned to the window's ``dt`` partitions."""
+    dts = [(as_of - dt.timedelta(days=i)).date().isoformat() for i in range(days + 1)]
+    events = engine.read("playback_event", partition_filters=[("dt", "in", dts)])
+    return session_timeline(
+        events, engine.read("title"), engine.read("episode"), profile_id, as_of, days
+    )
+
+
 def answer(engine, args: argparse.Namespace, profile_id: int) -> DataFrame:
     """The DataFrame of sub-command ``args.name`` for ``profile_id`` (reads via ``engine``)."""
-    from jobs.build_star_schema import load_activity_settings
-
     if args.name == "continue-watching":
-        from jobs.continue_watching import continue_watching
-
         resume = engine.read("resume_state")
-        latest = None
-        if args.as_of == "latest":
-            text = (
-                resume.where(F.col("profile_id") == profile_id)
-                .agg(F.date_format(F.max("last_update"), "yyyy-MM-dd'T'HH:mm:ss"))
-                .first()[0]
-            )
-            latest = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC) if text else None
+        mine = resume.where(F.col("profile_id") == profile_id)
         cfg = engine.cfg
         return continue_watching(
             resume,
             engine.read("title"),
             engine.read("episode"),
             profile_id,
-            _as_of(args.as_of, latest),
+            resolve_as_of(args.as_of, lambda: newest(mine, "last_update")),
             cfg.continue_watching.window_days,
             args.limit or cfg.continue_watching.limit,
         )
     if args.name == "session-timeline":
         days = args.days or load_activity_settings().timeline_days
-        latest = None
-        if args.as_of == "latest":
-            text = (
-                engine.read("playback_session")
-                .where(F.col("profile_id") == profile_id)
-                .agg(F.date_format(F.max("last_event_at"), "yyyy-MM-dd'T'HH:mm:ss"))
-                .first()[0]
-            )
-            latest = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC) if text else None
-        as_of = _as_of(args.as_of, latest)
-        dts = [(as_of - dt.timedelta(days=i)).date().isoformat() for i in range(days + 1)]
-        events = engine.read("playback_event", partition_filters=[("dt", "in", dts)])
-        return session_timeline(
-            events, engine.read("title"), engine.read("episode"), profile_id, as_of, days
-        )
+        sessions = engine.read("playback_session").where(F.col("profile_id") == profile_id)
+        as_of = resolve_as_of(args.as_of, lambda: newest(sessions, "last_event_at"))
+        return session_timeline_of(engine, profile_id, as_of, days)
     if args.name == "watch-time-per-title":
         return watch_time_per_title(
             engine.read("fact_watch_history"), engine.read("dim_movies"), profile_id
@@ -388,7 +372,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from jobs.continue_watching import resolve_profile
     from jobs.core.delta import TableNotFoundError, get_engine
     from jobs.core.spark import build_spark
 

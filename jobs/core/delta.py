@@ -37,7 +37,7 @@ from pyspark.sql import types as T
 
 from jobs.core.config import Config, EngineChoice
 from jobs.core.spark import delta_spark_available
-from jobs.core.tables import TABLES, TableSpec, get_spec
+from jobs.core.tables import TABLES, TableSpec, conform, get_spec
 
 log = logging.getLogger(__name__)
 
@@ -138,19 +138,8 @@ class DeltaEngine(ABC):
             self.create(get_spec(name))
 
     def _conform(self, table: str, df: DataFrame) -> DataFrame:
-        """Select and cast ``df`` to the table's declared columns, in order.
-
-        Raises:
-            ValueError: ``df`` lacks a declared column.
-        """
-        spec = get_spec(table)
-        missing = [c for c in spec.columns if c not in df.columns]
-        if missing:
-            raise ValueError(
-                f"DataFrame written to {table!r} lacks columns {missing}; "
-                f"the table declares {spec.columns}"
-            )
-        return df.select([df[f.name].cast(f.dataType).alias(f.name) for f in spec.schema.fields])
+        """Select and cast ``df`` to the table's declared columns (:func:`tables.conform`)."""
+        return conform(df, table)
 
     # -- the interface ---------------------------------------------------------------
     @abstractmethod

@@ -18,7 +18,9 @@ The rules:
 * Supplemental videos (trailers, hooks, recaps...) are sessions and events, never
   resume points.
 * ``is_finished``: the position is at least ``resume.finish_ratio`` (0.95) of the
-  runtime, when the runtime is known (the point where players roll the credits).
+  runtime, when the runtime is known (the point where players roll the credits): the
+  "resume point finished" rule of :mod:`jobs.core.watched`, which says why it differs
+  from the 90% "viewing watched" rule of the star schema.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.core.delta import DeltaEngine, MergeSpec, WriteResult
+from jobs.core.watched import at_credits
 
 SESSION_MERGE = MergeSpec(
     on="t.session_id = s.session_id",
@@ -138,10 +141,9 @@ def resume_updates(events: DataFrame, finish_ratio: float) -> DataFrame:
             "n.last_update",
             "n.device_id",
             "n.session_id",
-            (
-                F.col("n.runtime_sec").isNotNull()
-                & (F.col("n.last_position_sec") >= F.col("n.runtime_sec") * F.lit(finish_ratio))
-            ).alias("is_finished"),
+            at_credits(F.col("n.last_position_sec"), F.col("n.runtime_sec"), finish_ratio).alias(
+                "is_finished"
+            ),
             "n.runtime_sec",
         )
     )

@@ -14,11 +14,9 @@ Units: every ``*_sec`` column is whole seconds; every TIMESTAMP is UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from pyspark.sql import DataFrame
 from pyspark.sql.types import (
     BooleanType,
-    DataType,
     DateType,
     IntegerType,
     LongType,
@@ -28,45 +26,13 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from jobs.core import tables_dq, tables_star
+from jobs.core.table_spec import DELTA_RETENTION, TableSpec, col
+
+__all__ = ["DELTA_RETENTION", "TABLES", "TableSpec", "col", "conform", "get_spec", "register"]
+
 EVENT_TYPES = ("PLAY", "PAUSE", "SEEK", "HEARTBEAT", "BITRATE_CHANGE", "END", "ERROR")
 
-
-def col(name: str, dtype: DataType, comment: str, nullable: bool = True) -> StructField:
-    """A column with its reason as the Delta column comment."""
-    return StructField(name, dtype, nullable, metadata={"comment": comment})
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """Declaration of one Delta table.
-
-    Attributes:
-        name: table name, also its folder under ``paths.tables_dir``.
-        schema: the full Spark schema, partition columns included.
-        partition_by: Hive-style partition columns (folder per value).
-        cluster_by: columns to Z-order by in OPTIMIZE (data skipping for point lookups).
-        properties: Delta table properties (``delta.*``).
-        description: one line shown in docs and in the Delta metadata.
-        key: the columns that identify a row (primary key of the seed schema).
-    """
-
-    name: str
-    schema: StructType
-    description: str
-    key: tuple[str, ...]
-    partition_by: tuple[str, ...] = ()
-    cluster_by: tuple[str, ...] = ()
-    properties: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def columns(self) -> list[str]:
-        return [f.name for f in self.schema.fields]
-
-
-_COMMON_PROPS = {
-    "delta.logRetentionDuration": "interval 30 days",
-    "delta.deletedFileRetentionDuration": "interval 7 days",
-}
 
 ACCOUNT = TableSpec(
     name="account",
@@ -78,7 +44,6 @@ ACCOUNT = TableSpec(
             col("account_label", StringType(), "label given at import (one export = one account)"),
         ]
     ),
-    properties=dict(_COMMON_PROPS),
 )
 
 PROFILE = TableSpec(
@@ -94,7 +59,6 @@ PROFILE = TableSpec(
             col("country_code", StringType(), "ISO 3166 alpha-2 of the profile's latest viewing"),
         ]
     ),
-    properties=dict(_COMMON_PROPS),
 )
 
 DEVICE = TableSpec(
@@ -118,7 +82,6 @@ DEVICE = TableSpec(
             col("device_model", StringType(), "the raw device string, kept for re-classification"),
         ]
     ),
-    properties=dict(_COMMON_PROPS),
 )
 
 TITLE = TableSpec(
@@ -133,7 +96,6 @@ TITLE = TableSpec(
             col("runtime_sec", IntegerType(), "film runtime when known (catalogue), for progress"),
         ]
     ),
-    properties=dict(_COMMON_PROPS),
 )
 
 EPISODE = TableSpec(
@@ -155,7 +117,6 @@ EPISODE = TableSpec(
             col("runtime_sec", IntegerType(), "episode runtime when known, for progress"),
         ]
     ),
-    properties=dict(_COMMON_PROPS),
 )
 
 PLAYBACK_SESSION = TableSpec(
@@ -187,7 +148,6 @@ PLAYBACK_SESSION = TableSpec(
             col("event_count", LongType(), "events stored for the session (completeness checks)"),
         ]
     ),
-    properties=dict(_COMMON_PROPS),
 )
 
 PLAYBACK_EVENT = TableSpec(
@@ -218,7 +178,6 @@ PLAYBACK_EVENT = TableSpec(
             col("dt", DateType(), "partition: to_date(event_time) in UTC"),
         ]
     ),
-    properties=dict(_COMMON_PROPS),
 )
 
 PLAYBACK_EVENT_QUARANTINE = TableSpec(
@@ -234,7 +193,6 @@ PLAYBACK_EVENT_QUARANTINE = TableSpec(
             col("quarantined_at", TimestampType(), "micro-batch time (UTC), stable across replays"),
         ]
     ),
-    properties=dict(_COMMON_PROPS),
 )
 
 RESUME_STATE = TableSpec(
@@ -256,7 +214,6 @@ RESUME_STATE = TableSpec(
             col("runtime_sec", IntegerType(), "item length when known: progress percent"),
         ]
     ),
-    properties=dict(_COMMON_PROPS),
 )
 
 TABLES: dict[str, TableSpec] = {
@@ -320,15 +277,31 @@ def register(*specs: TableSpec) -> None:
         TABLES[spec.name] = spec
 
 
-# Specs of later layers live in their own modules and register themselves here, so that
-# get_spec() and DeltaEngine.create_all() know every table. Optional while those layers
-# are being built.
-for _module in ("jobs.core.tables_star", "jobs.core.tables_dq") if __name__ != "__main__" else ():
-    try:
-        __import__(_module)
-    except ModuleNotFoundError as _exc:  # pragma: no cover - layer not present
-        if _exc.name != _module:
-            raise
+# The star schema, its marts, the viewing-activity layer and the data-quality results are
+# declared in their own modules (which import only jobs.core.table_spec, so there is no
+# import cycle) and registered here: get_spec() and DeltaEngine.create_all() know every
+# table. A new layer adds its module's specs the same way.
+register(*tables_star.SPECS, *tables_dq.SPECS)
+
+
+def conform(df: DataFrame, table: str) -> DataFrame:
+    """``df`` with exactly the declared columns of ``table``, in order, cast to their types.
+
+    Every write goes through this (``DeltaEngine`` and ``sync_table``), so a stored table
+    never gets a column it does not declare or a type it does not have.
+
+    Raises:
+        KeyError: ``table`` is not declared.
+        ValueError: ``df`` lacks a declared column.
+    """
+    spec = get_spec(table)
+    missing = [c for c in spec.columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"DataFrame written to {table!r} lacks columns {missing}; "
+            f"the table declares {spec.columns}"
+        )
+    return df.select([df[f.name].cast(f.dataType).alias(f.name) for f in spec.schema.fields])
 
 
 def markdown() -> str:
@@ -357,7 +330,4 @@ def markdown() -> str:
 
 
 if __name__ == "__main__":
-    # import the package module (not this __main__ copy): later layers register there
-    from jobs.core import tables as _tables
-
-    print(_tables.markdown(), end="")
+    print(markdown(), end="")

@@ -1,4 +1,4 @@
-"""Data-quality tables: ``dq_result``, the history of every check (issue #4).
+"""Data-quality tables: ``dq_result``, the history of every check, so quality trends are queryable.
 
 One row per expectation per run, written by the batch runner (``python -m dq.run``) and
 by the ingest's in-stream expectations (one row per rule per micro-batch), so a trend
@@ -7,15 +7,15 @@ query is one ``GROUP BY`` away, like the Lakeflow event log's ``flow_progress`` 
     SELECT suite, expectation, date(run_at) AS day, sum(unexpected_count)
     FROM dq_result WHERE NOT success GROUP BY ALL ORDER BY day
 
-Registered into :data:`jobs.core.tables.TABLES` at import (``tables.py`` imports this
-module at its end), so ``DeltaEngine.create_all()`` creates it.
+Registered into :data:`jobs.core.tables.TABLES` by ``tables.py`` (:data:`SPECS`), so
+``DeltaEngine.create_all()`` creates it.
 """
 
 from __future__ import annotations
 
 from pyspark.sql.types import BooleanType, LongType, StringType, StructType, TimestampType
 
-from jobs.core.tables import TableSpec, col, register
+from jobs.core.table_spec import TableSpec, col
 
 DQ_RESULT = TableSpec(
     name="dq_result",
@@ -48,10 +48,7 @@ DQ_RESULT = TableSpec(
             col("run_at", TimestampType(), "run start (UTC)"),
         ]
     ),
-    properties={
-        "delta.logRetentionDuration": "interval 30 days",
-        "delta.deletedFileRetentionDuration": "interval 7 days",
-    },
 )
 
-register(DQ_RESULT)
+# registered by jobs.core.tables
+SPECS = (DQ_RESULT,)

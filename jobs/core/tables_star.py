@@ -1,6 +1,6 @@
-"""Tables of the star schema, its marts and the viewing-activity layer (issue #3).
+"""Tables of the star schema, its marts and the viewing-activity layer.
 
-Declared once here and registered into :data:`jobs.core.tables.TABLES`, so
+Declared once here and registered into :data:`jobs.core.tables.TABLES` (:data:`SPECS`), so
 ``get_spec()`` and ``DeltaEngine.create_all()`` know them. Every column carries its
 reason as the Delta column comment. See ``docs/star_schema.md`` for grains, keys and
 the incremental rules.
@@ -23,12 +23,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.core.tables import TableSpec, col, register
-
-_PROPS = {
-    "delta.logRetentionDuration": "interval 30 days",
-    "delta.deletedFileRetentionDuration": "interval 7 days",
-}
+from jobs.core.table_spec import TableSpec, col
 
 UNKNOWN_KEY = -1
 
@@ -48,7 +43,6 @@ BUILD_STATE = TableSpec(
             col("updated_at", TimestampType(), "wall time of the run that moved the mark (UTC)"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 # ----------------------------------------------------------------------------- catalog
@@ -73,7 +67,6 @@ CATALOG_TITLE = TableSpec(
             col("description", StringType(), "as published"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 # ----------------------------------------------------------------------------- dimensions
@@ -108,7 +101,6 @@ DIM_USERS = TableSpec(
             col("is_current", BooleanType(), "exactly one current row per profile"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 DIM_MOVIES = TableSpec(
@@ -142,7 +134,6 @@ DIM_MOVIES = TableSpec(
             col("catalog_match", StringType(), "matched | ambiguous | unmatched (never guessed)"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 DIM_DEVICE = TableSpec(
@@ -162,7 +153,6 @@ DIM_DEVICE = TableSpec(
             col("device_model", StringType(), "raw device string"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 DIM_DATE = TableSpec(
@@ -181,7 +171,6 @@ DIM_DATE = TableSpec(
             col("is_weekend", BooleanType(), "Saturday or Sunday"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 # ----------------------------------------------------------------------------- fact
@@ -226,7 +215,6 @@ FACT_WATCH_HISTORY = TableSpec(
             col("last_event_at", TimestampType(), "newest event (UTC): abandonment"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 # ----------------------------------------------------------------------------- marts
@@ -248,7 +236,6 @@ LAST_10_MOVIES = TableSpec(
             col("last_position_sec", IntegerType(), "end position of that session"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 HISTORY_90_DAYS = TableSpec(
@@ -269,7 +256,6 @@ HISTORY_90_DAYS = TableSpec(
             col("last_position_sec", IntegerType(), "end position of the newest session"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 CONTENT_TYPE_PREFERENCE = TableSpec(
@@ -285,7 +271,6 @@ CONTENT_TYPE_PREFERENCE = TableSpec(
             col("share", DoubleType(), "watch_seconds / profile total (genres may sum over 1)"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 REGION_LOGIN = TableSpec(
@@ -301,7 +286,6 @@ REGION_LOGIN = TableSpec(
             col("watch_seconds", LongType(), "playback time"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 DAILY_WATCH_MINUTES = TableSpec(
@@ -316,7 +300,6 @@ DAILY_WATCH_MINUTES = TableSpec(
             col("watch_minutes", DoubleType(), "watch_seconds / 60, rounded to 0.1"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 # ----------------------------------------------------------------------------- activity
@@ -358,7 +341,6 @@ VIEWING_RECORD = TableSpec(
             ),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 SHOW_PROGRESS = TableSpec(
@@ -388,7 +370,6 @@ SHOW_PROGRESS = TableSpec(
             col("next_episode_id", LongType(), "next episode to watch; NULL when unknown"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 BINGE_SESSION = TableSpec(
@@ -407,7 +388,6 @@ BINGE_SESSION = TableSpec(
             col("watch_seconds", LongType(), "playback time in the binge"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 VIEWING_DOMAIN_EVENT = TableSpec(
@@ -431,7 +411,6 @@ VIEWING_DOMAIN_EVENT = TableSpec(
             col("payload", StringType(), "JSON with the design's fields"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 ABANDONED_CONTENT = TableSpec(
@@ -450,7 +429,6 @@ ABANDONED_CONTENT = TableSpec(
             col("progress_pct", DoubleType(), "progress reached; NULL when runtime unknown"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 VIEWING_STATISTICS = TableSpec(
@@ -469,7 +447,6 @@ VIEWING_STATISTICS = TableSpec(
             col("watch_hours", DoubleType(), "playback hours, rounded to 0.01"),
         ]
     ),
-    properties=dict(_PROPS),
 )
 
 STAR_TABLES = (DIM_USERS, DIM_MOVIES, DIM_DEVICE, DIM_DATE, FACT_WATCH_HISTORY)
@@ -489,4 +466,5 @@ ACTIVITY_TABLES = (
     VIEWING_STATISTICS,
 )
 
-register(BUILD_STATE, CATALOG_TITLE, *STAR_TABLES, *MART_TABLES, *ACTIVITY_TABLES)
+# registered by jobs.core.tables
+SPECS = (BUILD_STATE, CATALOG_TITLE, *STAR_TABLES, *MART_TABLES, *ACTIVITY_TABLES)

@@ -22,17 +22,13 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.build_star_schema import (
-    MAX_TS,
-    MIN_TS,
-    ActivitySettings,
-    build,
-    load_activity_settings,
-    session_playback,
-)
+from jobs.build_star_schema import build
+from jobs.core.activity_settings import ActivitySettings, load_activity_settings
 from jobs.core.config import ConfigError, load_config
 from jobs.core.delta import MergeSpec, get_engine
+from jobs.core.keys import MAX_TS, MIN_TS
 from jobs.core.playback_state import apply_events
+from jobs.core.star.fact import session_playback
 from jobs.core.tables import PLAYBACK_EVENT, get_spec
 from jobs.core.tables_star import MART_TABLES, STAR_TABLES
 

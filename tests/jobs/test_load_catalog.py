@@ -6,8 +6,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from jobs.build_star_schema import catalog_matches, match_report
 from jobs.core.delta import get_engine
+from jobs.core.star.dimensions import catalog_matches, match_report
 from jobs.core.tables import get_spec
 from jobs.load_catalog import load_catalog, parse_catalog_row
 from tests.conftest import SAMPLES

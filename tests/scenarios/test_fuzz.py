@@ -18,7 +18,7 @@ from jobs import import_viewing_activity as imp
 from jobs import ingest_playback_events as ingest
 from jobs.core.config import load_config
 from jobs.core.delta import get_engine
-from jobs.viewing_activity_parsing import ParseError
+from jobs.core.netflix_export import ParseError
 
 text = st.text(alphabet=string.printable + "áéíóúñ\u00a0ąę:()", max_size=40)
 times = st.one_of(

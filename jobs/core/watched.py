@@ -1,0 +1,77 @@
+"""Progress and "finished": how far into an item a viewer got, and when it counts as seen.
+
+Two thresholds, on purpose, each named and each for one question:
+
+* **Resume point finished** (:func:`at_credits`, ``resume.finish_ratio`` in
+  ``conf/base.yaml``, 0.95): the newest position of a title or episode reached the
+  credits. ``resume_state.is_finished`` uses it, and Continue Watching leaves such an
+  item out (or offers the next episode). It is high because hiding an item too early
+  loses the viewer's place: at 90-95% a viewer may still be watching the last scene.
+* **Viewing watched** (:func:`finished`, ``activity.watched_pct`` 90 and
+  ``activity.end_tail_pct`` 5 in ``conf/activity.yaml``): a session's end position
+  reached 90% of the runtime, or its END landed within the last 5%. The fact's
+  ``is_finished`` uses it, and with it viewing records, completions, show progress,
+  statistics and domain events. It is lower because analytics count a viewing as seen
+  when the story was seen; the last 10% of a runtime is mostly credits.
+
+So between 90% and 95% an episode counts as watched in history and show progress while
+Continue Watching still offers to resume it; that is intended, not a disagreement.
+Both need a known runtime (> 0): without one nothing is finished.
+
+:func:`progress_pct` is the one progress formula (percent of the runtime, capped at 100,
+one decimal), used by the fact and by Continue Watching.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+
+def progress_pct(position_sec: Column, runtime_sec: Column) -> Column:
+    """``100 * position / runtime``, capped at 100, rounded to 0.1; NULL without a runtime > 0.
+
+    Args:
+        position_sec: a position in seconds.
+        runtime_sec: the item's runtime in seconds (NULL or 0 when unknown).
+    """
+    return F.when(
+        runtime_sec > 0, F.round(F.least(F.lit(100.0), 100.0 * position_sec / runtime_sec), 1)
+    )
+
+
+def finished(
+    progress: Column,
+    end_pos: Column,
+    runtime: Column,
+    has_end: Column,
+    watched_pct: float,
+    end_tail_pct: float,
+) -> Column:
+    """The "viewing watched" rule: progress >= ``watched_pct`` or END in the last ``end_tail_pct``.
+
+    Args:
+        progress: :func:`progress_pct` of the session's end position (0-100).
+        end_pos: the session's last position, seconds.
+        runtime: the item's runtime, seconds.
+        has_end: whether the session has an END event.
+        watched_pct: percent of the runtime (``activity.watched_pct``, 90).
+        end_tail_pct: percent at the end of the runtime (``activity.end_tail_pct``, 5).
+
+    Returns:
+        A non-NULL boolean; false without a known runtime (> 0). With the default
+        thresholds the END tail is implied by the progress, but each stays configurable.
+    """
+    tail = has_end & (end_pos >= runtime * F.lit(1 - end_tail_pct / 100.0))
+    return F.coalesce((runtime > 0) & ((progress >= F.lit(watched_pct)) | tail), F.lit(False))
+
+
+def at_credits(position_sec: Column, runtime_sec: Column, finish_ratio: float) -> Column:
+    """The "resume point finished" rule: ``position >= finish_ratio * runtime``.
+
+    Args:
+        position_sec: the newest position, seconds.
+        runtime_sec: the item's runtime, seconds (NULL when unknown: never finished).
+        finish_ratio: ``resume.finish_ratio`` (0.95).
+    """
+    return runtime_sec.isNotNull() & (position_sec >= runtime_sec * F.lit(finish_ratio))
