@@ -25,7 +25,7 @@ events of a session, of the time from an event to the next one, counted when the
 is not ``PAUSE``, ``END`` or ``ERROR``. For the importer's sessions that is END time −
 PLAY time, the export's Duration.
 
-Thresholds (``conf/activity.yaml``): an item is finished when its progress is at least
+Thresholds (``activity:`` in ``conf/base.yaml``): an item is finished when its progress is at least
 ``watched_pct`` (90%) of the runtime, or its END lands within the last ``end_tail_pct``
 (5%) of it.
 
@@ -43,17 +43,14 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.core.config import Config, ConfigError, add_env_argument, conf_dir, load_config
+from jobs.core.cli import job_parser, run
+from jobs.core.config import ActivitySettings, Config
 from jobs.core.delta import DeltaEngine, MergeSpec, TableNotFoundError, get_engine
-from jobs.core.logs import setup_logging
 from jobs.core.tables import get_spec
 from jobs.core.tables_star import (
     ACTIVITY_TABLES,
@@ -92,52 +89,6 @@ REGIONS = {
     ),
     **dict.fromkeys("AU NZ FJ PG".split(), "Oceania"),
 }
-
-
-# ======================================================================================
-# settings
-# ======================================================================================
-@dataclass(frozen=True)
-class ActivitySettings:
-    """Thresholds of ``conf/activity.yaml`` (see the comments there). Percents are 0-100."""
-
-    watched_pct: float = 90.0
-    end_tail_pct: float = 5.0
-    binge_gap_minutes: int = 30
-    binge_min_episodes: int = 2
-    abandoned_after_days: int = 90
-    history_window_days: int = 90
-    last_n_items: int = 10
-    timeline_days: int = 7
-    observed_runtime_min_episodes: int = 3
-
-
-def load_activity_settings(path: Path | str | None = None) -> ActivitySettings:
-    """Load the ``activity:`` section of ``conf/activity.yaml`` (default: in :func:`conf_dir`).
-
-    Raises:
-        ConfigError: the file is missing, not YAML, has an unknown key or a bad value.
-    """
-    path = Path(path) if path is not None else conf_dir() / "activity.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot load activity settings: {exc}") from exc
-    section = raw.get("activity") if isinstance(raw, dict) else None
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: expected a mapping under 'activity:'")
-    known = {f.name: f.type for f in fields(ActivitySettings)}
-    unknown = sorted(set(section) - set(known))
-    if unknown:
-        raise ConfigError(f"{path}: unknown activity keys {unknown}; known: {sorted(known)}")
-    try:
-        values = {k: (float(v) if known[k] == "float" else int(v)) for k, v in section.items()}
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: invalid activity value: {exc}") from exc
-    settings = ActivitySettings(**values)
-    if not 0 < settings.watched_pct <= 100 or not 0 <= settings.end_tail_pct < 100:
-        raise ConfigError(f"{path}: watched_pct must be in (0, 100] and end_tail_pct in [0, 100)")
-    return settings
 
 
 # ======================================================================================
@@ -1005,7 +956,7 @@ def build(
         engine: the Delta engine.
         as_of: reference time (UTC) for the windowed mart and SCD2 fallback dating:
             a datetime, ``None``/``"now"``, ``"latest"`` (newest session start) or ISO text.
-        settings: thresholds; default ``conf/activity.yaml``.
+        settings: thresholds; default ``cfg.activity`` of the engine's config.
 
     Returns:
         A report: ``status`` (``built`` or ``up-to-date``), per-table counts, match rate,
@@ -1015,7 +966,7 @@ def build(
         TableNotFoundError: ``playback_session`` does not exist (run the ingest first).
     """
     start = time.monotonic()
-    s = settings or load_activity_settings()
+    s = settings or engine.cfg.activity
     for spec in (*STAR_TABLES, *MART_TABLES, BUILD_STATE, CATALOG_TITLE):
         engine.create(spec)
     if not engine.exists("playback_session"):
@@ -1134,10 +1085,19 @@ def build(
     return report
 
 
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    from jobs.core.spark import build_spark
+
+    spark = build_spark(JOB, cfg)
+    report = build(get_engine(spark, cfg), args.as_of, cfg.activity)
+    print(json.dumps(report, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.build_star_schema",
-        description="Build dim_users (SCD2), dim_movies, dim_device, dim_date, "
+    parser = job_parser(
+        "python -m jobs.build_star_schema",
+        "Build dim_users (SCD2), dim_movies, dim_device, dim_date, "
         "fact_watch_history and the marts, incrementally.",
     )
     parser.add_argument(
@@ -1145,29 +1105,10 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="reference time (UTC ISO, 'now' or 'latest' = newest session; default now)",
     )
-    parser.add_argument("--activity-conf", default=str(conf_dir() / "activity.yaml"))
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        cfg: Config = load_config(args.env, args.lake_root)
-        settings = load_activity_settings(args.activity_conf)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from jobs.core.spark import build_spark
-
-    spark = build_spark(JOB, cfg)
-    try:
-        report = build(get_engine(spark, cfg), args.as_of, settings)
-    except (TableNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, default=str))
-    return 0
+    return run(_run, parser, argv, usage_errors=(ValueError,))
 
 
-__all__ = ["ACTIVITY_TABLES", "ActivitySettings", "build", "load_activity_settings", "main"]
+__all__ = ["ACTIVITY_TABLES", "ActivitySettings", "build", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

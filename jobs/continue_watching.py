@@ -24,7 +24,8 @@ import sys
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.cli import job_parser, run
+from jobs.core.config import Config
 from jobs.core.episodes import is_successor
 
 OUTPUT_COLUMNS = [
@@ -51,8 +52,8 @@ def continue_watching(
     episodes: DataFrame,
     profile_id: int,
     as_of: dt.datetime,
-    window_days: int = 90,
-    limit: int = 10,
+    window_days: int,
+    limit: int,
 ) -> DataFrame:
     """The Continue Watching list of one profile.
 
@@ -231,10 +232,81 @@ def resolve_profile(
     return int(found[0].profile_id)
 
 
+def empty_hint(resume: DataFrame, profile_id: int, as_of: dt.datetime, window_days: int) -> str:
+    """Why a profile's Continue Watching is empty at ``as_of``, and how to look instead.
+
+    Reads the profile's newest ``resume_state.last_update`` (UTC, formatted by Spark so
+    the process time zone plays no part).
+    """
+    newest = (
+        resume.where(F.col("profile_id") == profile_id)
+        .agg(F.date_format(F.max("last_update"), "yyyy-MM-dd HH:mm"))
+        .first()[0]
+    )
+    if newest is None:
+        return f"profile {profile_id} has no resume points yet (import or ingest its events first)"
+    since = as_of - dt.timedelta(days=window_days)
+    if newest < f"{since:%Y-%m-%d %H:%M}":
+        return (
+            f"nothing touched in the {window_days} days before {as_of:%Y-%m-%d %H:%M} UTC: "
+            f"the profile's newest resume point is {newest} UTC (an older export?). "
+            "Add --as-of latest to see the list as of then, or --as-of ISO-TIME"
+        )
+    return (
+        f"every title touched in the {window_days} days before {as_of:%Y-%m-%d %H:%M} UTC "
+        "is finished, with no next episode known"
+    )
+
+
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    from jobs.core.delta import get_engine
+    from jobs.core.spark import build_spark
+
+    spark = build_spark("continue_watching", cfg)
+    engine = get_engine(spark, cfg)
+    resume = engine.read("resume_state")
+    profile_id = resolve_profile(
+        engine.read("profile"), engine.read("account"), args.profile, args.account
+    )
+    if args.as_of in (None, "now"):
+        as_of = dt.datetime.now(dt.UTC)
+    elif args.as_of == "latest":
+        as_of = resume.where(F.col("profile_id") == profile_id).agg(F.max("last_update")).first()[0]
+        if as_of is None:
+            print(f"profile {profile_id} has no resume points yet", file=sys.stderr)
+            return 1
+    else:
+        as_of = dt.datetime.fromisoformat(args.as_of)
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=dt.UTC)
+    window_days = cfg.continue_watching.window_days
+    rows = [
+        r.asDict()
+        for r in continue_watching(
+            resume,
+            engine.read("title"),
+            engine.read("episode"),
+            profile_id,
+            as_of,
+            window_days,
+            args.limit or cfg.continue_watching.limit,
+        ).collect()
+    ]
+    if args.json:
+        for r in rows:
+            print(json.dumps(r, default=str, ensure_ascii=False))
+    else:
+        print(f"Continue Watching for profile {profile_id} (as of {as_of:%Y-%m-%d %H:%M} UTC)")
+        print(format_table(rows))
+    if not rows:
+        print(empty_hint(resume, profile_id, as_of, window_days), file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.continue_watching",
-        description="Print a profile's Continue Watching row from resume_state.",
+    parser = job_parser(
+        "python -m jobs.continue_watching",
+        "Print a profile's Continue Watching row from resume_state.",
     )
     parser.add_argument("--profile", required=True, help="profile_id, or a profile name")
     parser.add_argument("--account", default=None, help="account label, when --profile is a name")
@@ -248,61 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", type=int, default=None, help="rows (default continue_watching.limit)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    from jobs.core.logs import setup_logging
-
-    setup_logging("WARNING")
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from jobs.core.delta import TableNotFoundError, get_engine
-    from jobs.core.spark import build_spark
-
-    spark = build_spark("continue_watching", cfg)
-    engine = get_engine(spark, cfg)
-    try:
-        resume = engine.read("resume_state")
-        profile_id = resolve_profile(
-            engine.read("profile"), engine.read("account"), args.profile, args.account
-        )
-        if args.as_of in (None, "now"):
-            as_of = dt.datetime.now(dt.UTC)
-        elif args.as_of == "latest":
-            as_of = (
-                resume.where(F.col("profile_id") == profile_id).agg(F.max("last_update")).first()[0]
-            )
-            if as_of is None:
-                print(f"profile {profile_id} has no resume points yet", file=sys.stderr)
-                return 1
-        else:
-            as_of = dt.datetime.fromisoformat(args.as_of)
-        if as_of.tzinfo is None:
-            as_of = as_of.replace(tzinfo=dt.UTC)
-        rows = [
-            r.asDict()
-            for r in continue_watching(
-                resume,
-                engine.read("title"),
-                engine.read("episode"),
-                profile_id,
-                as_of,
-                cfg.continue_watching.window_days,
-                args.limit or cfg.continue_watching.limit,
-            ).collect()
-        ]
-    except (TableNotFoundError, LookupError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        for r in rows:
-            print(json.dumps(r, default=str, ensure_ascii=False))
-    else:
-        print(f"Continue Watching for profile {profile_id} (as of {as_of:%Y-%m-%d %H:%M} UTC)")
-        print(format_table(rows))
-    return 0
+    return run(_run, parser, argv, usage_errors=(LookupError, ValueError), log_level="WARNING")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.cli import add_job_arguments, run
+from jobs.core.config import Config
 from jobs.core.tables_star import UNKNOWN_KEY
 
 PERIODS = ("week", "month", "year", "all")
@@ -40,7 +41,7 @@ def session_timeline(
     episodes: DataFrame,
     profile_id: int,
     as_of: dt.datetime,
-    days: int = 7,
+    days: int,
 ) -> DataFrame:
     """A profile's playback events of the ``days`` days up to ``as_of``, oldest first.
 
@@ -49,7 +50,7 @@ def session_timeline(
         titles: ``title``; episodes: ``episode``.
         profile_id: the profile.
         as_of: end of the window (UTC, inclusive).
-        days: window length (``timeline_days`` in conf/activity.yaml, 7).
+        days: window length (``activity.timeline_days`` in conf/base.yaml).
 
     Returns:
         event_time (UTC), event_type, position_sec, title_name, season_number,
@@ -287,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--profile", required=True, help="profile_id, or a profile name")
         p.add_argument("--account", default=None, help="account label, when --profile is a name")
         p.add_argument("--json", action="store_true", help="print JSON lines, not a table")
-        add_env_argument(p)
+        add_job_arguments(p)
         return p
 
     p = add("continue-watching", "the Continue Watching row (from resume_state)")
@@ -313,8 +314,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def answer(engine, args: argparse.Namespace, profile_id: int) -> DataFrame:
     """The DataFrame of sub-command ``args.name`` for ``profile_id`` (reads via ``engine``)."""
-    from jobs.build_star_schema import load_activity_settings
-
     if args.name == "continue-watching":
         from jobs.continue_watching import continue_watching
 
@@ -338,7 +337,7 @@ def answer(engine, args: argparse.Namespace, profile_id: int) -> DataFrame:
             args.limit or cfg.continue_watching.limit,
         )
     if args.name == "session-timeline":
-        days = args.days or load_activity_settings().timeline_days
+        days = args.days or engine.cfg.activity.timeline_days
         latest = None
         if args.as_of == "latest":
             text = (
@@ -378,30 +377,17 @@ def answer(engine, args: argparse.Namespace, profile_id: int) -> DataFrame:
     raise ValueError(f"unknown query {args.name!r}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from jobs.core.logs import setup_logging
-
-    setup_logging("WARNING")
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _run(args: argparse.Namespace, cfg: Config) -> int:
     from jobs.continue_watching import resolve_profile
-    from jobs.core.delta import TableNotFoundError, get_engine
+    from jobs.core.delta import get_engine
     from jobs.core.spark import build_spark
 
     spark = build_spark("query", cfg)
     engine = get_engine(spark, cfg)
-    try:
-        profile_id = resolve_profile(
-            engine.read("profile"), engine.read("account"), args.profile, args.account
-        )
-        rows = [r.asDict() for r in answer(engine, args, profile_id).collect()]
-    except (TableNotFoundError, LookupError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    profile_id = resolve_profile(
+        engine.read("profile"), engine.read("account"), args.profile, args.account
+    )
+    rows = [r.asDict() for r in answer(engine, args, profile_id).collect()]
     if args.json:
         for r in rows:
             print(json.dumps(r, default=str, ensure_ascii=False))
@@ -409,6 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.name} for profile {profile_id}")
         print(format_rows(rows))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(
+        _run, build_parser(), argv, usage_errors=(LookupError, ValueError), log_level="WARNING"
+    )
 
 
 if __name__ == "__main__":
