@@ -353,7 +353,7 @@ def _explain(exc: ValidationError, origin: Origin, base: Path) -> str:
         where = _source(loc, origin, str(base))
         if err["type"] == "extra_forbidden":
             valid = _field_names_at(loc[:-1])
-            near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+            near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
             hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {sorted(valid)}"
             problems.append(f"{where}: unknown key {dotted}; {hint}")
         elif err["type"] == "missing":

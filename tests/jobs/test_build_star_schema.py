@@ -25,12 +25,10 @@ from pyspark.sql.types import (
 from jobs.build_star_schema import (
     MAX_TS,
     MIN_TS,
-    ActivitySettings,
     build,
-    load_activity_settings,
     session_playback,
 )
-from jobs.core.config import ConfigError, load_config
+from jobs.core.config import load_config
 from jobs.core.delta import MergeSpec, get_engine
 from jobs.core.playback_state import apply_events
 from jobs.core.tables import PLAYBACK_EVENT, get_spec
@@ -283,51 +281,3 @@ def test_marts_answer_their_questions(scenario, spark):
     total = 2400 + 1100 + 300 + 1750
     assert shares == {"MOVIE": round(3500 / total, 4), "EPISODE": round(1750 / total, 4),
                       "UNKNOWN": round(300 / total, 4)}  # fmt: skip
-
-
-def test_activity_settings_load_and_reject_bad_values(tmp_path):
-    s = load_activity_settings()
-    assert isinstance(s, ActivitySettings)
-    assert (s.watched_pct, s.end_tail_pct, s.binge_gap_minutes, s.abandoned_after_days) == (
-        90.0,
-        5.0,
-        30,
-        90,
-    )
-    bad = tmp_path / "activity.yaml"
-    bad.write_text("activity:\n  watched_pct: 150\n")
-    with pytest.raises(ConfigError, match="watched_pct"):
-        load_activity_settings(bad)
-    bad.write_text("activity:\n  binge_gap: 30\n")
-    with pytest.raises(ConfigError, match="unknown activity keys"):
-        load_activity_settings(bad)
-
-
-@pytest.mark.slow
-def test_kenyan_export_end_to_end(spark, cfg, capsys):
-    """Import, ingest and build the bundled export: watch time matches the export's."""
-    from jobs.core.tables import TABLES
-    from jobs.import_viewing_activity import dimension_rows, import_files, upsert_dimensions
-    from jobs.ingest_playback_events import run as ingest
-    from jobs.load_catalog import load_catalog
-    from tests.conftest import SAMPLES
-
-    csv_path = str(SAMPLES / "viewing-activity" / "household-ke.csv")
-    report, viewings, runtimes = import_files(
-        [csv_path], "household-ke", cfg.paths.landing_dir, cfg.paths.rejects_dir,
-        heartbeat_sec=600, catalog_csv=cfg.paths.catalog_csv,
-    )  # fmt: skip
-    upsert_dimensions(spark, cfg, dimension_rows(viewings, "household-ke", runtimes))
-    ingest(cfg, once=True, spark=spark)
-    engine = get_engine(spark, cfg)
-    load_catalog(engine, cfg.paths.catalog_csv)
-    result = build(engine, as_of="latest")
-    assert result["status"] == "built"
-    expected = sum(v.duration_sec for v in viewings if v.supplemental_type is None)
-    got = engine.read("fact_watch_history").agg(F.sum("watch_seconds")).first()[0]
-    assert abs(got / expected - 1) < 0.01
-    assert result["catalog"]["matched"] > 0 and 0 < result["catalog"]["match_rate"] <= 1
-    assert build(engine, as_of="latest")["status"] == "up-to-date"
-    with capsys.disabled():
-        print("\nrow counts:", {t: engine.read(t).count() for t in result["rows"]})
-    assert set(result["rows"]) <= set(TABLES)
