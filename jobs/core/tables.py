@@ -60,6 +60,7 @@ class TableSpec:
 
     @property
     def columns(self) -> list[str]:
+        """The column names, in schema order."""
         return [f.name for f in self.schema.fields]
 
 
