@@ -291,7 +291,7 @@ class BatchWriter:
         try:
             # one pass over the cached batch gives the counts (valid, refused by a 'drop'
             # stream rule, rejected), the dt partitions and time span of the events to
-            # store, and the violations of every stream rule (conf/expectations.yaml)
+            # store, and the violations of every stream rule (stream_expectations in conf)
             validate_rules(raw, self.rules)
             valid = F.col("reject_reason").isNull()
             dropped = valid & breaks_drop_rule(self.rules)
