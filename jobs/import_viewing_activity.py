@@ -358,8 +358,8 @@ def import_files(
     account: str,
     landing_dir: str,
     rejects_dir: str,
-    heartbeat_sec: int = 30,
-    events_per_file: int = 50_000,
+    heartbeat_sec: int,
+    events_per_file: int,
     catalog_csv: str | None = None,
 ) -> tuple[ImportReport, list[Viewing], dict[str, int]]:
     """Write the landing files of the exports; returns the report, viewings and runtimes.
