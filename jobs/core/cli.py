@@ -70,9 +70,15 @@ def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message (Spark's run to hundreds), at most 1000 chars."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
+    """The first line of ``exc``'s message (Spark's run to hundreds), at most 1000 chars.
+
+    For a Java exception raised through Py4J (first line ``An error occurred while
+    calling o42.save.``) the Java exception's own line follows, and is the one kept.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    if first.startswith("An error occurred while calling") and len(lines) > 1:
+        first = lines[1].lstrip(": ")
     if len(first) > MAX_MESSAGE_CHARS:
         first = first[: MAX_MESSAGE_CHARS - 3] + "..."
     return first

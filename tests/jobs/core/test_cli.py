@@ -114,6 +114,14 @@ def test_one_line_keeps_the_first_line_and_caps_the_length():
     assert one_line(ValueError("first\nsecond")) == "first"
     assert len(one_line(ValueError("x" * 5000))) == 1000
     assert one_line(KeyError()) == "KeyError"
+    java = (
+        "An error occurred while calling o81.save.\n"
+        ": java.nio.file.AccessDeniedException: /lake/tables/playback_event\n"
+        "\tat java.base/sun.nio.fs.UnixException.translateToIOException(UnixException.java:90)\n"
+    )
+    assert one_line(RuntimeError(java)) == (
+        "java.nio.file.AccessDeniedException: /lake/tables/playback_event"
+    )
 
 
 # -- real processes ---------------------------------------------------------------------
