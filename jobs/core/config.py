@@ -16,6 +16,8 @@ The environment is chosen by ``--env`` (every job CLI has it), else ``LAKEHOUSE_
 else ``local``. ``LAKEHOUSE_ROOT`` (or the ``lake_root`` argument) moves the whole lake,
 which is how tests and benchmarks get a private lake under a temporary directory;
 ``LAKEHOUSE_CONF_DIR`` reads the YAML files from another folder.
+``python -m jobs.core.config --env cluster`` checks an environment and prints the
+settings it resolves to.
 
 Adding a section is a one-class change: write a :class:`Section` subclass, add it as a
 field of :class:`Config` and put its values under the same name in ``conf/base.yaml``::
@@ -446,3 +448,24 @@ def add_env_argument(parser: Any) -> None:
         help="move the whole lake (tables, landing, checkpoints) under this folder "
         "(default: paths.lake_root, or $LAKEHOUSE_ROOT)",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.core.config``: check an environment, print its resolved settings."""
+    from jobs.core.cli import job_parser, run
+
+    parser = job_parser(
+        "python -m jobs.core.config",
+        "Load conf/base.yaml and the overlay of --env, check every key and value, and print "
+        "the settings as YAML (exit 2 naming the file and key when something is wrong).",
+    )
+
+    def show(args: Any, cfg: Config) -> int:
+        print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
+        return 0
+
+    return run(show, parser, argv, log_level="WARNING")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,9 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from jobs.core.config import (
+    BASE_FILE,
     CONF_DIR,
     ActivitySettings,
     ConfigError,
@@ -16,6 +18,7 @@ from jobs.core.config import (
     available_envs,
     load_config,
 )
+from jobs.core.config import main as config_main
 
 
 @pytest.fixture
@@ -65,7 +68,16 @@ def test_every_shipped_env_loads_into_frozen_sections(env, tmp_path):
 
 
 def test_shipped_envs_are_the_overlays_only():
-    assert available_envs() == ["cluster", "local", "test"]
+    envs = available_envs()
+    assert BASE_FILE == "base.yaml" and "base" not in envs
+    assert {"cluster", "local", "test"} <= set(envs)  # each loads: see the test above
+
+
+def test_the_module_prints_the_resolved_settings(tmp_path, capsys):
+    assert config_main(["--env", "cluster", "--lake-root", str(tmp_path)]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["env"] == "cluster" and printed["delta"]["engine"] == "spark"
+    assert printed["paths"]["tables_dir"] == str(tmp_path / "tables")
 
 
 def test_activity_thresholds_come_from_the_activity_section():
