@@ -72,9 +72,11 @@ def test_expected_failures_are_one_line_with_their_exit_code(argv, capsys, exc, 
 
 
 def test_job_declared_usage_errors_exit_2(argv, capsys):
-    assert _run_raising(LookupError("no profile named 'Bob'"), argv) == EXIT_FAILED
-    assert _run_raising(LookupError("no profile named 'Bob'"), argv, usage_errors=(LookupError,))
-    assert capsys.readouterr().err.splitlines()[-1] == "error: no profile named 'Bob'"
+    missing = LookupError("no profile named 'Bob'")
+    assert _run_raising(missing, argv) == EXIT_FAILED  # not declared: unexpected
+    assert "LookupError: no profile named 'Bob' (rerun with --verbose" in capsys.readouterr().err
+    assert _run_raising(missing, argv, usage_errors=(LookupError,)) == EXIT_USAGE
+    assert capsys.readouterr().err == "error: no profile named 'Bob'\n"
 
 
 def test_unexpected_error_is_one_line_that_points_at_verbose(argv, capsys):
