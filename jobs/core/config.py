@@ -345,11 +345,22 @@ def _source(loc: tuple[str | int, ...], origin: Origin, default: str) -> str:
     return default
 
 
+def _is_union_tag(part: str) -> bool:
+    """A pydantic union-member tag in an error location (``int``, ``function-before[...]``)."""
+    return part in {"int", "float", "str", "bool", "none"} or "[" in part
+
+
 def _explain(exc: ValidationError, origin: Origin, base: Path) -> str:
     """One line per problem: ``FILE: KEY: what is wrong`` (joined with '; ')."""
-    problems = []
+    problems: list[str] = []
+    seen: set[tuple[str | int, ...]] = set()
     for err in exc.errors():
         loc = tuple(err["loc"])
+        while loc and isinstance(loc[-1], str) and _is_union_tag(loc[-1]):
+            loc = loc[:-1]  # `int | float` reports once per member: keep the key's first
+        if loc in seen:
+            continue
+        seen.add(loc)
         dotted = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
         dotted = dotted.replace(".[", "[")
         where = _source(loc, origin, str(base))

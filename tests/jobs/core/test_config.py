@@ -179,6 +179,12 @@ def test_wrong_type_names_the_key_and_the_file(conf):
 def test_out_of_range_and_bad_choice_name_the_key():
     with pytest.raises(ConfigError, match=r"overrides: activity\.watched_pct: .*100.*150"):
         load_config("test", overrides={"activity": {"watched_pct": 150}})
+    with pytest.raises(ConfigError) as err:
+        load_config("test", overrides={"dq": {"params": {"freshness_max_minutes": "soon"}}})
+    assert str(err.value) == (
+        "overrides: dq.params.freshness_max_minutes: Input should be a valid integer, "
+        "unable to parse string as an integer (got 'soon')"
+    )
     with pytest.raises(ConfigError, match=r"delta\.engine: Input should be 'auto', 'spark'"):
         load_config("test", overrides={"delta": {"engine": "duckdb"}})
     with pytest.raises(ConfigError, match=r"stream_expectations\.rules\[0\]\.action"):
