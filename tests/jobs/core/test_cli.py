@@ -227,3 +227,34 @@ def test_every_job_has_the_shared_options(module):
     assert done.returncode == 0, done.stderr
     for option in ("--env", "--lake-root", "--verbose"):
         assert option in done.stdout
+
+
+def test_the_importer_on_a_lake_root_that_is_a_file_fails_in_one_line(tmp_path):
+    root = tmp_path / "lake"
+    root.write_text("not a folder")
+    sample = ROOT / "data" / "samples" / "viewing-activity" / "household-ke.csv"
+    done = _job(
+        "jobs.import_viewing_activity",
+        str(sample),
+        "--env",
+        "test",
+        "--lake-root",
+        str(root),
+        "--no-dimensions",
+    )
+    assert done.returncode == 1, done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("error: ")]
+    assert "Not a directory" in line and str(root) in line
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_the_ingest_on_a_lake_root_that_is_a_file_fails_in_one_line(tmp_path):
+    """Starts Spark: the error comes after the session is up, still one line, exit 1."""
+    root = tmp_path / "lake"
+    root.write_text("not a folder")
+    done = _job("jobs.ingest_playback_events", "--once", "--env", "test", "--lake-root", str(root))
+    assert done.returncode == 1, done.stderr[-2000:]
+    errors = [x for x in done.stderr.splitlines() if x.startswith("error: ")]
+    assert len(errors) == 1 and "Not a directory" in errors[0] and str(root) in errors[0]
+    assert "Traceback" not in done.stderr
