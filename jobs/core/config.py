@@ -369,8 +369,9 @@ def _explain(exc: ValidationError, origin: Origin, base: Path) -> str:
             near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
             hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {sorted(valid)}"
             problems.append(f"{where}: unknown key {dotted}; {hint}")
-        elif err["type"] == "missing":
-            problems.append(f"{base}: missing key {dotted}")
+        elif err["type"] == "missing":  # settings belong in base.yaml; list items where they are
+            in_list = any(isinstance(part, int) for part in loc)
+            problems.append(f"{where if in_list else base}: missing key {dotted}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {dotted}: {msg} (got {err.get('input')!r})")

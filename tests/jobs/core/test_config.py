@@ -200,6 +200,13 @@ def test_missing_key_and_duplicate_rule_and_bad_yaml(conf):
     edit(conf / "base.yaml", "  account: household\n", "")
     with pytest.raises(ConfigError, match=r"base\.yaml: missing key importer\.account"):
         load_config("test", folder=conf)
+    (conf / "test.yaml").write_text(
+        "stream_expectations:\n  rules:\n    - {name: a}\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        ConfigError, match=r"test\.yaml: missing key stream_expectations\.rules\[0\]\.expr"
+    ):
+        load_config("test", folder=conf)
     rules = [{"name": "a", "expr": "true"}, {"name": "a", "expr": "false"}]
     with pytest.raises(ConfigError, match="rule 'a' is declared twice"):
         load_config("test", overrides={"stream_expectations": {"rules": rules}})
