@@ -6,7 +6,7 @@ STAMP      := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_ROOT  ?= lakehouse/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv check-java demo test test-fast lint format bench-resume dq notebook clean
+.PHONY: help venv check-java demo test test-fast lint typecheck format bench-resume dq notebook clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -25,15 +25,18 @@ check-java: ## fail with install advice unless Java 17+ is on PATH
 demo: check-java venv ## import the bundled sample, ingest it (--once), show counts and Continue Watching
 	$(PY) -m jobs.demo --lake-root $(DEMO_ROOT)
 
-test: check-java venv ## run the test suite
+test: check-java venv ## run the test suite (prints the 15 slowest tests at the end)
 	$(PY) -m pytest
 
 test-fast: venv ## the tests without the end-to-end runs over real exports
 	$(PY) -m pytest -m "not slow"
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff lint (style, imports, docstrings of jobs/core, complexity) and format check
 	$(VENV)/bin/ruff check jobs dq tests bench
 	$(VENV)/bin/ruff format --check jobs dq tests bench
+
+typecheck: venv ## mypy on jobs/core (settings in pyproject.toml)
+	$(VENV)/bin/mypy
 
 format: venv ## ruff format and autofix
 	$(VENV)/bin/ruff format jobs dq tests bench

@@ -67,8 +67,8 @@ from typing import Any
 
 from jobs.core.config import Config, ConfigError, load_config
 from jobs.core.logs import setup_logging
-from jobs.import_viewing_activity import Viewing, import_files, parse_row
 from jobs.core.netflix_export import ParseError, parse_hms
+from jobs.import_viewing_activity import Viewing, import_files, parse_row
 
 log = logging.getLogger("bench.resume_accuracy")
 

@@ -11,8 +11,8 @@ Each suite (``dq/suites/NAME.yaml``) names a table and a list of expectations
 3. prints a summary table (suite, expectation, severity, status, observed value,
    unexpected count) with up to five offending values of each failed check;
 4. writes the GX validation results as JSON under
-   ``{dq.output_dir}/validations/{run_id}/`` and the GX Data Docs (static HTML) under
-   ``{dq.output_dir}/data_docs/index.html`` (``dq.output_dir`` defaults to
+   ``{paths.dq_dir}/validations/{run_id}/`` and the GX Data Docs (static HTML) under
+   ``{paths.dq_dir}/data_docs/index.html`` (``paths.dq_dir`` defaults to
    ``{lake_root}/_dq``);
 5. appends one row per check to the Delta table ``dq_result``.
 
@@ -23,7 +23,7 @@ what to do.
 
 Suites marked ``optional: true`` (the star schema) are skipped with a "table not found"
 warning while their table does not exist. Suites marked ``streaming_only: true``
-(freshness) belong to ``all`` only in the environments listed in ``dq.streaming_envs``;
+(freshness) belong to ``all`` only in the environments where ``dq.streaming_suites`` is true (cluster.yaml);
 elsewhere select them by name.
 
 Great Expectations is imported lazily (its import takes ~4 s) and its progress bars and
@@ -47,7 +47,8 @@ from typing import Any
 
 import yaml
 
-from jobs.core.config import Config, ConfigError, add_env_argument, load_config
+from jobs.core.cli import job_parser, run
+from jobs.core.config import Config
 
 log = logging.getLogger("dq.run")
 
@@ -129,7 +130,7 @@ class Suite:
         description: one line.
         expectations: the entries.
         optional: skip with a warning when the table does not exist.
-        streaming_only: in ``all`` only for the environments in ``dq.streaming_envs``.
+        streaming_only: in ``all`` only where ``dq.streaming_suites`` is true.
     """
 
     name: str
@@ -166,7 +167,7 @@ def substitute(value: Any, params: dict[str, Any], where: str) -> Any:
         if name not in params:
             raise UsageError(
                 f"{where}: unknown parameter ${{{name}}}; define it under dq.params in "
-                f"conf/expectations.yaml (known: {sorted(params)})"
+                f"conf/base.yaml (known: {sorted(params)})"
             )
         return params[name]
 
@@ -234,8 +235,7 @@ def load_suite(path: Path, params: dict[str, Any]) -> Suite:
 
 def select_suites(
     selection: str,
-    env: str,
-    dq_conf: dict[str, Any],
+    cfg: Config,
     suites_dir: Path | None = None,
 ) -> list[Suite]:
     """The suites named by ``--suite`` (``all``, a name, or names separated by commas).
@@ -245,14 +245,13 @@ def select_suites(
     """
     suites_dir = suites_dir or SUITES_DIR
     known = available_suites(suites_dir)
-    params = dict(dq_conf.get("params") or {})
+    params = cfg.dq_params()
     names = [n.strip() for n in selection.split(",") if n.strip()]
     if not names:
         raise UsageError(f"--suite is empty; choose 'all' or one of {known}")
     if names == ["all"]:
         suites = [load_suite(suites_dir / f"{n}.yaml", params) for n in known]
-        streaming = env in (dq_conf.get("streaming_envs") or [])
-        return [s for s in suites if streaming or not s.streaming_only]
+        return [s for s in suites if cfg.dq.streaming_suites or not s.streaming_only]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(
@@ -561,7 +560,7 @@ def run_suites(
         spark: the SparkSession.
         engine: the :class:`jobs.core.delta.DeltaEngine`.
         suites: from :func:`select_suites`.
-        out_dir: ``dq.output_dir`` (validations/ and data_docs/ go below it).
+        out_dir: ``paths.dq_dir`` (validations/ and data_docs/ go below it).
         run_id: this run's id.
         run_at: this run's start (UTC).
 
@@ -635,10 +634,9 @@ def new_run_id(run_at: dt.datetime) -> str:
     return f"{run_at.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
 
 
-def output_dir(cfg: Config, dq_conf: dict[str, Any]) -> Path:
-    """``dq.output_dir`` with ``{lake_root}`` resolved."""
-    raw = str(dq_conf.get("output_dir") or "{lake_root}/_dq")
-    return Path(raw.format(lake_root=cfg.paths.lake_root)).expanduser().resolve()
+def output_dir(cfg: Config) -> Path:
+    """``paths.dq_dir`` (absolute, ``{lake_root}`` resolved by the config loader)."""
+    return Path(cfg.paths.dq_dir)
 
 
 def main(argv: list[str] | None = None, spark: Any = None) -> int:
@@ -649,9 +647,9 @@ def main(argv: list[str] | None = None, spark: Any = None) -> int:
         spark: an existing SparkSession to reuse (tests); built from the config otherwise
             and stopped at the end.
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m dq.run",
-        description="Run the Great Expectations suites of dq/suites/ on the lake's Delta tables; "
+    parser = job_parser(
+        "python -m dq.run",
+        "Run the Great Expectations suites of dq/suites/ on the lake's Delta tables; "
         "print a summary, write GX validation JSON and Data Docs, append to dq_result. "
         "Exit 0 when every 'fail' check passes, 1 when one fails, 2 on a usage or "
         "configuration error.",
@@ -662,29 +660,21 @@ def main(argv: list[str] | None = None, spark: Any = None) -> int:
         help=f"'all' or suite names separated by commas; known: {', '.join(available_suites())}",
     )
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    from jobs.core.logs import setup_logging
-    from jobs.core.stream_expectations import load_quality_conf
+    return run(lambda args, cfg: _run(args, cfg, spark), parser, argv, usage_errors=(UsageError,))
 
-    setup_logging()
+
+def _run(args: argparse.Namespace, cfg: Config, spark: Any = None) -> int:
     if args.list:
         for name in available_suites():
             print(name)
         return EXIT_OK
     run_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     started = time.monotonic()
-    try:
-        cfg = load_config(args.env, args.lake_root)
-        dq_conf = load_quality_conf(cfg.env).get("dq") or {}
-        suites = select_suites(args.suite, cfg.env, dq_conf)
-        gx = import_gx()
-        for suite in suites:  # unknown expectations and bad kwargs fail before Spark starts
-            for spec in suite.expectations:
-                build_expectation(gx, spec, suite)
-    except (ConfigError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    suites = select_suites(args.suite, cfg)
+    gx = import_gx()
+    for suite in suites:  # unknown expectations and bad kwargs fail before Spark starts
+        for spec in suite.expectations:
+            build_expectation(gx, spec, suite)
 
     from jobs.core.delta import get_engine
     from jobs.core.spark import build_spark
@@ -692,14 +682,10 @@ def main(argv: list[str] | None = None, spark: Any = None) -> int:
     own_spark = spark is None
     spark = spark or build_spark("dq_run", cfg)
     run_id = new_run_id(run_at)
-    out_dir = output_dir(cfg, dq_conf)
+    out_dir = output_dir(cfg)
     try:
         engine = get_engine(spark, cfg)
-        try:
-            results, artifacts = run_suites(spark, engine, suites, out_dir, run_id, run_at)
-        except UsageError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        results, artifacts = run_suites(spark, engine, suites, out_dir, run_id, run_at)
         record_results(spark, engine, results, run_id, cfg.env, run_at)
     finally:
         if own_spark:

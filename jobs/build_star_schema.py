@@ -40,13 +40,12 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.activity_settings import ActivitySettings, load_activity_settings
 from jobs.core.as_of import newest, resolve_as_of
-from jobs.core.config import Config, ConfigError, add_env_argument, conf_dir, load_config
+from jobs.core.cli import job_parser, run
+from jobs.core.config import ActivitySettings, Config
 from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
 from jobs.core.incremental import read_marks, run_build, sync_table
 from jobs.core.keys import UNKNOWN_KEY, ensure_unknown_members, unknown_rows
-from jobs.core.logs import setup_logging
 from jobs.core.star import dimensions, fact, marts
 from jobs.core.tables_star import BUILD_STATE, CATALOG_TITLE, MART_TABLES, STAR_TABLES
 
@@ -125,7 +124,7 @@ def build(
         engine: the Delta engine.
         as_of: reference time (UTC) for the windowed mart and SCD2 fallback dating:
             a datetime, ``None``/``"now"``, ``"latest"`` (newest session start) or ISO text.
-        settings: thresholds; default ``conf/activity.yaml``.
+        settings: thresholds; default ``cfg.activity`` of the engine's config.
 
     Returns:
         A report: ``status`` (``built`` or ``up-to-date``), per-table counts, match rate,
@@ -135,7 +134,7 @@ def build(
         TableNotFoundError: ``playback_session`` does not exist (run the ingest first).
         ValueError: ``as_of`` is text but not ISO-8601.
     """
-    s = settings or load_activity_settings()
+    s = settings or engine.cfg.activity
     for spec in (*STAR_TABLES, *MART_TABLES, BUILD_STATE, CATALOG_TITLE):
         engine.create(spec)
     if not engine.exists("playback_session"):
@@ -265,10 +264,19 @@ def sync_marts(
     movies.unpersist()
 
 
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    from jobs.core.spark import build_spark
+
+    spark = build_spark(JOB, cfg)
+    report = build(get_engine(spark, cfg), args.as_of, cfg.activity)
+    print(json.dumps(report, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.build_star_schema",
-        description="Build dim_users (SCD2), dim_movies, dim_device, dim_date, "
+    parser = job_parser(
+        "python -m jobs.build_star_schema",
+        "Build dim_users (SCD2), dim_movies, dim_device, dim_date, "
         "fact_watch_history and the marts, incrementally.",
     )
     parser.add_argument(
@@ -276,26 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="reference time (UTC ISO, 'now' or 'latest' = newest session; default now)",
     )
-    parser.add_argument("--activity-conf", default=str(conf_dir() / "activity.yaml"))
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        cfg: Config = load_config(args.env, args.lake_root)
-        settings = load_activity_settings(args.activity_conf)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from jobs.core.spark import build_spark
-
-    spark = build_spark(JOB, cfg)
-    try:
-        report = build(get_engine(spark, cfg), args.as_of, settings)
-    except (TableNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, default=str))
-    return 0
+    return run(_run, parser, argv, usage_errors=(ValueError,))
 
 
 if __name__ == "__main__":

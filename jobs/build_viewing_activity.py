@@ -9,7 +9,7 @@
         ──▶ viewing_domain_event MovieWatched, TVEpisodeWatched, TVSeasonCompleted,
                                  TVShowCompleted, ViewingAbandoned (JSON payloads)
 
-Rules (thresholds in ``conf/activity.yaml``):
+Rules (thresholds in ``activity:`` in ``conf/base.yaml``):
 
 * Watched: a session finishes an item when its progress is >= ``watched_pct`` (90%) of
   the runtime or its END lands within the last ``end_tail_pct`` (5%) of it — the fact's
@@ -53,14 +53,13 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.core.activity_settings import ActivitySettings, load_activity_settings
 from jobs.core.as_of import newest, resolve_as_of
-from jobs.core.config import ConfigError, add_env_argument, conf_dir, load_config
+from jobs.core.cli import job_parser, run
+from jobs.core.config import ActivitySettings, Config
 from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
 from jobs.core.episodes import next_episodes
 from jobs.core.incremental import run_build, sync_table
 from jobs.core.keys import UNKNOWN_KEY, surrogate_key
-from jobs.core.logs import setup_logging
 from jobs.core.tables_star import ACTIVITY_TABLES, BUILD_STATE
 
 log = logging.getLogger("build_viewing_activity")
@@ -613,7 +612,7 @@ def build(
         engine: the Delta engine.
         as_of: reference time for abandonment: a datetime, ``None``/``"now"``,
             ``"latest"`` (newest session start) or ISO text (UTC).
-        settings: thresholds; default ``conf/activity.yaml``.
+        settings: thresholds; default ``cfg.activity`` of the engine's config.
 
     Returns:
         A report with ``status`` (``built`` / ``up-to-date``), per-table write counts
@@ -622,7 +621,7 @@ def build(
     Raises:
         TableNotFoundError: the star schema was not built (run jobs.build_star_schema).
     """
-    s = settings or load_activity_settings()
+    s = settings or engine.cfg.activity
     if not engine.exists("fact_watch_history"):
         raise TableNotFoundError(
             "fact_watch_history missing: run `python -m jobs.build_star_schema` first"
@@ -673,10 +672,19 @@ def sync_activity(
         df.unpersist()
 
 
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    from jobs.core.spark import build_spark
+
+    spark = build_spark(JOB, cfg)
+    report = build(get_engine(spark, cfg), args.as_of, cfg.activity)
+    print(json.dumps(report, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.build_viewing_activity",
-        description="Build viewing_record, show_progress, binge_session, abandoned_content, "
+    parser = job_parser(
+        "python -m jobs.build_viewing_activity",
+        "Build viewing_record, show_progress, binge_session, abandoned_content, "
         "viewing_statistics and viewing_domain_event from the star schema.",
     )
     parser.add_argument(
@@ -684,26 +692,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="reference time for abandonment (UTC ISO, 'now' or 'latest'; default now)",
     )
-    parser.add_argument("--activity-conf", default=str(conf_dir() / "activity.yaml"))
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        cfg = load_config(args.env, args.lake_root)
-        settings = load_activity_settings(args.activity_conf)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from jobs.core.spark import build_spark
-
-    spark = build_spark(JOB, cfg)
-    try:
-        report = build(get_engine(spark, cfg), args.as_of, settings)
-    except (TableNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, default=str))
-    return 0
+    return run(_run, parser, argv, usage_errors=(ValueError,))
 
 
 if __name__ == "__main__":

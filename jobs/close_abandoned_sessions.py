@@ -1,7 +1,7 @@
 """Close abandoned playback sessions: open sessions whose player never sent END.
 
 A session is abandoned when it is still open (``ended_at IS NULL``) and its newest event
-is older than ``abandoned_sessions.idle_hours`` (conf/expectations.yaml, default 4 h):
+is older than ``abandoned_sessions.idle_hours`` (conf/base.yaml, 4 h):
 the player crashed, the network dropped, the app was killed before it sent END. The job
 closes it with ``ended_at = last_event_at`` (its last event time) and
 ``end_reason = 'ABANDONED'``, through ``engine.merge`` on ``session_id``.
@@ -26,10 +26,9 @@ import sys
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.cli import UsageError, job_parser, run
+from jobs.core.config import Config
 from jobs.core.delta import DeltaEngine, MergeSpec, WriteResult
-from jobs.core.logs import setup_logging
-from jobs.core.stream_expectations import load_quality_conf
 
 log = logging.getLogger("close_abandoned_sessions")
 
@@ -105,51 +104,17 @@ def _utc(text: str) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.close_abandoned_sessions",
-        description="Close open playback sessions with no event for N hours: ended_at = last "
-        "event time, end_reason = 'ABANDONED'. Safe to rerun.",
-    )
-    add_env_argument(parser)
-    parser.add_argument(
-        "--idle-hours",
-        type=float,
-        default=None,
-        help="hours without an event (default: abandoned_sessions.idle_hours in "
-        "conf/expectations.yaml, 4)",
-    )
-    parser.add_argument(
-        "--now", type=_utc, default=None, help="reference time, ISO-8601 UTC (default: now)"
-    )
-    parser.add_argument("--dry-run", action="store_true", help="count the sessions, change nothing")
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        cfg = load_config(args.env, args.lake_root)
-        idle = args.idle_hours
-        if idle is None:
-            idle = float(load_quality_conf(cfg.env)["abandoned_sessions"]["idle_hours"])
-    except (ConfigError, KeyError) as exc:
-        print(
-            f"error: {exc} (see conf/expectations.yaml: abandoned_sessions.idle_hours)",
-            file=sys.stderr,
-        )
-        return 2
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    idle = args.idle_hours if args.idle_hours is not None else cfg.abandoned_sessions.idle_hours
     if idle <= 0:
-        print("error: --idle-hours must be a positive number of hours", file=sys.stderr)
-        return 2
-    from jobs.core.delta import TableNotFoundError, get_engine
+        raise UsageError("--idle-hours must be a positive number of hours")
+    from jobs.core.delta import get_engine
     from jobs.core.spark import build_spark
 
     spark = build_spark("close_abandoned_sessions", cfg)
     try:
         engine = get_engine(spark, cfg)
-        try:
-            n, result = close_abandoned_sessions(engine, idle, args.now, args.dry_run)
-        except TableNotFoundError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        n, result = close_abandoned_sessions(engine, idle, args.now, args.dry_run)
         verb = "would close" if args.dry_run else "closed"
         log.info(
             "%s %d abandoned sessions (idle > %s h)%s",
@@ -162,6 +127,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         spark.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser(
+        "python -m jobs.close_abandoned_sessions",
+        "Close open playback sessions with no event for N hours: ended_at = last "
+        "event time, end_reason = 'ABANDONED'. Safe to rerun.",
+    )
+    parser.add_argument(
+        "--idle-hours",
+        type=float,
+        default=None,
+        help="hours without an event (default: abandoned_sessions.idle_hours in conf/base.yaml)",
+    )
+    parser.add_argument(
+        "--now", type=_utc, default=None, help="reference time, ISO-8601 UTC (default: now)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="count the sessions, change nothing")
+    return run(_run, parser, argv)
 
 
 if __name__ == "__main__":

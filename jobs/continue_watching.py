@@ -14,13 +14,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.core.as_of import collected_utc, newest, resolve_as_of
-from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.cli import job_parser, run
+from jobs.core.config import Config
 from jobs.core.continue_watching import OUTPUT_COLUMNS, continue_watching
 from jobs.core.profiles import resolve_profile
 
@@ -67,10 +70,77 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def empty_hint(resume: DataFrame, profile_id: int, as_of: dt.datetime, window_days: int) -> str:
+    """Why a profile's Continue Watching is empty at ``as_of``, and how to look instead.
+
+    Reads the profile's newest ``resume_state.last_update`` (UTC, formatted by Spark so
+    the process time zone plays no part).
+    """
+    newest_text = (
+        resume.where(F.col("profile_id") == profile_id)
+        .agg(F.date_format(F.max("last_update"), "yyyy-MM-dd HH:mm"))
+        .first()[0]
+    )
+    if newest_text is None:
+        return f"profile {profile_id} has no resume points yet (import or ingest its events first)"
+    since = as_of - dt.timedelta(days=window_days)
+    if newest_text < f"{since:%Y-%m-%d %H:%M}":
+        return (
+            f"nothing touched in the {window_days} days before {as_of:%Y-%m-%d %H:%M} UTC: "
+            f"the profile's newest resume point is {newest_text} UTC (an older export?). "
+            "Add --as-of latest to see the list as of then, or --as-of ISO-TIME"
+        )
+    return (
+        f"every title touched in the {window_days} days before {as_of:%Y-%m-%d %H:%M} UTC "
+        "is finished, with no next episode known"
+    )
+
+
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    from jobs.core.delta import get_engine
+    from jobs.core.spark import build_spark
+
+    spark = build_spark("continue_watching", cfg)
+    engine = get_engine(spark, cfg)
+    resume = engine.read("resume_state")
+    profile_id = resolve_profile(
+        engine.read("profile"), engine.read("account"), args.profile, args.account
+    )
+    latest = None
+    if args.as_of == "latest":
+        latest = newest(resume.where(F.col("profile_id") == profile_id), "last_update")
+        if latest is None:
+            print(f"profile {profile_id} has no resume points yet", file=sys.stderr)
+            return 1
+    as_of = resolve_as_of(args.as_of, latest)
+    window_days = cfg.continue_watching.window_days
+    rows = [
+        {**r.asDict(), "last_update": collected_utc(r.last_update)}
+        for r in continue_watching(
+            resume,
+            engine.read("title"),
+            engine.read("episode"),
+            profile_id,
+            as_of,
+            window_days,
+            args.limit or cfg.continue_watching.limit,
+        ).collect()
+    ]
+    if args.json:
+        for r in rows:
+            print(json.dumps(r, default=str, ensure_ascii=False))
+    else:
+        print(f"Continue Watching for profile {profile_id} (as of {as_of:%Y-%m-%d %H:%M} UTC)")
+        print(format_table(rows))
+    if not rows:
+        print(empty_hint(resume, profile_id, as_of, window_days), file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.continue_watching",
-        description="Print a profile's Continue Watching row from resume_state.",
+    parser = job_parser(
+        "python -m jobs.continue_watching",
+        "Print a profile's Continue Watching row from resume_state.",
     )
     parser.add_argument("--profile", required=True, help="profile_id, or a profile name")
     parser.add_argument("--account", default=None, help="account label, when --profile is a name")
@@ -84,55 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", type=int, default=None, help="rows (default continue_watching.limit)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    from jobs.core.logs import setup_logging
-
-    setup_logging("WARNING")
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from jobs.core.delta import TableNotFoundError, get_engine
-    from jobs.core.spark import build_spark
-
-    spark = build_spark("continue_watching", cfg)
-    engine = get_engine(spark, cfg)
-    try:
-        resume = engine.read("resume_state")
-        profile_id = resolve_profile(
-            engine.read("profile"), engine.read("account"), args.profile, args.account
-        )
-        latest = None
-        if args.as_of == "latest":
-            latest = newest(resume.where(F.col("profile_id") == profile_id), "last_update")
-        if args.as_of == "latest" and latest is None:
-            print(f"profile {profile_id} has no resume points yet", file=sys.stderr)
-            return 1
-        as_of = resolve_as_of(args.as_of, latest)
-        rows = [
-            {**r.asDict(), "last_update": collected_utc(r.last_update)}
-            for r in continue_watching(
-                resume,
-                engine.read("title"),
-                engine.read("episode"),
-                profile_id,
-                as_of,
-                cfg.continue_watching.window_days,
-                args.limit or cfg.continue_watching.limit,
-            ).collect()
-        ]
-    except (TableNotFoundError, LookupError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        for r in rows:
-            print(json.dumps(r, default=str, ensure_ascii=False))
-    else:
-        print(f"Continue Watching for profile {profile_id} (as of {as_of:%Y-%m-%d %H:%M} UTC)")
-        print(format_table(rows))
-    return 0
+    return run(_run, parser, argv, usage_errors=(LookupError, ValueError), log_level="WARNING")
 
 
 if __name__ == "__main__":

@@ -19,15 +19,15 @@ import time
 from pathlib import Path
 
 from jobs.core.as_of import collected_utc, newest, resolve_as_of
-from jobs.core.config import add_env_argument, load_config
-from jobs.core.logs import setup_logging
+from jobs.core.cli import job_parser, run
+from jobs.core.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "samples" / "viewing-activity" / "household-ke.csv"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.demo", description=__doc__.split("\n")[0])
+    parser = job_parser("python -m jobs.demo", __doc__.split("\n")[0])
     parser.add_argument(
         "--csv", default=str(SAMPLE), help="export to import (default: the bundled sample)"
     )
@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", default="Profile 1", help="profile whose Continue Watching to show"
     )
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    setup_logging()
-    cfg = load_config(args.env, args.lake_root or "lakehouse/demo")
+    return run(_run, parser, argv, lake_root="lakehouse/demo")
+
+
+def _run(args: argparse.Namespace, cfg: Config) -> int:
     shutil.rmtree(cfg.paths.lake_root, ignore_errors=True)
     start = time.monotonic()
 
@@ -88,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = [
             {**r.asDict(), "last_update": collected_utc(r.last_update)}
             for r in cw.continue_watching(
-                resume, engine.read("title"), engine.read("episode"), profile_id, as_of
+                resume,
+                engine.read("title"),
+                engine.read("episode"),
+                profile_id,
+                as_of,
+                cfg.continue_watching.window_days,
+                cfg.continue_watching.limit,
             ).collect()
         ]
         print(

@@ -34,9 +34,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.cli import job_parser, run
+from jobs.core.config import Config
 from jobs.core.ids import session_uuid, stable_hex, stable_id
-from jobs.core.logs import setup_logging
 
 log = logging.getLogger("generate_events")
 
@@ -355,9 +355,9 @@ def _write_lines(path: Path, lines: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.generate_events",
-        description="Write deterministic synthetic playback events (landing contract) with duplicates, late and malformed lines.",
+    parser = job_parser(
+        "python -m jobs.generate_events",
+        "Write deterministic synthetic playback events (landing contract) with duplicates, late and malformed lines.",
     )
     parser.add_argument(
         "--events", type=int, default=100_000, help="events to generate (default 100000)"
@@ -375,25 +375,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicate-rate", type=float, default=0.005)
     parser.add_argument("--late-rate", type=float, default=0.01)
     parser.add_argument("--malformed-rate", type=float, default=0.001)
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        cfg = load_config(args.env, args.lake_root)
-        report = generate(
-            args.landing_dir or cfg.paths.landing_dir,
-            args.events,
-            args.files,
-            seed=args.seed,
-            accounts=args.accounts,
-            duplicate_rate=args.duplicate_rate,
-            late_rate=args.late_rate,
-            malformed_rate=args.malformed_rate,
-            rate=args.rate,
-        )
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run(_run, parser, argv, usage_errors=(ValueError,))
+
+
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    report = generate(
+        args.landing_dir or cfg.paths.landing_dir,
+        args.events,
+        args.files,
+        seed=args.seed,
+        accounts=args.accounts,
+        duplicate_rate=args.duplicate_rate,
+        late_rate=args.late_rate,
+        malformed_rate=args.malformed_rate,
+        rate=args.rate,
+    )
     print(json.dumps(dataclasses.asdict(report)))
     return 0
 

@@ -41,9 +41,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.core.config import Config, ConfigError, add_env_argument, load_config
+from jobs.core.cli import UsageError, job_parser, run
+from jobs.core.config import Config
 from jobs.core.ids import session_uuid, stable_hex, stable_id
-from jobs.core.logs import setup_logging
 from jobs.core.netflix_export import (
     ParsedTitle,
     ParseError,
@@ -358,8 +358,8 @@ def import_files(
     account: str,
     landing_dir: str,
     rejects_dir: str,
-    heartbeat_sec: int = 30,
-    events_per_file: int = 50_000,
+    heartbeat_sec: int,
+    events_per_file: int,
     catalog_csv: str | None = None,
 ) -> tuple[ImportReport, list[Viewing], dict[str, int]]:
     """Write the landing files of the exports; returns the report, viewings and runtimes.
@@ -461,10 +461,34 @@ def upsert_dimensions(spark, cfg: Config, rows: dict[str, list[tuple]]) -> dict[
     return out
 
 
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    account = args.account or cfg.importer.account
+    heartbeat = args.heartbeat_sec if args.heartbeat_sec is not None else cfg.importer.heartbeat_sec
+    if heartbeat <= 0:
+        raise UsageError("--heartbeat-sec must be a positive number of seconds")
+    report, viewings, runtimes = import_files(
+        args.csv,
+        account,
+        args.landing_dir or cfg.paths.landing_dir,
+        args.rejects_dir or cfg.paths.rejects_dir,
+        heartbeat,
+        cfg.importer.events_per_file,
+        args.catalog or cfg.paths.catalog_csv,
+    )
+    log.info("import: %s", json.dumps(report.summary(), ensure_ascii=False))
+    if not args.no_dimensions:
+        from jobs.core.spark import build_spark
+
+        spark = build_spark("import_viewing_activity", cfg)
+        upsert_dimensions(spark, cfg, dimension_rows(viewings, account, runtimes))
+    print(json.dumps(report.summary(), ensure_ascii=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.import_viewing_activity",
-        description="Turn Netflix ViewingActivity.csv exports into playback events (JSON Lines) "
+    parser = job_parser(
+        "python -m jobs.import_viewing_activity",
+        "Turn Netflix ViewingActivity.csv exports into playback events (JSON Lines) "
         "in the landing dir, and upsert account/profile/device/title/episode.",
     )
     parser.add_argument("csv", nargs="+", help="one or more ViewingActivity.csv exports")
@@ -480,40 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only write landing files; skip the Spark upsert of the dimension tables",
     )
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    account = args.account or cfg.importer.account
-    heartbeat = args.heartbeat_sec if args.heartbeat_sec is not None else cfg.importer.heartbeat_sec
-    if heartbeat <= 0:
-        print("error: --heartbeat-sec must be a positive number of seconds", file=sys.stderr)
-        return 2
-    try:
-        report, viewings, runtimes = import_files(
-            args.csv,
-            account,
-            args.landing_dir or cfg.paths.landing_dir,
-            args.rejects_dir or cfg.paths.rejects_dir,
-            heartbeat,
-            cfg.importer.events_per_file,
-            args.catalog or cfg.paths.catalog_csv,
-        )
-    except (FileNotFoundError, ParseError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    log.info("import: %s", json.dumps(report.summary(), ensure_ascii=False))
-    if not args.no_dimensions:
-        from jobs.core.spark import build_spark
-
-        spark = build_spark("import_viewing_activity", cfg)
-        upsert_dimensions(spark, cfg, dimension_rows(viewings, account, runtimes))
-    print(json.dumps(report.summary(), ensure_ascii=False))
-    return 0
+    return run(_run, parser, argv, usage_errors=(FileNotFoundError, ParseError))
 
 
 if __name__ == "__main__":

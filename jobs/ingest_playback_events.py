@@ -40,15 +40,17 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
-from jobs.core.config import Config, ConfigError, IngestSettings, add_env_argument, load_config
+from jobs.core import cli
+from jobs.core.cli import job_parser
+from jobs.core.config import Config, IngestSettings
 from jobs.core.delta import DeltaEngine, get_engine
-from jobs.core.logs import setup_logging
 from jobs.core.playback_state import apply_events
 from jobs.core.spark import build_spark
 from jobs.core.stream_expectations import (
@@ -265,7 +267,7 @@ class BatchWriter:
         self.query = cfg.ingest.query_name
         self.totals = {"rows_in": 0, "quarantined": 0, "duplicates": 0, "written": 0}
         self._query_id: str | None = None
-        self.rules = load_rules(cfg.env)
+        self.rules = load_rules(cfg)
 
     @property
     def query_id(self) -> str:
@@ -289,7 +291,7 @@ class BatchWriter:
         try:
             # one pass over the cached batch gives the counts (valid, refused by a 'drop'
             # stream rule, rejected), the dt partitions and time span of the events to
-            # store, and the violations of every stream rule (conf/expectations.yaml)
+            # store, and the violations of every stream rule (stream_expectations in conf)
             validate_rules(raw, self.rules)
             valid = F.col("reject_reason").isNull()
             dropped = valid & breaks_drop_rule(self.rules)
@@ -478,7 +480,7 @@ def build_stream(spark: SparkSession, cfg: Config, rules: list | None = None) ->
             ``cfg.env``); the stream keeps the raw line of the rows a ``drop`` rule refuses.
     """
     if rules is None:
-        rules = load_rules(cfg.env)
+        rules = load_rules(cfg)
     lines = (
         spark.readStream.option("maxFilesPerTrigger", cfg.ingest.max_files_per_trigger)
         .option("pathGlobFilter", "*.jsonl")
@@ -567,13 +569,27 @@ def run(cfg: Config, once: bool, spark: SparkSession | None = None) -> dict[str,
     return totals
 
 
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    spark = build_spark("ingest_playback_events", cfg)
+    try:
+        run(cfg, once=args.once, spark=spark)
+    finally:
+        spark.stop()
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    if args.max_files_per_trigger is None:
+        return {}
+    return {"ingest": {"max_files_per_trigger": args.max_files_per_trigger}}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.ingest_playback_events",
-        description="Stream landing JSON Lines into playback_event, playback_session and "
+    parser = job_parser(
+        "python -m jobs.ingest_playback_events",
+        "Stream landing JSON Lines into playback_event, playback_session and "
         "resume_state (Delta), quarantining bad records.",
     )
-    add_env_argument(parser)
     parser.add_argument(
         "--once",
         action="store_true",
@@ -585,22 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="override ingest.max_files_per_trigger",
     )
-    args = parser.parse_args(argv)
-    setup_logging()
-    overrides = {}
-    if args.max_files_per_trigger:
-        overrides = {"ingest": {"max_files_per_trigger": args.max_files_per_trigger}}
-    try:
-        cfg = load_config(args.env, args.lake_root, overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    spark = build_spark("ingest_playback_events", cfg)
-    try:
-        run(cfg, once=args.once, spark=spark)
-    finally:
-        spark.stop()
-    return 0
+    return cli.run(_run, parser, argv, overrides=_overrides)
 
 
 if __name__ == "__main__":

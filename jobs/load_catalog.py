@@ -24,10 +24,10 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.cli import job_parser, run
+from jobs.core.config import Config
 from jobs.core.delta import DeltaEngine, get_engine
 from jobs.core.incremental import sync_table
-from jobs.core.logs import setup_logging
 from jobs.core.netflix_export import normalize_name
 from jobs.core.tables_star import CATALOG_TITLE
 
@@ -125,30 +125,21 @@ def load_catalog(engine: DeltaEngine, path: str) -> dict:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.load_catalog",
-        description="Load netflix_titles.csv into the catalog_title Delta table.",
-    )
-    parser.add_argument("csv", nargs="?", default=None, help="default: paths.catalog_csv")
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _run(args: argparse.Namespace, cfg: Config) -> int:
     from jobs.core.spark import build_spark
 
     spark = build_spark("load_catalog", cfg)
-    try:
-        report = load_catalog(get_engine(spark, cfg), args.csv or cfg.paths.catalog_csv)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = load_catalog(get_engine(spark, cfg), args.csv or cfg.paths.catalog_csv)
     print(json.dumps(report))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser(
+        "python -m jobs.load_catalog", "Load netflix_titles.csv into the catalog_title Delta table."
+    )
+    parser.add_argument("csv", nargs="?", default=None, help="default: paths.catalog_csv")
+    return run(_run, parser, argv, usage_errors=(FileNotFoundError, ValueError))
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ import sys
 import time
 from typing import Any
 
-from jobs.core.config import Config, ConfigError, add_env_argument, load_config
+from jobs.core.cli import UsageError, job_parser, run
+from jobs.core.config import Config
 from jobs.core.delta import DeltaEngine, get_engine
-from jobs.core.logs import setup_logging
 from jobs.core.tables import TABLES, get_spec
 
 log = logging.getLogger("maintain_tables")
@@ -108,29 +108,10 @@ def vacuum(engine: DeltaEngine, cfg: Config, tables: list[str]) -> dict[str, int
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.maintain_tables",
-        description="OPTIMIZE (Z-order playback_event by session_id, compaction), expire old resume_state rows, VACUUM.",
-    )
-    parser.add_argument(
-        "--only", choices=STEPS, action="append", help="run only these steps (repeatable)"
-    )
-    parser.add_argument(
-        "--table", action="append", help="limit optimize/vacuum to these tables (repeatable)"
-    )
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _run(args: argparse.Namespace, cfg: Config) -> int:
     unknown = sorted(set(args.table or []) - set(TABLES))
     if unknown:
-        print(f"error: unknown tables {unknown}; known: {sorted(TABLES)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown tables {unknown}; known: {sorted(TABLES)}")
     from jobs.core.spark import build_spark
 
     spark = build_spark("maintain_tables", cfg)
@@ -149,6 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report, default=str))
     spark.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser(
+        "python -m jobs.maintain_tables",
+        "OPTIMIZE (Z-order playback_event by session_id, compaction), expire old "
+        "resume_state rows, VACUUM.",
+    )
+    parser.add_argument(
+        "--only", choices=STEPS, action="append", help="run only these steps (repeatable)"
+    )
+    parser.add_argument(
+        "--table", action="append", help="limit optimize/vacuum to these tables (repeatable)"
+    )
+    return run(_run, parser, argv)
 
 
 if __name__ == "__main__":

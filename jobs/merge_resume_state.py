@@ -24,9 +24,9 @@ import time
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.config import Config, ConfigError, add_env_argument, load_config
+from jobs.core.cli import job_parser, run
+from jobs.core.config import Config
 from jobs.core.delta import DeltaEngine, WriteResult, get_engine
-from jobs.core.logs import setup_logging
 from jobs.core.playback_state import RESUME_MERGE, resume_updates
 
 log = logging.getLogger("merge_resume_state")
@@ -84,36 +84,13 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.merge_resume_state",
-        description="Rebuild or catch up resume_state from playback_event (same rules as the stream).",
-    )
-    parser.add_argument(
-        "--from-dt", type=_date, default=None, help="first event date (UTC), inclusive"
-    )
-    parser.add_argument(
-        "--to-dt", type=_date, default=None, help="last event date (UTC), inclusive"
-    )
-    parser.add_argument("--rebuild", action="store_true", help="overwrite resume_state entirely")
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _run(args: argparse.Namespace, cfg: Config) -> int:
     from jobs.core.spark import build_spark
 
     start = time.monotonic()
     spark = build_spark("merge_resume_state", cfg)
     engine = get_engine(spark, cfg)
-    try:
-        result = merge_resume_state(engine, cfg, args.from_dt, args.to_dt, args.rebuild)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    result = merge_resume_state(engine, cfg, args.from_dt, args.to_dt, args.rebuild)
     log.info(
         "resume_state %s: %s at version %s in %.1fs",
         "rebuilt" if args.rebuild else "merged",
@@ -122,6 +99,21 @@ def main(argv: list[str] | None = None) -> int:
         time.monotonic() - start,
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser(
+        "python -m jobs.merge_resume_state",
+        "Rebuild or catch up resume_state from playback_event (same rules as the stream).",
+    )
+    parser.add_argument(
+        "--from-dt", type=_date, default=None, help="first event date (UTC), inclusive"
+    )
+    parser.add_argument(
+        "--to-dt", type=_date, default=None, help="last event date (UTC), inclusive"
+    )
+    parser.add_argument("--rebuild", action="store_true", help="overwrite resume_state entirely")
+    return run(_run, parser, argv, usage_errors=(ValueError,))
 
 
 if __name__ == "__main__":

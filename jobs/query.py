@@ -28,9 +28,9 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.activity_settings import load_activity_settings
 from jobs.core.as_of import newest, resolve_as_of
-from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.cli import add_job_arguments, run
+from jobs.core.config import Config
 from jobs.core.continue_watching import continue_watching
 from jobs.core.keys import UNKNOWN_KEY
 from jobs.core.profiles import resolve_profile
@@ -44,7 +44,7 @@ def session_timeline(
     episodes: DataFrame,
     profile_id: int,
     as_of: dt.datetime,
-    days: int = 7,
+    days: int,
 ) -> DataFrame:
     """A profile's playback events of the ``days`` days up to ``as_of``, oldest first.
 
@@ -53,7 +53,7 @@ def session_timeline(
         titles: ``title``; episodes: ``episode``.
         profile_id: the profile.
         as_of: end of the window (UTC, inclusive).
-        days: window length (``timeline_days`` in conf/activity.yaml, 7).
+        days: window length (``activity.timeline_days`` in conf/base.yaml).
 
     Returns:
         event_time (UTC), event_type, position_sec, title_name, season_number,
@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--profile", required=True, help="profile_id, or a profile name")
         p.add_argument("--account", default=None, help="account label, when --profile is a name")
         p.add_argument("--json", action="store_true", help="print JSON lines, not a table")
-        add_env_argument(p)
+        add_job_arguments(p)
         return p
 
     p = add("continue-watching", "the Continue Watching row (from resume_state)")
@@ -334,7 +334,7 @@ def answer(engine, args: argparse.Namespace, profile_id: int) -> DataFrame:
             args.limit or cfg.continue_watching.limit,
         )
     if args.name == "session-timeline":
-        days = args.days or load_activity_settings().timeline_days
+        days = args.days or engine.cfg.activity.timeline_days
         sessions = engine.read("playback_session").where(F.col("profile_id") == profile_id)
         as_of = resolve_as_of(args.as_of, lambda: newest(sessions, "last_event_at"))
         return session_timeline_of(engine, profile_id, as_of, days)
@@ -362,29 +362,16 @@ def answer(engine, args: argparse.Namespace, profile_id: int) -> DataFrame:
     raise ValueError(f"unknown query {args.name!r}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from jobs.core.logs import setup_logging
-
-    setup_logging("WARNING")
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from jobs.core.delta import TableNotFoundError, get_engine
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    from jobs.core.delta import get_engine
     from jobs.core.spark import build_spark
 
     spark = build_spark("query", cfg)
     engine = get_engine(spark, cfg)
-    try:
-        profile_id = resolve_profile(
-            engine.read("profile"), engine.read("account"), args.profile, args.account
-        )
-        rows = [r.asDict() for r in answer(engine, args, profile_id).collect()]
-    except (TableNotFoundError, LookupError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    profile_id = resolve_profile(
+        engine.read("profile"), engine.read("account"), args.profile, args.account
+    )
+    rows = [r.asDict() for r in answer(engine, args, profile_id).collect()]
     if args.json:
         for r in rows:
             print(json.dumps(r, default=str, ensure_ascii=False))
@@ -392,6 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.name} for profile {profile_id}")
         print(format_rows(rows))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(
+        _run, build_parser(), argv, usage_errors=(LookupError, ValueError), log_level="WARNING"
+    )
 
 
 if __name__ == "__main__":

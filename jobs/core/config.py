@@ -1,28 +1,62 @@
 """Typed configuration: ``conf/base.yaml`` plus one overlay per environment.
 
-Environments differ only in values. The environment is chosen by ``--env`` (every job
-CLI has it), else ``LAKEHOUSE_ENV``, else ``local``. ``LAKEHOUSE_ROOT`` (or the
-``lake_root`` argument) moves the whole lake, which is how tests and benchmarks get a
-private lake under a temporary directory.
+Every setting of the project lives in ONE tree: ``conf/base.yaml`` holds all of them,
+and ``conf/<env>.yaml`` (``local``, ``cluster``, ``test``) overrides only the values that
+differ. There is no other overlay mechanism. :func:`load_config` merges the two (and
+``overrides`` from code, last) and validates the result into frozen pydantic models:
+
+* an unknown key fails with the file, the dotted key and the nearest valid name
+  (``conf/test.yaml: unknown key ingest.max_files_per_triger; did you mean
+  'max_files_per_trigger'?``);
+* a value of the wrong type or out of range fails naming the key and the file it came
+  from;
+* both raise :class:`ConfigError` (the CLIs turn it into one line on stderr, exit 2).
+
+The environment is chosen by ``--env`` (every job CLI has it), else ``LAKEHOUSE_ENV``,
+else ``local``. ``LAKEHOUSE_ROOT`` (or the ``lake_root`` argument) moves the whole lake,
+which is how tests and benchmarks get a private lake under a temporary directory;
+``LAKEHOUSE_CONF_DIR`` reads the YAML files from another folder.
+``python -m jobs.core.config --env cluster`` checks an environment and prints the
+settings it resolves to.
+
+Adding a section is a one-class change: write a :class:`Section` subclass, add it as a
+field of :class:`Config` and put its values under the same name in ``conf/base.yaml``::
+
+    class ApiSettings(Section):
+        port: PositiveInt
+
+    class Config(Section):
+        ...
+        api: ApiSettings
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import enum
 import os
-from dataclasses import dataclass, field
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+)
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
-
-# YAML files in conf/ that are not environment overlays: shared values, and the
-# settings of the activity build and of data quality (each with per-env sections).
-NOT_ENVIRONMENTS = frozenset({"base", "activity", "expectations"})
+BASE_FILE = "base.yaml"
+DEFAULT_ENV = "local"
 
 
 def conf_dir() -> Path:
@@ -30,11 +64,8 @@ def conf_dir() -> Path:
     return Path(os.environ.get("LAKEHOUSE_CONF_DIR") or CONF_DIR)
 
 
-DEFAULT_ENV = "local"
-
-
 class ConfigError(ValueError):
-    """A configuration file or value is missing or invalid."""
+    """A configuration file or value is missing or invalid (the message names file and key)."""
 
 
 class EngineChoice(enum.StrEnum):
@@ -45,28 +76,6 @@ class EngineChoice(enum.StrEnum):
     RUST = "rust"
 
 
-@dataclass(frozen=True)
-class Paths:
-    lake_root: str
-    landing_dir: str
-    rejects_dir: str
-    checkpoint_dir: str
-    tables_dir: str
-    catalog_csv: str
-
-
-@dataclass(frozen=True)
-class SparkSettings:
-    master: str | None
-    app_name_prefix: str
-    conf: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DeltaSettings:
-    engine: EngineChoice
-
-
 def _optional_delay(value: object) -> str | None:
     """A Spark delay string (``"5 minutes"``), or None for null / ``off`` / empty."""
     if value is None or str(value).strip().lower() in ("", "off", "none", "false"):
@@ -74,45 +83,154 @@ def _optional_delay(value: object) -> str | None:
     return str(value)
 
 
-@dataclass(frozen=True)
-class IngestSettings:
+def _scalar_strings(value: object) -> object:
+    """Spark conf values as strings (YAML reads ``8`` as an int, ``false`` as a bool)."""
+    if isinstance(value, dict):
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    return value
+
+
+class Section(BaseModel):
+    """Base of every configuration section: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(Section):
+    """Where the lake lives; every path absolute after loading (``{lake_root}`` resolved)."""
+
+    lake_root: str
+    landing_dir: str
+    rejects_dir: str
+    checkpoint_dir: str
+    tables_dir: str
+    catalog_csv: str
+    dq_dir: str
+
+
+class SparkSettings(Section):
+    """The Spark session: master (None = leave it to spark-submit), app name, conf."""
+
+    master: str | None
+    app_name_prefix: str
+    conf: Annotated[dict[str, str], BeforeValidator(_scalar_strings)] = Field(default_factory=dict)
+
+
+class DeltaSettings(Section):
+    """Delta engine choice."""
+
+    engine: EngineChoice
+
+
+class IngestSettings(Section):
+    """The streaming ingest of landing JSON Lines (seconds, UTC)."""
+
     query_name: str
-    max_files_per_trigger: int
+    max_files_per_trigger: PositiveInt
     trigger_interval: str
-    dedupe_watermark: str | None
+    dedupe_watermark: Annotated[str | None, BeforeValidator(_optional_delay)]
     dedupe_against_table: bool
-    max_future_sec: int
-    max_position_sec: int
-    concurrent_writes_max_rows: int = 250_000
+    max_future_sec: NonNegativeInt
+    max_position_sec: PositiveInt
+    concurrent_writes_max_rows: NonNegativeInt
 
 
-@dataclass(frozen=True)
-class ResumeSettings:
-    finish_ratio: float
+class ResumeSettings(Section):
+    """Resume points: position >= ``finish_ratio`` x runtime at END means finished."""
+
+    finish_ratio: float = Field(gt=0, le=1)
 
 
-@dataclass(frozen=True)
-class ContinueWatchingSettings:
-    window_days: int
-    limit: int
+class ContinueWatchingSettings(Section):
+    """The Continue Watching row: items touched within ``window_days``, at most ``limit``."""
+
+    window_days: PositiveInt
+    limit: PositiveInt
 
 
-@dataclass(frozen=True)
-class ImporterSettings:
+class ImporterSettings(Section):
+    """The Netflix export importer."""
+
     account: str
-    heartbeat_sec: int
-    events_per_file: int
+    heartbeat_sec: PositiveInt
+    events_per_file: PositiveInt
 
 
-@dataclass(frozen=True)
-class MaintenanceSettings:
-    vacuum_retention_hours: int
-    resume_ttl_days: int
+class MaintenanceSettings(Section):
+    """OPTIMIZE / TTL / VACUUM."""
+
+    vacuum_retention_hours: NonNegativeInt
+    resume_ttl_days: PositiveInt
     compact_tables: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Config:
+class ActivitySettings(Section):
+    """Thresholds of the star schema and viewing-activity builds (percents are 0-100)."""
+
+    watched_pct: float = Field(gt=0, le=100)
+    end_tail_pct: float = Field(ge=0, lt=100)
+    binge_gap_minutes: PositiveInt
+    binge_min_episodes: PositiveInt
+    abandoned_after_days: PositiveInt
+    history_window_days: PositiveInt
+    last_n_items: PositiveInt
+    timeline_days: PositiveInt
+    observed_runtime_min_episodes: PositiveInt
+
+
+class StreamRule(Section):
+    """One in-stream expectation (see jobs/core/stream_expectations.py)."""
+
+    name: str = Field(min_length=1)
+    expr: str = Field(min_length=1)
+    action: Literal["warn", "drop", "fail"] = "warn"
+    description: str = ""
+
+
+class StreamExpectationSettings(Section):
+    """Row-level rules the ingest applies to every micro-batch."""
+
+    rules: tuple[StreamRule, ...]
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: tuple[StreamRule, ...]) -> tuple[StreamRule, ...]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.name in seen:
+                raise ValueError(f"rule {rule.name!r} is declared twice; names must be unique")
+            seen.add(rule.name)
+        return rules
+
+
+# Set once, in the ingest section, and passed to the suites from there.
+_SHARED_DQ_PARAMS = ("max_future_sec", "max_position_sec")
+
+
+class DqSettings(Section):
+    """The Great Expectations run (dq/run.py)."""
+
+    streaming_suites: bool
+    params: dict[str, int | float]
+
+    @field_validator("params")
+    @classmethod
+    def _not_shared(cls, params: dict[str, int | float]) -> dict[str, int | float]:
+        shared = sorted(set(params) & set(_SHARED_DQ_PARAMS))
+        if shared:
+            raise ValueError(f"{shared} are set once, under ingest:, not under dq.params")
+        return params
+
+
+class AbandonedSessionSettings(Section):
+    """The abandoned-session cleanup."""
+
+    idle_hours: PositiveFloat
+
+
+class Config(Section):
+    """The whole configuration of one environment (``cfg.<section>.<key>``)."""
+
     env: str
     paths: Paths
     spark: SparkSettings
@@ -122,6 +240,10 @@ class Config:
     continue_watching: ContinueWatchingSettings
     importer: ImporterSettings
     maintenance: MaintenanceSettings
+    activity: ActivitySettings
+    stream_expectations: StreamExpectationSettings
+    dq: DqSettings
+    abandoned_sessions: AbandonedSessionSettings
 
     def table_path(self, name: str) -> str:
         """Absolute path of the Delta table ``name`` under ``paths.tables_dir``."""
@@ -131,42 +253,152 @@ class Config:
         """Absolute checkpoint location of the streaming query ``query_name``."""
         return str(Path(self.paths.checkpoint_dir) / query_name)
 
+    def dq_params(self) -> dict[str, int | float]:
+        """Values of the ``${name}`` placeholders in dq/suites/*.yaml.
 
-def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in (overlay or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+        ``dq.params`` plus ``max_future_sec`` and ``max_position_sec`` of the ingest, so
+        the suites check the same bounds the stream quarantines on.
+        """
+        shared = {name: getattr(self.ingest, name) for name in _SHARED_DQ_PARAMS}
+        return {**self.dq.params, **shared}
+
+
+# -- loading ----------------------------------------------------------------------------
+Origin = dict[tuple[str, ...], str]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         with path.open(encoding="utf-8") as fh:
             data = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        first = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not valid YAML: {first}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
 
 
-def available_envs(folder: Path | None = None) -> list[str]:
-    """Names of the environment overlays (every ``*.yaml`` in conf/ except ``base.yaml``)."""
-    folder = folder or conf_dir()
-    return sorted(p.stem for p in folder.glob("*.yaml") if p.stem not in NOT_ENVIRONMENTS)
+def _merge(
+    base: dict[str, Any],
+    overlay: dict[str, Any],
+    label: str,
+    origin: Origin,
+    prefix: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Deep-merge ``overlay`` over ``base`` (lists are replaced whole); note each key's file."""
+    out = copy.copy(base)
+    for key, value in overlay.items():
+        path = (*prefix, str(key))
+        origin[path] = label
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, label, origin, path)
+        else:
+            out[key] = copy.deepcopy(value)
+            if isinstance(value, dict):
+                _merge({}, value, label, origin, path)
+    return out
 
 
-def _resolve_paths(raw: dict[str, Any], lake_root: str | None) -> Paths:
-    root = lake_root or os.environ.get("LAKEHOUSE_ROOT") or raw["lake_root"]
+def _unwrap(tp: Any) -> Any:
+    """The model (or plain type) inside ``X | None``, ``tuple[X, ...]``, ``dict[str, X]``."""
+    while True:
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin is Annotated:
+            tp = args[0]
+        elif origin in (Union, types.UnionType):
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            return models[0] if models else tp
+        elif origin in (list, tuple):
+            tp = args[0]
+        elif origin is dict:
+            tp = args[1]
+        else:
+            return tp
+
+
+def _field_names_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys valid at ``loc`` (the parent of an offending key), [] when free-form."""
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = _unwrap(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [name for name in model.model_fields if model is not Config or name != "env"]
+    return []
+
+
+def _source(loc: tuple[str | int, ...], origin: Origin, default: str) -> str:
+    keys = tuple(str(p) for p in loc)
+    for n in range(len(keys), 0, -1):
+        if keys[:n] in origin:
+            return origin[keys[:n]]
+    return default
+
+
+def _is_union_tag(part: str) -> bool:
+    """A pydantic union-member tag in an error location (``int``, ``function-before[...]``)."""
+    return part in {"int", "float", "str", "bool", "none"} or "[" in part
+
+
+def _explain(exc: ValidationError, origin: Origin, base: Path) -> str:
+    """One line per problem: ``FILE: KEY: what is wrong`` (joined with '; ')."""
+    problems: list[str] = []
+    seen: set[tuple[str | int, ...]] = set()
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        while loc and isinstance(loc[-1], str) and _is_union_tag(loc[-1]):
+            loc = loc[:-1]  # `int | float` reports once per member: keep the key's first
+        if loc in seen:
+            continue
+        seen.add(loc)
+        dotted = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
+        dotted = dotted.replace(".[", "[")
+        where = _source(loc, origin, str(base))
+        if err["type"] == "extra_forbidden":
+            valid = _field_names_at(loc[:-1])
+            near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {sorted(valid)}"
+            problems.append(f"{where}: unknown key {dotted}; {hint}")
+        elif err["type"] == "missing":  # settings belong in base.yaml; list items where they are
+            in_list = any(isinstance(part, int) for part in loc)
+            problems.append(f"{where if in_list else base}: missing key {dotted}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {dotted}: {msg} (got {err.get('input')!r})")
+    return "; ".join(problems)
+
+
+def _resolve_paths(paths: Paths, lake_root: str | None) -> Paths:
+    root = lake_root or os.environ.get("LAKEHOUSE_ROOT") or paths.lake_root
     root = str(Path(root).expanduser().resolve())
     resolved: dict[str, str] = {"lake_root": root}
-    for key in ("landing_dir", "rejects_dir", "checkpoint_dir", "tables_dir", "catalog_csv"):
-        value = str(raw[key]).format(lake_root=root)
-        resolved[key] = str(Path(value).expanduser().resolve())
+    for key, value in paths.model_dump().items():
+        if key == "lake_root":
+            continue
+        try:
+            text = str(value).format(lake_root=root)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"paths.{key}: {value!r} may only use the placeholder {{lake_root}} ({exc})"
+            ) from None
+        resolved[key] = str(Path(text).expanduser().resolve())
     return Paths(**resolved)
+
+
+def available_envs(folder: Path | None = None) -> list[str]:
+    """Names of the environment overlays: every ``*.yaml`` in conf/ except ``base.yaml``."""
+    folder = folder or conf_dir()
+    return sorted(p.stem for p in folder.glob("*.yaml") if p.name != BASE_FILE)
 
 
 def load_config(
@@ -188,61 +420,31 @@ def load_config(
         The typed configuration; paths are absolute.
 
     Raises:
-        ConfigError: unknown environment, missing key or a value of the wrong type.
+        ConfigError: unknown environment, unreadable YAML, an unknown key (with the
+            nearest valid name), a missing key or a value of the wrong type (with the
+            dotted key and the file it came from).
     """
     env = env or os.environ.get("LAKEHOUSE_ENV") or DEFAULT_ENV
     folder = folder or conf_dir()
+    base_path = folder / BASE_FILE
     overlay_path = folder / f"{env}.yaml"
-    if env in NOT_ENVIRONMENTS or not overlay_path.exists():
+    if overlay_path.name == BASE_FILE or not overlay_path.is_file():
         raise ConfigError(
             f"unknown environment {env!r}: no {overlay_path}. "
             f"Choose one of {available_envs(folder)} with --env or LAKEHOUSE_ENV."
         )
-    raw = _deep_merge(_read_yaml(folder / "base.yaml"), _read_yaml(overlay_path))
-    raw = _deep_merge(raw, overrides or {})
+    origin: Origin = {}
+    raw = _merge({}, _read_yaml(base_path), str(base_path), origin)
+    raw = _merge(raw, _read_yaml(overlay_path), str(overlay_path), origin)
+    raw = _merge(raw, overrides or {}, "overrides", origin)
+    if "env" in raw:
+        raise ConfigError(f"{origin[('env',)]}: 'env' is not a setting; choose it with --env")
+    raw["env"] = env
     try:
-        spark_raw = raw["spark"]
-        return Config(
-            env=env,
-            paths=_resolve_paths(raw["paths"], lake_root),
-            spark=SparkSettings(
-                master=spark_raw.get("master"),
-                app_name_prefix=str(spark_raw["app_name_prefix"]),
-                conf={k: str(v) for k, v in (spark_raw.get("conf") or {}).items()},
-            ),
-            delta=DeltaSettings(engine=EngineChoice(str(raw["delta"]["engine"]).lower())),
-            ingest=IngestSettings(
-                query_name=str(raw["ingest"]["query_name"]),
-                max_files_per_trigger=int(raw["ingest"]["max_files_per_trigger"]),
-                trigger_interval=str(raw["ingest"]["trigger_interval"]),
-                dedupe_watermark=_optional_delay(raw["ingest"].get("dedupe_watermark")),
-                dedupe_against_table=bool(raw["ingest"]["dedupe_against_table"]),
-                max_future_sec=int(raw["ingest"]["max_future_sec"]),
-                max_position_sec=int(raw["ingest"]["max_position_sec"]),
-                concurrent_writes_max_rows=int(
-                    raw["ingest"].get("concurrent_writes_max_rows", 250_000)
-                ),
-            ),
-            resume=ResumeSettings(finish_ratio=float(raw["resume"]["finish_ratio"])),
-            continue_watching=ContinueWatchingSettings(
-                window_days=int(raw["continue_watching"]["window_days"]),
-                limit=int(raw["continue_watching"]["limit"]),
-            ),
-            importer=ImporterSettings(
-                account=str(raw["importer"]["account"]),
-                heartbeat_sec=int(raw["importer"]["heartbeat_sec"]),
-                events_per_file=int(raw["importer"]["events_per_file"]),
-            ),
-            maintenance=MaintenanceSettings(
-                vacuum_retention_hours=int(raw["maintenance"]["vacuum_retention_hours"]),
-                resume_ttl_days=int(raw["maintenance"]["resume_ttl_days"]),
-                compact_tables=tuple(raw["maintenance"]["compact_tables"]),
-            ),
-        )
-    except KeyError as exc:
-        raise ConfigError(f"missing configuration key {exc} (see conf/base.yaml)") from exc
-    except ValueError as exc:
-        raise ConfigError(f"invalid configuration value: {exc}") from exc
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, origin, base_path)) from None
+    return cfg.model_copy(update={"paths": _resolve_paths(cfg.paths, lake_root)})
 
 
 def add_env_argument(parser: Any) -> None:
@@ -258,3 +460,24 @@ def add_env_argument(parser: Any) -> None:
         help="move the whole lake (tables, landing, checkpoints) under this folder "
         "(default: paths.lake_root, or $LAKEHOUSE_ROOT)",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.core.config``: check an environment, print its resolved settings."""
+    from jobs.core.cli import job_parser, run
+
+    parser = job_parser(
+        "python -m jobs.core.config",
+        "Load conf/base.yaml and the overlay of --env, check every key and value, and print "
+        "the settings as YAML (exit 2 naming the file and key when something is wrong).",
+    )
+
+    def show(args: Any, cfg: Config) -> int:
+        print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
+        return 0
+
+    return run(show, parser, argv, log_level="WARNING")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -104,8 +104,8 @@ def continue_watching(
     episodes: DataFrame,
     profile_id: int,
     as_of: dt.datetime,
-    window_days: int = 90,
-    limit: int = 10,
+    window_days: int,
+    limit: int,
 ) -> DataFrame:
     """The Continue Watching list of one profile.
 

@@ -332,7 +332,7 @@ def is_autoplay(attributes: str) -> bool:
 
 
 def normalize_name(s: str) -> str:
-    """Normalize a name (profile, title, series) for use in stable ids and joins.
+    r"""Normalize a name (profile, title, series) for use in stable ids and joins.
 
     Steps: Unicode NFKC; curly/angle quotes to straight ``'`` and ``"``; zero-width
     characters removed; every Unicode whitespace (including the non-breaking space in

@@ -12,7 +12,8 @@ def resolve_profile(
     """A profile id from an id or a profile name (with an account label when ambiguous).
 
     Args:
-        profiles: ``profile`` rows; accounts: ``account`` rows.
+        profiles: ``profile`` rows.
+        accounts: ``account`` rows.
         profile: digits (a ``profile_id``) or a profile name.
         account: an account label, to choose between profiles of the same name.
 

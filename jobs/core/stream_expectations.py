@@ -1,6 +1,6 @@
 """In-stream expectations: row-level rules per micro-batch, with Lakeflow semantics.
 
-Rules are data (``stream.rules`` in ``conf/expectations.yaml``): a name, a Spark SQL
+Rules are data (``stream_expectations.rules`` in ``conf/base.yaml``): a name, a Spark SQL
 boolean expression that must hold, an action and a description. Per rule:
 
 * ``warn`` — keep the row, count it;
@@ -22,7 +22,7 @@ Two entry points:
 
 Example::
 
-    rules = load_rules(cfg.env)
+    rules = load_rules(cfg)
     checked = check_batch(batch, rules, batch_id=7)   # raises on a `fail` rule
     ...                                               # quarantine + append as before
     write_stream_results(engine, rules, checked, run_id="q:7", batch_id=7, env=cfg.env)
@@ -30,24 +30,19 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import enum
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.config import DEFAULT_ENV, ConfigError, conf_dir
+from jobs.core.config import Config, ConfigError
 from jobs.core.tables import get_spec
 
-QUALITY_CONF = "expectations.yaml"
 REASON_PREFIX = "expectation"
 
 
@@ -117,45 +112,8 @@ class ExpectationOutcome(NamedTuple):
 
 
 # -- configuration --------------------------------------------------------------------
-def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in (overlay or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def load_quality_conf(env: str | None = None, folder: Path | None = None) -> dict[str, Any]:
-    """``conf/expectations.yaml`` with the ``envs.{env}`` section merged over the defaults.
-
-    Args:
-        env: environment name; default ``LAKEHOUSE_ENV`` or ``local``.
-        folder: folder holding ``expectations.yaml`` (default: the project's conf/).
-
-    Returns:
-        The mapping with the sections ``stream``, ``dq`` and ``abandoned_sessions``.
-
-    Raises:
-        ConfigError: the file is missing or not a YAML mapping.
-    """
-    env = env or os.environ.get("LAKEHOUSE_ENV") or DEFAULT_ENV
-    path = (folder or conf_dir()) / QUALITY_CONF
-    if not path.exists():
-        raise ConfigError(f"{path} not found: it holds the data-quality settings (issue #4)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    envs = raw.pop("envs", None) or {}
-    return _deep_merge(raw, envs.get(env) or {})
-
-
 def parse_rules(items: list[dict[str, Any]] | None) -> list[Rule]:
-    """Turn ``stream.rules`` entries into :class:`Rule` objects.
+    """Turn ``stream_expectations.rules`` entries into :class:`Rule` objects.
 
     Raises:
         ConfigError: an entry lacks ``name`` or ``expr``, has an unknown ``action`` or
@@ -165,7 +123,9 @@ def parse_rules(items: list[dict[str, Any]] | None) -> list[Rule]:
     seen: set[str] = set()
     for i, item in enumerate(items or []):
         if not isinstance(item, dict) or not item.get("name") or not item.get("expr"):
-            raise ConfigError(f"stream.rules[{i}]: each rule needs 'name' and 'expr', got {item!r}")
+            raise ConfigError(
+                f"stream_expectations.rules[{i}]: each rule needs 'name' and 'expr', got {item!r}"
+            )
         name = str(item["name"])
         try:
             action = Action(str(item.get("action", "warn")).lower())
@@ -181,13 +141,12 @@ def parse_rules(items: list[dict[str, Any]] | None) -> list[Rule]:
     return rules
 
 
-def load_rules(env: str | None = None, folder: Path | None = None) -> list[Rule]:
-    """The in-stream rules of ``env`` (``stream.rules`` of ``conf/expectations.yaml``).
+def load_rules(cfg: Config) -> list[Rule]:
+    """The in-stream rules of ``cfg`` (``stream_expectations.rules`` in conf/base.yaml).
 
-    Raises:
-        ConfigError: see :func:`load_quality_conf` and :func:`parse_rules`.
+    The config loader has already checked their keys, actions and unique names.
     """
-    return parse_rules((load_quality_conf(env, folder).get("stream") or {}).get("rules"))
+    return parse_rules([rule.model_dump() for rule in cfg.stream_expectations.rules])
 
 
 # -- evaluation -----------------------------------------------------------------------
@@ -210,7 +169,8 @@ def validate_rules(df: DataFrame, rules: list[Rule]) -> None:
             first = str(exc).strip().splitlines()[0]
             raise ConfigError(
                 f"stream rule {rule.name!r}: expression {rule.expr!r} is not valid on the "
-                f"batch columns {df.columns}: {first}. Fix it in conf/{QUALITY_CONF}."
+                f"batch columns {df.columns}: {first}. Fix it under stream_expectations.rules "
+                "in conf/base.yaml (or the environment's overlay)."
             ) from exc
 
 
@@ -255,7 +215,8 @@ def _raise_on_fail(
         f"in-stream expectation with action 'fail' broken{where}: "
         + " | ".join(parts)
         + ". Nothing of this batch was written and the query stops; it reprocesses the "
-        f"batch on restart. Fix the producer, or change the rule in conf/{QUALITY_CONF}."
+        "batch on restart. Fix the producer, or change the rule in conf/base.yaml "
+        "(stream_expectations.rules)."
     )
 
 

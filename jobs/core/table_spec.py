@@ -50,4 +50,5 @@ class TableSpec:
 
     @property
     def columns(self) -> list[str]:
+        """The column names, in schema order."""
         return [f.name for f in self.schema.fields]

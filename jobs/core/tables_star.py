@@ -207,7 +207,7 @@ FACT_WATCH_HISTORY = TableSpec(
             col(
                 "is_finished",
                 BooleanType(),
-                "watched rule of conf/activity.yaml (90% or END in last 5%)",
+                "watched rule (activity: in conf/base.yaml; 90% or END in last 5%)",
             ),
             col("is_autoplay", BooleanType(), "started by autoplay"),
             col("country_code", StringType(), "where it was watched"),

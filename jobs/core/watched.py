@@ -8,7 +8,7 @@ Two thresholds, on purpose, each named and each for one question:
   item out (or offers the next episode). It is high because hiding an item too early
   loses the viewer's place: at 90-95% a viewer may still be watching the last scene.
 * **Viewing watched** (:func:`finished`, ``activity.watched_pct`` 90 and
-  ``activity.end_tail_pct`` 5 in ``conf/activity.yaml``): a session's end position
+  ``activity.end_tail_pct`` 5 in ``conf/base.yaml``): a session's end position
   reached 90% of the runtime, or its END landed within the last 5%. The fact's
   ``is_finished`` uses it, and with it viewing records, completions, show progress,
   statistics and domain events. It is lower because analytics count a viewing as seen

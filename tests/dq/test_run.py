@@ -63,7 +63,7 @@ def test_all_passes_then_a_duplicate_event_fails_and_is_named(spark, engine, lak
 
     out_dir = Path(lake.paths.lake_root) / "_dq"
     index = (out_dir / "data_docs" / "index.html").read_text(encoding="utf-8")
-    suites = [s.name for s in run.select_suites("all", "test", _dq_conf())]
+    suites = [s.name for s in run.select_suites("all", lake)]
     assert suites and all(name in index for name in suites)
     (run_dir,) = (out_dir / "validations").iterdir()
     assert sorted(p.stem for p in run_dir.glob("*.json")) == sorted(
@@ -108,11 +108,7 @@ def test_optional_suite_on_a_missing_table_is_skipped_with_a_warning(
     assert "SKIPPED" in out and "table not found: not_built_yet" in out
 
 
-def _dq_conf():
-    from jobs.core.stream_expectations import load_quality_conf
-
-    return load_quality_conf("test")["dq"]
-
-
 def _params():
-    return _dq_conf()["params"]
+    from jobs.core.config import load_config
+
+    return load_config("test").dq_params()

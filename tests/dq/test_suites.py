@@ -17,12 +17,12 @@ import pytest
 from pyspark.sql import DataFrame
 
 from dq.run import Suite, available_suites, load_suite, select_suites
-from jobs.core.stream_expectations import load_quality_conf
+from jobs.core.config import load_config
 from jobs.core.tables import TABLES, get_spec
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 H = dt.timedelta(hours=1)
-PARAMS = load_quality_conf("test")["dq"]["params"]
+PARAMS = load_config("test").dq_params()
 FAR = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 EPOCH = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 
@@ -298,9 +298,7 @@ def test_duplicate_event_is_named(spark, gx_session):
 
 
 def test_freshness_is_only_in_all_for_streaming_envs():
-    conf = load_quality_conf("test")["dq"]
-    assert "freshness" not in [s.name for s in select_suites("all", "test", conf)]
-    assert "freshness" in [
-        s.name for s in select_suites("all", "cluster", load_quality_conf("cluster")["dq"])
-    ]
-    assert [s.name for s in select_suites("freshness", "test", conf)] == ["freshness"]
+    test = load_config("test")
+    assert "freshness" not in [s.name for s in select_suites("all", test)]
+    assert "freshness" in [s.name for s in select_suites("all", load_config("cluster"))]
+    assert [s.name for s in select_suites("freshness", test)] == ["freshness"]

@@ -23,8 +23,7 @@ from pyspark.sql.types import (
 )
 
 from jobs.build_star_schema import build
-from jobs.core.activity_settings import ActivitySettings, load_activity_settings
-from jobs.core.config import ConfigError, load_config
+from jobs.core.config import load_config
 from jobs.core.delta import MergeSpec, get_engine
 from jobs.core.keys import MAX_TS, MIN_TS
 from jobs.core.playback_state import apply_events
@@ -279,24 +278,6 @@ def test_marts_answer_their_questions(scenario, spark):
     total = 2400 + 1100 + 300 + 1750
     assert shares == {"MOVIE": round(3500 / total, 4), "EPISODE": round(1750 / total, 4),
                       "UNKNOWN": round(300 / total, 4)}  # fmt: skip
-
-
-def test_activity_settings_load_and_reject_bad_values(tmp_path):
-    s = load_activity_settings()
-    assert isinstance(s, ActivitySettings)
-    assert (s.watched_pct, s.end_tail_pct, s.binge_gap_minutes, s.abandoned_after_days) == (
-        90.0,
-        5.0,
-        30,
-        90,
-    )
-    bad = tmp_path / "activity.yaml"
-    bad.write_text("activity:\n  watched_pct: 150\n")
-    with pytest.raises(ConfigError, match="watched_pct"):
-        load_activity_settings(bad)
-    bad.write_text("activity:\n  binge_gap: 30\n")
-    with pytest.raises(ConfigError, match="unknown activity keys"):
-        load_activity_settings(bad)
 
 
 @pytest.mark.slow

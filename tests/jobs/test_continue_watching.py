@@ -7,11 +7,12 @@ import datetime as dt
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
-from jobs.continue_watching import OUTPUT_COLUMNS, continue_watching, format_table
+from jobs.continue_watching import OUTPUT_COLUMNS, continue_watching, empty_hint, format_table
 from jobs.core.tables import EPISODE, RESUME_STATE, TITLE
 
 NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
 P = 1
+WINDOW, LIMIT = 90, 10  # conf/base.yaml continue_watching.window_days, .limit
 
 
 def at(days_ago, hours=0):
@@ -63,7 +64,7 @@ def fixtures(spark):
 
 def test_one_row_per_series_unfinished_within_90_days_newest_first(spark):
     state, titles, episodes = fixtures(spark)
-    out = continue_watching(state, titles, episodes, P, NOW)
+    out = continue_watching(state, titles, episodes, P, NOW, WINDOW, LIMIT)
     expected = spark.createDataFrame(
         [
             (1, P, 10, 102, "Dark", 1, 2, "Lies", 1200, None, None, at(1), "tv", False),
@@ -82,7 +83,7 @@ def test_a_finished_episode_offers_the_next_one_across_seasons(spark):
             [resume(P, 10, 103, 2990, at(0, 2), finished=True, runtime=3000)], RESUME_STATE.schema
         )
     )
-    first = continue_watching(state, titles, episodes, P, NOW).first()
+    first = continue_watching(state, titles, episodes, P, NOW, WINDOW, LIMIT).first()
     assert (first.title_id, first.episode_id, first.season_number, first.episode_number) == (
         10,
         201,
@@ -95,8 +96,23 @@ def test_a_finished_episode_offers_the_next_one_across_seasons(spark):
 
 def test_limit_and_as_of(spark):
     state, titles, episodes = fixtures(spark)
-    assert continue_watching(state, titles, episodes, P, NOW, limit=1).count() == 1
+    assert continue_watching(state, titles, episodes, P, NOW, WINDOW, limit=1).count() == 1
     # as of 100 days ago, only "Old Show" was within its window
-    past = continue_watching(state, titles, episodes, P, NOW - dt.timedelta(days=100))
+    past = continue_watching(
+        state, titles, episodes, P, NOW - dt.timedelta(days=100), WINDOW, LIMIT
+    )
     assert [r.title_id for r in past.collect()] == [40]
-    assert continue_watching(state, titles, episodes, 99, NOW).count() == 0
+    assert continue_watching(state, titles, episodes, 99, NOW, WINDOW, LIMIT).count() == 0
+
+
+def test_an_empty_list_says_why_and_how_to_look(spark):
+    state, _, _ = fixtures(spark)
+    # an export from long ago, read as of today: nothing in the window
+    later = NOW + dt.timedelta(days=400)
+    hint = empty_hint(state, P, later, WINDOW)
+    assert "nothing touched in the 90 days before 2025-07-06 12:00 UTC" in hint
+    assert f"newest resume point is {at(0, 1):%Y-%m-%d %H:%M} UTC" not in hint  # profile 2's
+    assert f"newest resume point is {at(0, 5):%Y-%m-%d %H:%M} UTC" in hint
+    assert "--as-of latest" in hint
+    assert "has no resume points yet" in empty_hint(state, 99, NOW, WINDOW)
+    assert "is finished" in empty_hint(state, P, NOW, WINDOW)

@@ -327,7 +327,7 @@ def test_restart_after_a_crash_between_commits_gives_the_same_tables(
     assert after["playback_session"].where("session_id = 'long'").first().event_count == 3
 
 
-# --- in-stream expectations (conf/expectations.yaml) ---------------------------------
+# --- in-stream expectations (stream_expectations.rules in conf/base.yaml) ----------------
 def test_drop_rules_quarantine_and_every_rule_is_counted_in_dq_result(spark, tmp_path):
     cfg = load_config("test", lake_root=str(tmp_path))
     land(cfg, "a.jsonl", [

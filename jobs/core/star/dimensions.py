@@ -56,7 +56,8 @@ def user_attributes(profiles: DataFrame, accounts: DataFrame) -> DataFrame:
     """Current attributes of every profile, as the source of ``dim_users``.
 
     Args:
-        profiles: ``profile`` rows; accounts: ``account`` rows.
+        profiles: ``profile`` rows.
+        accounts: ``account`` rows.
 
     Returns:
         profile_id, account_id, account_label, profile_name, maturity_setting,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.core.activity_settings import ActivitySettings
+from jobs.core.config import ActivitySettings
 from jobs.core.keys import UNKNOWN_KEY, date_key
 from jobs.core.watched import finished, progress_pct
 
@@ -62,7 +62,9 @@ def fact_rows(
     Args:
         sessions: ``playback_session`` rows to (re)compute.
         playback: :func:`session_playback` of their events.
-        users, movies, devices: ``dim_users``, ``dim_movies``, ``dim_device``.
+        users: ``dim_users``.
+        movies: ``dim_movies``.
+        devices: ``dim_device``.
         s: thresholds.
 
     Returns:

@@ -16,8 +16,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.build_viewing_activity import binge_sessions
-from jobs.core.activity_settings import ActivitySettings
 from jobs.core.as_of import collected_utc, newest, resolve_as_of
+from jobs.core.config import ActivitySettings
 from jobs.core.continue_watching import continue_watching
 from jobs.core.episodes import is_successor, next_episodes
 from jobs.core.incremental import is_up_to_date, sync_table
@@ -256,7 +256,7 @@ def test_latest_keeps_the_newest_resume_point_in_another_time_zone(spark, new_yo
     latest = newest(resume.where(F.col("profile_id") == 1), "last_update")
     assert latest == newest_at  # exact, whatever the process's time zone
     as_of = resolve_as_of("latest", latest)
-    got = continue_watching(resume, titles, episodes, 1, as_of).select("title_id").collect()
+    got = continue_watching(resume, titles, episodes, 1, as_of, 90, 10).select("title_id").collect()
     assert [r.title_id for r in got] == [200, 100]
     # what the jobs did before: a collected TIMESTAMP is naive *local* time
     naive = resume.agg(F.max("last_update")).first()[0]

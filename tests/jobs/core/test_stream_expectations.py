@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.core.config import ConfigError
+from jobs.core.config import ConfigError, load_config
 from jobs.core.stream_expectations import (
     Action,
     Rule,
@@ -58,7 +58,7 @@ def test_default_rules_load_and_parse_on_the_landing_columns(spark):
     from jobs.core.stream_expectations import validate_rules
     from jobs.core.tables import LANDING_EVENT_SCHEMA
 
-    rules = load_rules("test")
+    rules = load_rules(load_config("test"))
     assert {r.action for r in rules} == {Action.WARN, Action.DROP, Action.FAIL}
     validate_rules(spark.createDataFrame([], LANDING_EVENT_SCHEMA), rules)
 
@@ -109,7 +109,9 @@ def test_check_batch_only_checks_valid_rows_and_sets_reject_reason(spark, batch)
 
 
 def test_invalid_expression_names_the_rule(batch):
-    with pytest.raises(ConfigError, match="stream rule 'typo'.*conf/expectations.yaml"):
+    with pytest.raises(
+        ConfigError, match="stream rule 'typo'.*stream_expectations.rules in conf/base.yaml"
+    ):
         check_batch(batch, [Rule("typo", "positon_sec > 0", Action.WARN)])
 
 
