@@ -17,7 +17,6 @@ from pyspark.sql import types as T
 
 from jobs.build_viewing_activity import binge_sessions
 from jobs.core.as_of import collected_utc, newest, resolve_as_of
-from jobs.core.config import ActivitySettings
 from jobs.core.continue_watching import continue_watching
 from jobs.core.episodes import is_successor, next_episodes
 from jobs.core.incremental import is_up_to_date, sync_table
@@ -125,7 +124,7 @@ def test_an_end_in_the_tail_counts_even_below_the_watched_percent(spark):
 
 
 # ------------------------------------------------------------------ binge
-def test_binge_sessions_split_at_a_gap_over_the_limit(spark):
+def test_binge_sessions_split_at_a_gap_over_the_limit(spark, cfg):
     schema = T.StructType(
         [
             T.StructField("session_id", T.StringType()),
@@ -148,7 +147,7 @@ def test_binge_sessions_split_at_a_gap_over_the_limit(spark):
         ],
         schema,
     )
-    got = binge_sessions(sessions, ActivitySettings()).select(
+    got = binge_sessions(sessions, cfg.activity).select(
         "profile_id",
         "title_id",
         "started_at",
