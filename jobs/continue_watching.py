@@ -21,29 +21,16 @@ import datetime as dt
 import json
 import sys
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.core.config import ConfigError, add_env_argument, load_config
-from jobs.core.episodes import is_successor
-
-OUTPUT_COLUMNS = [
-    "rank",
-    "profile_id",
-    "title_id",
-    "episode_id",
-    "title_name",
-    "season_number",
-    "episode_number",
-    "episode_title",
-    "position_sec",
-    "runtime_sec",
-    "progress_pct",
-    "last_update",
-    "device_id",
-    "is_next_episode",
-]
-
+from jobs.core.continue_watching_rule import (
+    OUTPUT_COLUMNS,
+    OUTPUT_DDL,
+    Catalog,
+    arrow_group_fn,
+)
 
 def continue_watching(
     resume: DataFrame,
@@ -78,92 +65,22 @@ def continue_watching(
         & (F.col("last_update") > F.lit(since))
         & (F.col("last_update") <= F.lit(as_of))
     )
-    # one row per series (its newest episode) and per film
-    newest_first = Window.partitionBy("title_id").orderBy(
-        F.col("last_update").desc(), F.col("content_key").desc()
-    )
-    latest = touched.withColumn("_n", F.row_number().over(newest_first)).where("_n = 1").drop("_n")
-
-    ep = episodes.select(
-        "episode_id",
-        F.col("title_id").alias("ep_title_id"),
-        "season_number",
-        "episode_number",
-        "episode_title",
-        F.col("runtime_sec").alias("ep_runtime_sec"),
-    )
-    with_ep = latest.join(ep, "episode_id", "left")
-
-    # the successor of each episode: next number in the season, else first of next season
-    nxt = ep.alias("n")
-    cur = with_ep.alias("c")
-    succ = cur.join(
-        nxt,
-        is_successor(
-            F.col("c.title_id"),
-            F.col("c.season_number"),
-            F.col("c.episode_number"),
-            F.col("n.ep_title_id"),
-            F.col("n.season_number"),
-            F.col("n.episode_number"),
-        ),
-        "inner",
-    )
-    succ_rank = Window.partitionBy("c.profile_id", "c.title_id").orderBy(
-        F.col("n.season_number"), F.col("n.episode_number")
-    )
-    successors = (
-        succ.withColumn("_n", F.row_number().over(succ_rank))
-        .where("_n = 1")
-        .select(
-            F.col("c.title_id").alias("title_id"),
-            F.col("n.episode_id").alias("next_episode_id"),
-            F.col("n.season_number").alias("next_season_number"),
-            F.col("n.episode_number").alias("next_episode_number"),
-            F.col("n.episode_title").alias("next_episode_title"),
-            F.col("n.ep_runtime_sec").alias("next_runtime_sec"),
-        )
-    )
-    rows = with_ep.join(successors, "title_id", "left")
-    offer_next = F.col("is_finished") & F.col("next_episode_id").isNotNull()
-    pick = lambda nxt_col, cur_col: F.when(offer_next, F.col(nxt_col)).otherwise(F.col(cur_col))  # noqa: E731
-    runtime = F.coalesce(F.col("runtime_sec"), F.col("ep_runtime_sec"))
-    out = (
-        rows.where(~F.col("is_finished") | offer_next)
-        .join(titles.select("title_id", "title_name"), "title_id", "left")
-        .select(
-            "profile_id",
+    # the rule itself lives in jobs.core.continue_watching_rule, shared with the HTTP API
+    catalog = Catalog.from_arrow(
+        titles.select("title_id", "title_name").toArrow(),
+        episodes.select(
+            "episode_id",
             "title_id",
-            pick("next_episode_id", "episode_id").alias("episode_id"),
-            "title_name",
-            pick("next_season_number", "season_number").alias("season_number"),
-            pick("next_episode_number", "episode_number").alias("episode_number"),
-            pick("next_episode_title", "episode_title").alias("episode_title"),
-            F.when(offer_next, F.lit(0))
-            .otherwise(F.col("last_position_sec"))
-            .alias("position_sec"),
-            F.when(offer_next, F.col("next_runtime_sec")).otherwise(runtime).alias("runtime_sec"),
-            "last_update",
-            "device_id",
-            offer_next.alias("is_next_episode"),
-        )
-        .withColumn(
-            "progress_pct",
-            F.when(
-                F.col("runtime_sec") > 0,
-                F.round(
-                    F.least(F.lit(100.0), 100.0 * F.col("position_sec") / F.col("runtime_sec")), 1
-                ),
-            ),
-        )
+            "season_number",
+            "episode_number",
+            "episode_title",
+            "runtime_sec",
+        ).toArrow(),
     )
-    ranked = Window.orderBy(F.col("last_update").desc(), F.col("title_id"))
-    return (
-        out.withColumn("rank", F.row_number().over(ranked))
-        .where(F.col("rank") <= limit)
-        .select(OUTPUT_COLUMNS)
-        .orderBy("rank")
+    rows = touched.groupBy("profile_id").applyInArrow(
+        arrow_group_fn(catalog, as_of, window_days, limit), OUTPUT_DDL
     )
+    return rows.select(OUTPUT_COLUMNS).orderBy("rank")
 
 
 def _fmt_position(sec: int | None) -> str:
