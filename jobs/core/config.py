@@ -22,7 +22,7 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 # YAML files in conf/ that are not environment overlays: shared values, and the
 # settings of the activity build and of data quality (each with per-env sections).
-NOT_ENVIRONMENTS = frozenset({"base", "activity", "expectations"})
+NOT_ENVIRONMENTS = frozenset({"base", "activity", "expectations", "api"})
 
 
 def conf_dir() -> Path:

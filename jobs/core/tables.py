@@ -17,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DataType,
     DateType,
+    DoubleType,
     IntegerType,
     LongType,
     StringType,
@@ -28,7 +30,19 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-EVENT_TYPES = ("PLAY", "PAUSE", "SEEK", "HEARTBEAT", "BITRATE_CHANGE", "END", "ERROR")
+# WATCHED and ABANDONED are explicit app statements ("I watched it", "I gave up"), posted
+# through the API: position_sec is the runtime (WATCHED) or the progress reached (ABANDONED).
+EVENT_TYPES = (
+    "PLAY",
+    "PAUSE",
+    "SEEK",
+    "HEARTBEAT",
+    "BITRATE_CHANGE",
+    "END",
+    "ERROR",
+    "WATCHED",
+    "ABANDONED",
+)
 
 
 def col(name: str, dtype: DataType, comment: str, nullable: bool = True) -> StructField:
@@ -292,6 +306,18 @@ LANDING_EVENT_SCHEMA = StructType(
         StructField("is_supplemental", BooleanType()),
         StructField("is_autoplay", BooleanType()),
         StructField("runtime_sec", IntegerType()),
+        # optional, WATCHED / ABANDONED events only (the viewing-activity design's fields)
+        StructField("viewing_location", StringType()),
+        StructField("viewing_platform", StringType()),
+        StructField("watched_with", ArrayType(StringType())),
+        StructField("viewing_context", StringType()),
+        StructField("is_rewatch", BooleanType()),
+        StructField("binge_session_id", StringType()),
+        StructField("viewing_duration_sec", IntegerType()),
+        StructField("progress_pct", DoubleType()),
+        StructField("abandon_reason", StringType()),
+        StructField("quality_rating", IntegerType()),
+        StructField("would_retry", BooleanType()),
     ]
 )
 
@@ -323,7 +349,7 @@ def register(*specs: TableSpec) -> None:
 # Specs of later layers live in their own modules and register themselves here, so that
 # get_spec() and DeltaEngine.create_all() know every table. Optional while those layers
 # are being built.
-for _module in ("jobs.core.tables_star", "jobs.core.tables_dq") if __name__ != "__main__" else ():
+for _module in ("jobs.core.tables_star", "jobs.core.tables_dq", "jobs.core.erasure") if __name__ != "__main__" else ():
     try:
         __import__(_module)
     except ModuleNotFoundError as _exc:  # pragma: no cover - layer not present

@@ -431,7 +431,8 @@ VIEWING_DOMAIN_EVENT = TableSpec(
             col("payload", StringType(), "JSON with the design's fields"),
         ]
     ),
-    properties=dict(_PROPS),
+    # change data feed: the API publishes these events to pollers (GET /api/events)
+    properties={**_PROPS, "delta.enableChangeDataFeed": "true"},
 )
 
 ABANDONED_CONTENT = TableSpec(

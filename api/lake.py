@@ -1,0 +1,164 @@
+"""Warm Delta snapshots for the API: delta-rs tables kept open and refreshed by log tail.
+
+Opening a Delta table replays its log; doing that per request costs tens of ms. A
+:class:`Lake` keeps one ``deltalake.DeltaTable`` per table, checks the log for new
+commits at most every ``snapshot_refresh_sec`` (``update_incremental()`` reads only the
+new commits), and caches per table version the pyarrow dataset and small derived
+lookups, so a request reads only the Parquet files that may hold its profile (file
+skipping on ``profile_id`` statistics; ``resume_state`` is Z-ordered by it).
+
+Time travel (``version=`` or a timestamp) opens that version once and keeps a few
+recent ones (LRU).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError as _DeltaNotFound
+
+
+class TableMissingError(LookupError):
+    """The table has not been built yet on this lake."""
+
+
+class VersionNotFoundError(LookupError):
+    """The requested version or time is outside the table's history."""
+
+
+@dataclass
+class Snapshot:
+    """One version of one table, with its dataset and a cache of derived values."""
+
+    name: str
+    version: int
+    dataset: pds.Dataset
+    derived: dict[str, Any]
+
+    def rows(
+        self, profile_id: int | None = None, columns: list[str] | None = None, where=None
+    ) -> pa.Table:
+        """Rows (of one profile, and matching ``where``, a pyarrow expression)."""
+        expr = where
+        if profile_id is not None:
+            by_profile = pc.field("profile_id") == pa.scalar(profile_id, pa.int64())
+            expr = by_profile if expr is None else by_profile & expr
+        return self.dataset.to_table(columns=columns, filter=expr)
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """A value derived from this snapshot, built once per version."""
+        if key not in self.derived:
+            self.derived[key] = build()
+        return self.derived[key]
+
+
+class Lake:
+    """Warm snapshots of every table under ``tables_dir``."""
+
+    def __init__(self, tables_dir: str, refresh_sec: float = 2.0, keep_versions: int = 8):
+        self.tables_dir = Path(tables_dir)
+        self.refresh_sec = refresh_sec
+        self._lock = threading.Lock()
+        self._latest: dict[str, tuple[DeltaTable, float, Snapshot]] = {}
+        self._old: OrderedDict[tuple[str, int], Snapshot] = OrderedDict()
+        self._keep = keep_versions
+
+    def path(self, name: str) -> str:
+        return str(self.tables_dir / name)
+
+    def exists(self, name: str) -> bool:
+        return (self.tables_dir / name / "_delta_log").is_dir()
+
+    def _snapshot(self, name: str, table: DeltaTable) -> Snapshot:
+        return Snapshot(name, table.version(), table.to_pyarrow_dataset(), {})
+
+    def latest(self, name: str) -> Snapshot:
+        """The newest version of ``name``, at most ``refresh_sec`` old.
+
+        Raises:
+            TableMissingError: the table does not exist yet.
+        """
+        now = time.monotonic()
+        entry = self._latest.get(name)
+        if entry and now - entry[1] < self.refresh_sec:
+            return entry[2]
+        with self._lock:
+            entry = self._latest.get(name)
+            if entry and time.monotonic() - entry[1] < self.refresh_sec:
+                return entry[2]
+            if entry is None:
+                if not self.exists(name):
+                    raise TableMissingError(f"table {name!r} is not built yet on this lake")
+                try:
+                    table = DeltaTable(self.path(name))
+                except _DeltaNotFound:
+                    raise TableMissingError(f"table {name!r} is not built yet") from None
+                snap = self._snapshot(name, table)
+            else:
+                table, _, snap = entry
+                table.update_incremental()
+                if table.version() != snap.version:
+                    snap = self._snapshot(name, table)
+            self._latest[name] = (table, time.monotonic(), snap)
+            return snap
+
+    def at(self, name: str, version: int | dt.datetime) -> Snapshot:
+        """``name`` as it stood at a version, or at a UTC time (the version current then).
+
+        Raises:
+            TableMissingError: the table does not exist.
+            VersionNotFoundError: the version is unknown or vacuumed, or the time
+                precedes the table's first commit.
+        """
+        self.latest(name)  # raises TableMissingError
+        if isinstance(version, dt.datetime):
+            version = self.version_at(name, version)
+        key = (name, version)
+        with self._lock:
+            if key in self._old:
+                self._old.move_to_end(key)
+                return self._old[key]
+        try:
+            table = DeltaTable(self.path(name), version=version)
+            snap = self._snapshot(name, table)
+            snap.dataset.count_rows()  # fails now, not mid-request, when files were vacuumed
+        except Exception as exc:  # delta-rs raises several types for a missing version
+            raise VersionNotFoundError(f"{name} has no readable version {version}: {exc}") from None
+        with self._lock:
+            self._old[key] = snap
+            while len(self._old) > self._keep:
+                self._old.popitem(last=False)
+        return snap
+
+    def version_at(self, name: str, when: dt.datetime) -> int:
+        """The newest version of ``name`` committed at or before ``when`` (UTC).
+
+        Raises:
+            VersionNotFoundError: the table did not exist yet at ``when``.
+        """
+        table, _, _ = self._latest[name]
+        millis = when.timestamp() * 1000
+        best = None
+        for h in table.history():
+            if h.get("timestamp", 0) <= millis and (best is None or h["version"] > best):
+                best = h["version"]
+        if best is None:
+            raise VersionNotFoundError(f"{name} did not exist yet at {when.isoformat()}")
+        return best
+
+    def forget(self) -> None:
+        """Drop every cached snapshot (after the lake was rewritten, e.g. by erasure)."""
+        with self._lock:
+            self._latest.clear()
+            self._old.clear()
