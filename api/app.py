@@ -22,10 +22,11 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from api import models, routes_read, routes_write
-from api.lake import Lake, TableMissingError, VersionNotFoundError
 from api.deps import AppState
+from api.lake import Lake, TableMissingError, VersionNotFoundError
 from api.settings import ApiSettings, load_api_settings
 from jobs.core.config import load_config
+
 
 def _rate_limit_middleware(app: FastAPI, settings: ApiSettings) -> None:
     limiter = MovingWindowRateLimiter(MemoryStorage())
@@ -71,7 +72,9 @@ def create_app(
             "`python -m api.tokens --profile ID`."
         ),
     )
-    app.state.api = AppState(settings, cfg, Lake(cfg.paths.tables_dir, settings.snapshot_refresh_sec))
+    app.state.api = AppState(
+        settings, cfg, Lake(cfg.paths.tables_dir, settings.snapshot_refresh_sec)
+    )
     _rate_limit_middleware(app, settings)
 
     @app.exception_handler(TableMissingError)

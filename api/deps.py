@@ -54,5 +54,3 @@ def acting_profile(who: Principal, profile_id: int | None) -> int:
     if not who.may_act_for(profile_id):
         raise HTTPException(403, f"this token is for profile {who.profile_id} only")
     return profile_id
-
-

@@ -69,7 +69,9 @@ def _parse_as_of(text: str | None) -> dt.datetime | str:
     try:
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise HTTPException(422, f"as_of {text!r}: give an ISO-8601 time, 'now' or 'latest'") from None
+        raise HTTPException(
+            422, f"as_of {text!r}: give an ISO-8601 time, 'now' or 'latest'"
+        ) from None
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
@@ -126,7 +128,13 @@ def _lookup(snap: Snapshot, key: str, columns: list[str]) -> dict[Any, tuple]:
 
     def build() -> dict[Any, tuple]:
         t = snap.dataset.to_table(columns=[key, *columns])
-        return dict(zip(t.column(key).to_pylist(), zip(*(t.column(c).to_pylist() for c in columns))))
+        return dict(
+            zip(
+                t.column(key).to_pylist(),
+                zip(*(t.column(c).to_pylist() for c in columns), strict=True),
+                strict=True,
+            )
+        )
 
     return snap.cached(f"lookup:{key}:{','.join(columns)}", build)
 
@@ -151,7 +159,14 @@ def history(
     movies = _lookup(
         st.lake.latest("dim_movies"),
         "movie_key",
-        ["title_id", "title_name", "content_type", "season_number", "episode_number", "episode_title"],
+        [
+            "title_id",
+            "title_name",
+            "content_type",
+            "season_number",
+            "episode_number",
+            "episode_title",
+        ],
     )
     devices = _lookup(st.lake.latest("dim_device"), "device_key", ["device_type"])
     where = None
@@ -190,7 +205,11 @@ def history(
     out.sort(key=lambda x: x["session_id"])
     out.sort(key=lambda x: x["started_at"], reverse=True)
     start = (page - 1) * size
-    return {"profile_id": pid, "page": _page(len(out), page, size), "items": out[start : start + size]}
+    return {
+        "profile_id": pid,
+        "page": _page(len(out), page, size),
+        "items": out[start : start + size],
+    }
 
 
 @router.get(
@@ -220,7 +239,8 @@ def progress(
                     .group_by("title_id")
                     .aggregate([("title_id", "count")])
                     .columns
-                )
+                ),
+                strict=True,
             )
         ),
     )
@@ -231,7 +251,9 @@ def progress(
     return {
         **{k: r[k] for k in models.ShowProgress.model_fields if k in r},
         "known_episodes": known,
-        "completion_pct": round(min(100.0, 100.0 * done / known), 1) if known and done is not None else None,
+        "completion_pct": round(min(100.0, 100.0 * done / known), 1)
+        if known and done is not None
+        else None,
         "next_episode_title": nxt[3] if nxt else None,
     }
 
@@ -270,7 +292,11 @@ def statistics(
         if r["breakdown"] == "total":
             p.update(figures)
             continue
-        target = {"content_type": "by_content_type", "genre": "by_genre", "device_type": "by_platform"}
+        target = {
+            "content_type": "by_content_type",
+            "genre": "by_genre",
+            "device_type": "by_platform",
+        }
         if r["breakdown"] in target:
             p[target[r["breakdown"]]].append({"value": r["breakdown_value"], **figures})
     ordered = sorted(periods.values(), key=lambda p: p["period_start"], reverse=True)
@@ -307,7 +333,9 @@ def _parse_cursor(after: str | None) -> tuple[int, str]:
 def events(
     who: Who,
     st: St,
-    after: Annotated[str | None, Query(max_length=200, description="next_cursor of the last call")] = None,
+    after: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the last call")
+    ] = None,
     limit: Annotated[int, Query(ge=1)] = 100,
     profileId: Annotated[int | None, Query(description="admin: one profile (default all)")] = None,  # noqa: N803
 ) -> dict[str, Any]:

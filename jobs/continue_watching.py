@@ -32,6 +32,7 @@ from jobs.core.continue_watching_rule import (
     arrow_group_fn,
 )
 
+
 def continue_watching(
     resume: DataFrame,
     titles: DataFrame,

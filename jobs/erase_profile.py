@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = erase_profile(cfg, args.profile_id, requested_by="cli")
     except OSError as exc:
-        print(f"error: erasure failed ({exc}); run it again: every step is repeatable", file=sys.stderr)
+        print(
+            f"error: erasure failed ({exc}); run it again: every step is repeatable",
+            file=sys.stderr,
+        )
         return 1
     print(json.dumps(report.as_dict(), indent=2))
     return 0

@@ -91,14 +91,18 @@ class Catalog:
     def from_arrow(cls, titles: pa.Table, episodes: pa.Table) -> Catalog:
         """Build from ``title`` (title_id, title_name) and ``episode`` Arrow tables."""
         names = dict(
-            zip(titles.column("title_id").to_pylist(), titles.column("title_name").to_pylist())
+            zip(
+                titles.column("title_id").to_pylist(),
+                titles.column("title_name").to_pylist(),
+                strict=True,
+            )
         )
         eps: dict[int, tuple[Any, ...]] = {}
         by_number: dict[tuple[int, int, int], int] = {}
         cols = ["episode_id", "title_id", "season_number", "episode_number", "episode_title"]
         cols.append("runtime_sec")
         for eid, tid, season, number, name, runtime in zip(
-            *(episodes.column(c).to_pylist() for c in cols)
+            *(episodes.column(c).to_pylist() for c in cols), strict=True
         ):
             eps[eid] = (tid, season, number, name, runtime)
             if None not in (tid, season, number):
@@ -218,6 +222,8 @@ def arrow_group_fn(
     """The rule as a function of one profile's rows, for ``GroupedData.applyInArrow``."""
 
     def apply(group: pa.Table) -> pa.Table:
-        return to_arrow(continue_watching_rows(group.to_pylist(), catalog, as_of, window_days, limit))
+        return to_arrow(
+            continue_watching_rows(group.to_pylist(), catalog, as_of, window_days, limit)
+        )
 
     return apply

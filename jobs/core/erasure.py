@@ -49,7 +49,11 @@ ERASURE_LOG = TableSpec(
     schema=StructType(
         [
             col("erasure_id", StringType(), "random id of the erasure run"),
-            col("subject_sha256", StringType(), "SHA-256 of 'profile:' + id: confirms a request, holds no id"),
+            col(
+                "subject_sha256",
+                StringType(),
+                "SHA-256 of 'profile:' + id: confirms a request, holds no id",
+            ),
             col("requested_by", StringType(), "cli or api (admin token)"),
             col("started_at", TimestampType(), "UTC"),
             col("finished_at", TimestampType(), "UTC"),
@@ -99,8 +103,10 @@ def _profile_names(tables_dir: Path, profile_id: int) -> set[str]:
     for table in ("profile", "dim_users"):
         path = tables_dir / table
         if (path / "_delta_log").is_dir():
-            t = DeltaTable(str(path)).to_pyarrow_dataset().to_table(
-                columns=["profile_name"], filter=pc.field("profile_id") == profile_id
+            t = (
+                DeltaTable(str(path))
+                .to_pyarrow_dataset()
+                .to_table(columns=["profile_name"], filter=pc.field("profile_id") == profile_id)
             )
             names |= {n for n in t.column("profile_name").to_pylist() if n}
     return names
@@ -131,7 +137,9 @@ def _scrub_log(path: Path, table: DeltaTable) -> int:
 
 def _log_mentions(path: Path, pattern: re.Pattern[str]) -> bool:
     """Whether a commit file of the table's log holds the id (file statistics, predicates)."""
-    return any(pattern.search(f.read_text(errors="replace")) for f in (path / "_delta_log").glob("*.json"))
+    return any(
+        pattern.search(f.read_text(errors="replace")) for f in (path / "_delta_log").glob("*.json")
+    )
 
 
 def _erase_table(path: Path, profile_id: int, pattern: re.Pattern[str]) -> int:
@@ -147,7 +155,7 @@ def _erase_table(path: Path, profile_id: int, pattern: re.Pattern[str]) -> int:
     text_cols = [c for c in data.column_names if pa.types.is_string(data.schema.field(c).type)]
     hit = [
         any(isinstance(v, str) and pattern.search(v) for v in row)
-        for row in zip(*(data.column(c).to_pylist() for c in text_cols))
+        for row in zip(*(data.column(c).to_pylist() for c in text_cols), strict=True)
     ]
     n = sum(hit)
     if n:
@@ -236,14 +244,21 @@ def erase_profile(cfg: Config, profile_id: int, requested_by: str = "api") -> Er
         if n or _log_mentions(path, pattern):  # the log too: a rerun after a crash finishes
             report.tables[path.name] = n
             report.first_readable_version[path.name] = _scrub_log(path, DeltaTable(str(path)))
-            log.info("%s: %d rows deleted%s", path.name, n, "" if path.name in known else " (unregistered table)")
+            log.info(
+                "%s: %d rows deleted%s",
+                path.name,
+                n,
+                "" if path.name in known else " (unregistered table)",
+            )
     _scrub_files(cfg.paths.landing_dir, _landing_drop(profile_id, pattern), report)
     _scrub_files(cfg.paths.rejects_dir, _rejects_drop(names, pattern), report)
     _record(tables_dir, report, requested_by, started)
     return report
 
 
-def _record(tables_dir: Path, report: ErasureReport, requested_by: str, started: dt.datetime) -> None:
+def _record(
+    tables_dir: Path, report: ErasureReport, requested_by: str, started: dt.datetime
+) -> None:
     from jobs.core.delta import arrow_schema
 
     schema = arrow_schema(ERASURE_LOG.schema)

@@ -32,7 +32,9 @@ def test_missing_garbage_expired_and_foreign_tokens_are_401(client, auth, settin
 
 
 def test_a_profile_reads_and_writes_only_its_own_data(client, auth):
-    assert client.get(f"/api/profiles/{OTHER}/continue-watching", headers=auth(P)).status_code == 403
+    assert (
+        client.get(f"/api/profiles/{OTHER}/continue-watching", headers=auth(P)).status_code == 403
+    )
     r = client.get("/api/viewing/history", params={"profileId": OTHER}, headers=auth(P))
     assert r.status_code == 403
     r = client.post(
@@ -54,9 +56,13 @@ def test_continue_watching_is_the_shared_rule_and_travels_in_time(client, auth, 
     body = r.json()
     assert body["table_version"] == 1 and body["as_of"] == "2024-06-01T07:12:00Z"
     as_of = dt.datetime(2024, 6, 1, 7, 12, tzinfo=dt.UTC)
-    titles, episodes = (DeltaTable(str(lake / "tables" / n)).to_pyarrow_table() for n in ("title", "episode"))
+    titles, episodes = (
+        DeltaTable(str(lake / "tables" / n)).to_pyarrow_table() for n in ("title", "episode")
+    )
     expected = continue_watching_rows(
-        [r for r in RESUME_ROWS if r["profile_id"] == P], Catalog.from_arrow(titles, episodes), as_of
+        [r for r in RESUME_ROWS if r["profile_id"] == P],
+        Catalog.from_arrow(titles, episodes),
+        as_of,
     )
     assert [(i["title_id"], i["episode_id"], i["is_next_episode"]) for i in body["items"]] == [
         (e["title_id"], e["episode_id"], e["is_next_episode"]) for e in expected
@@ -95,7 +101,9 @@ def test_history_filters_and_pages(client, auth):
     ).json()
     assert [i["session_id"] for i in window["items"]] == ["h3", "h2"]
     bad = client.get(
-        "/api/viewing/history", params={"startDate": "2024-05-25", "endDate": "2024-05-01"}, headers=h
+        "/api/viewing/history",
+        params={"startDate": "2024-05-25", "endDate": "2024-05-01"},
+        headers=h,
     )
     assert bad.status_code == 422
 
@@ -105,16 +113,27 @@ def test_progress_and_statistics(client, auth):
     assert (p["next_episode_id"], p["next_episode_title"], p["known_episodes"]) == (102, "Lies", 3)
     assert p["completion_pct"] == 33.3
     assert client.get("/api/viewing/progress/20", headers=auth()).status_code == 404
-    s = client.get("/api/viewing/statistics", params={"period": "month", "limit": 1}, headers=auth())
+    s = client.get(
+        "/api/viewing/statistics", params={"period": "month", "limit": 1}, headers=auth()
+    )
     body = s.json()
     assert body["page"]["total"] == 2 and body["periods"][0]["period_start"] == "2024-05-01"
     first = body["periods"][0]
-    assert (first["watch_hours"], first["by_genre"][0]["value"], first["by_platform"][0]["value"]) == (
+    assert (
+        first["watch_hours"],
+        first["by_genre"][0]["value"],
+        first["by_platform"][0]["value"],
+    ) == (
         2.5,
         "Dramas",
         "TV",
     )
-    assert client.get("/api/viewing/statistics", params={"period": "decade"}, headers=auth()).status_code == 422
+    assert (
+        client.get(
+            "/api/viewing/statistics", params={"period": "decade"}, headers=auth()
+        ).status_code
+        == 422
+    )
 
 
 def test_a_table_not_built_yet_is_a_clean_404(client, auth):
@@ -125,12 +144,20 @@ def test_a_table_not_built_yet_is_a_clean_404(client, auth):
 # ------------------------------------------------------------------------------ writes
 def test_watched_post_lands_one_event_and_a_retry_creates_nothing(client, auth, cfg_of):
     h = {**auth(), "Idempotency-Key": "k-1"}
-    body = {"watchDate": "2024-06-01T20:00:00Z", "viewingPlatform": "TV", "watchedWith": ["Ann", "<b>Bo</b>\x07"]}
+    body = {
+        "watchDate": "2024-06-01T20:00:00Z",
+        "viewingPlatform": "TV",
+        "watchedWith": ["Ann", "<b>Bo</b>\x07"],
+    }
     first = client.post("/api/viewing/movies/20/watched", json=body, headers=h)
     again = client.post("/api/viewing/movies/20/watched", json=body, headers=h)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["record_id"] == again.json()["record_id"] and again.json()["duplicate"]
-    files = list((cfg_of.paths.landing_dir and __import__("pathlib").Path(cfg_of.paths.landing_dir)).glob("*.jsonl"))
+    files = list(
+        (cfg_of.paths.landing_dir and __import__("pathlib").Path(cfg_of.paths.landing_dir)).glob(
+            "*.jsonl"
+        )
+    )
     assert files == [landing_file(cfg_of.paths.landing_dir, first.json()["record_id"])]
     [line] = files[0].read_text().splitlines()
     event = json.loads(line)
@@ -141,7 +168,9 @@ def test_watched_post_lands_one_event_and_a_retry_creates_nothing(client, auth, 
     other_key = client.post(
         "/api/viewing/movies/20/watched", json=body, headers={**auth(), "Idempotency-Key": "k-2"}
     )
-    assert other_key.status_code == 201 and other_key.json()["record_id"] != first.json()["record_id"]
+    assert (
+        other_key.status_code == 201 and other_key.json()["record_id"] != first.json()["record_id"]
+    )
 
 
 def test_episode_and_abandon_posts_validate_and_clean_text(client, auth, cfg_of):
@@ -153,7 +182,12 @@ def test_episode_and_abandon_posts_validate_and_clean_text(client, auth, cfg_of)
     reason = "  <script>alert(1)</script>Too\x00 slow\u202e" + "x" * 500
     r = client.post(
         "/api/viewing/20/abandon",
-        json={"progressPercent": 25, "abandonReason": reason, "qualityRating": 2, "wouldRetry": False},
+        json={
+            "progressPercent": 25,
+            "abandonReason": reason,
+            "qualityRating": 2,
+            "wouldRetry": False,
+        },
         headers=h,
     )
     assert r.status_code == 201
@@ -165,9 +199,14 @@ def test_episode_and_abandon_posts_validate_and_clean_text(client, auth, cfg_of)
 def test_unknown_content_is_404_and_bad_bodies_are_422(client, auth):
     h = auth()
     assert client.post("/api/viewing/movies/999/watched", json={}, headers=h).status_code == 404
-    assert client.post("/api/viewing/movies/10/watched", json={}, headers=h).status_code == 404  # a series
+    assert (
+        client.post("/api/viewing/movies/10/watched", json={}, headers=h).status_code == 404
+    )  # a series
     assert client.post("/api/viewing/episodes/20/watched", json={}, headers=h).status_code == 404
-    assert client.post("/api/viewing/123/abandon", json={"progressPercent": 5}, headers=h).status_code == 404
+    assert (
+        client.post("/api/viewing/123/abandon", json={"progressPercent": 5}, headers=h).status_code
+        == 404
+    )
     for body in (
         {"progressPercent": 150},
         {"progressPercent": 5, "qualityRating": 9},
@@ -189,17 +228,26 @@ def test_rate_limits_per_token_and_per_ip_answer_429_with_retry_after(make_clien
     assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
     other = auth(OTHER)  # a new token: its own budget, but the IP budget (5) is spent now
     assert client.get(f"/api/profiles/{OTHER}/continue-watching", headers=other).status_code == 429
-    assert "per ip" in client.get(f"/api/profiles/{OTHER}/continue-watching", headers=other).json()["detail"]
+    assert (
+        "per ip"
+        in client.get(f"/api/profiles/{OTHER}/continue-watching", headers=other).json()["detail"]
+    )
 
 
 # ------------------------------------------------------------------------------ feed
 def test_event_feed_polls_from_a_cursor_without_missing_or_repeating(client, auth, lake):
     t = lake / "tables"
-    write(t, "viewing_domain_event", [domain_event(i) for i in (3, 1, 2)] + [domain_event(9, OTHER)])
+    write(
+        t, "viewing_domain_event", [domain_event(i) for i in (3, 1, 2)] + [domain_event(9, OTHER)]
+    )
     h = auth()
     seen, cursor = [], None
     for _ in range(3):
-        r = client.get("/api/events", params={"after": cursor, "limit": 2} if cursor else {"limit": 2}, headers=h).json()
+        r = client.get(
+            "/api/events",
+            params={"after": cursor, "limit": 2} if cursor else {"limit": 2},
+            headers=h,
+        ).json()
         seen += [e["event_id"] for e in r["events"]]
         cursor = r["next_cursor"]
     assert seen == ["e001", "e002", "e003"]  # OTHER's event is not this profile's
