@@ -73,7 +73,13 @@ def create_app(
         ),
     )
     app.state.api = AppState(
-        settings, cfg, Lake(cfg.paths.tables_dir, settings.snapshot_refresh_sec)
+        settings,
+        cfg,
+        Lake(
+            cfg.paths.tables_dir,
+            settings.snapshot_refresh_sec,
+            index_max_rows=settings.index_max_rows,
+        ),
     )
     _rate_limit_middleware(app, settings)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
@@ -45,11 +46,39 @@ class Snapshot:
     version: int
     dataset: pds.Dataset
     derived: dict[str, Any]
+    index_max_rows: int = 0
+
+    def _profile_index(self) -> tuple[pa.Table, np.ndarray] | None:
+        """The whole table sorted by profile_id, with the sorted ids, when it is small."""
+
+        def build():
+            if "profile_id" not in self.dataset.schema.names:
+                return None
+            if self.dataset.count_rows() > self.index_max_rows:
+                return None
+            table = self.dataset.to_table().sort_by("profile_id")
+            ids = table.column("profile_id").to_numpy(zero_copy_only=False)
+            return table, ids
+
+        return self.cached("profile_index", build)
 
     def rows(
         self, profile_id: int | None = None, columns: list[str] | None = None, where=None
     ) -> pa.Table:
-        """Rows (of one profile, and matching ``where``, a pyarrow expression)."""
+        """Rows (of one profile, and matching ``where``, a pyarrow expression).
+
+        One profile's rows come from an in-memory copy sorted by ``profile_id`` (binary
+        search) when the table has at most ``index_max_rows`` rows, else from a filtered
+        scan that skips files by their ``profile_id`` statistics.
+        """
+        index = self._profile_index() if profile_id is not None else None
+        if index is not None:
+            table, ids = index
+            lo, hi = np.searchsorted(ids, [profile_id, profile_id + 1])
+            part = table.slice(int(lo), int(hi - lo))
+            if where is not None:
+                part = part.filter(where)
+            return part.select(columns) if columns else part
         expr = where
         if profile_id is not None:
             by_profile = pc.field("profile_id") == pa.scalar(profile_id, pa.int64())
@@ -66,8 +95,15 @@ class Snapshot:
 class Lake:
     """Warm snapshots of every table under ``tables_dir``."""
 
-    def __init__(self, tables_dir: str, refresh_sec: float = 2.0, keep_versions: int = 8):
+    def __init__(
+        self,
+        tables_dir: str,
+        refresh_sec: float = 2.0,
+        keep_versions: int = 8,
+        index_max_rows: int = 2_000_000,
+    ):
         self.tables_dir = Path(tables_dir)
+        self.index_max_rows = index_max_rows
         self.refresh_sec = refresh_sec
         self._lock = threading.Lock()
         self._latest: dict[str, tuple[DeltaTable, float, Snapshot]] = {}
@@ -81,7 +117,7 @@ class Lake:
         return (self.tables_dir / name / "_delta_log").is_dir()
 
     def _snapshot(self, name: str, table: DeltaTable) -> Snapshot:
-        return Snapshot(name, table.version(), table.to_pyarrow_dataset(), {})
+        return Snapshot(name, table.version(), table.to_pyarrow_dataset(), {}, self.index_max_rows)
 
     def latest(self, name: str) -> Snapshot:
         """The newest version of ``name``, at most ``refresh_sec`` old.

@@ -36,6 +36,7 @@ class ApiSettings:
     companions_max: int
     unknown_country_code: str
     events_page_max: int
+    index_max_rows: int
 
     @property
     def jwt_secret(self) -> str:

@@ -266,3 +266,16 @@ def test_openapi_lists_every_route(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/viewing/{itemId}/abandon" in paths and "/api/events" in paths
     assert client.get("/docs").status_code == 200
+
+
+def test_the_in_memory_index_and_the_filtered_scan_answer_alike(make_client, auth):
+    indexed, scanned = make_client(), make_client(index_max_rows=0)
+    for url, params in (
+        (CW, {"as_of": "latest"}),
+        ("/api/viewing/history", {"startDate": "2024-05-23", "limit": 3}),
+        ("/api/viewing/statistics", {"period": "month"}),
+        ("/api/viewing/progress/10", {}),
+    ):
+        a = indexed.get(url, params=params, headers=auth()).json()
+        b = scanned.get(url, params=params, headers=auth()).json()
+        assert a == b and a
