@@ -14,6 +14,7 @@ recent ones (LRU).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -28,6 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pds
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaNotFound
+
+log = logging.getLogger(__name__)
 
 
 class TableMissingError(LookupError):
@@ -105,7 +108,8 @@ class Lake:
         self.tables_dir = Path(tables_dir)
         self.index_max_rows = index_max_rows
         self.refresh_sec = refresh_sec
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._refreshing = threading.Lock()  # one background refresh at a time
         self._latest: dict[str, tuple[DeltaTable, float, Snapshot]] = {}
         self._old: OrderedDict[tuple[str, int], Snapshot] = OrderedDict()
         self._keep = keep_versions
@@ -120,34 +124,60 @@ class Lake:
         return Snapshot(name, table.version(), table.to_pyarrow_dataset(), {}, self.index_max_rows)
 
     def latest(self, name: str) -> Snapshot:
-        """The newest version of ``name``, at most ``refresh_sec`` old.
+        """The newest version of ``name`` as of at most ``refresh_sec`` ago.
+
+        A stale snapshot is still answered while one background thread tails the log
+        (``update_incremental()``), so no request waits on the refresh; with
+        ``refresh_sec`` 0 every call refreshes first (tests).
 
         Raises:
             TableMissingError: the table does not exist yet.
         """
-        now = time.monotonic()
         entry = self._latest.get(name)
-        if entry and now - entry[1] < self.refresh_sec:
+        if entry is None:
+            with self._lock:
+                if name not in self._latest:
+                    self._latest[name] = self._open(name)
+                return self._latest[name][2]
+        if time.monotonic() - entry[1] < self.refresh_sec:
             return entry[2]
-        with self._lock:
-            entry = self._latest.get(name)
-            if entry and time.monotonic() - entry[1] < self.refresh_sec:
-                return entry[2]
-            if entry is None:
-                if not self.exists(name):
-                    raise TableMissingError(f"table {name!r} is not built yet on this lake")
-                try:
-                    table = DeltaTable(self.path(name))
-                except _DeltaNotFound:
-                    raise TableMissingError(f"table {name!r} is not built yet") from None
-                snap = self._snapshot(name, table)
-            else:
-                table, _, snap = entry
-                table.update_incremental()
-                if table.version() != snap.version:
-                    snap = self._snapshot(name, table)
-            self._latest[name] = (table, time.monotonic(), snap)
-            return snap
+        if self.refresh_sec <= 0:
+            with self._lock:
+                self._refresh(name)
+            return self._latest[name][2]
+        if self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._refresh_in_background, args=(name,), daemon=True).start()
+        return entry[2]
+
+    def _open(self, name: str) -> tuple[DeltaTable, float, Snapshot]:
+        if not self.exists(name):
+            raise TableMissingError(f"table {name!r} is not built yet on this lake")
+        try:
+            table = DeltaTable(self.path(name))
+        except _DeltaNotFound:
+            raise TableMissingError(f"table {name!r} is not built yet") from None
+        return table, time.monotonic(), self._snapshot(name, table)
+
+    def _refresh(self, name: str) -> None:
+        table, _, snap = self._latest[name]
+        table.update_incremental()
+        if table.version() != snap.version:
+            snap = self._snapshot(name, table)
+            if "profile_id" in snap.dataset.schema.names:
+                snap._profile_index()  # build the index here, not in the next request
+        self._latest[name] = (table, time.monotonic(), snap)
+
+    def _refresh_in_background(self, name: str) -> None:
+        try:
+            with self._lock:
+                if name in self._latest:
+                    self._refresh(name)
+        except Exception:  # noqa: BLE001 - keep serving the last good snapshot
+            log.exception(
+                "refresh of %s failed; serving version %s", name, self._latest[name][2].version
+            )
+        finally:
+            self._refreshing.release()
 
     def at(self, name: str, version: int | dt.datetime) -> Snapshot:
         """``name`` as it stood at a version, or at a UTC time (the version current then).
@@ -183,10 +213,11 @@ class Lake:
         Raises:
             VersionNotFoundError: the table did not exist yet at ``when``.
         """
-        table, _, _ = self._latest[name]
+        with self._lock:  # the refresher mutates the same DeltaTable
+            commits = self._latest[name][0].history()
         millis = when.timestamp() * 1000
         best = None
-        for h in table.history():
+        for h in commits:
             if h.get("timestamp", 0) <= millis and (best is None or h["version"] > best):
                 best = h["version"]
         if best is None:
