@@ -17,6 +17,7 @@ Usage::
 
     .venv/bin/python bench/api_latency.py                          # hh-001 + hh-003, 30 s phases
     .venv/bin/python bench/api_latency.py --lake-root /tmp/api-bench-lake --seconds 30 --rate 200
+    .venv/bin/python bench/api_latency.py --lake-root lakehouse/demo --no-build   # any built lake
 """
 
 from __future__ import annotations
@@ -193,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lake-root", default="/tmp/api-bench-lake")
     parser.add_argument("--exports", nargs="*", default=["hh-001.csv", "hh-003.csv"])
+    parser.add_argument(
+        "--no-build", action="store_true", help="use --lake-root as it is (any built lake)"
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=200.0, help="continue-watching req/s")
     parser.add_argument("--concurrency", type=int, default=50)
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     from deltalake import DeltaTable
 
     lake = Path(args.lake_root)
-    if not (lake / ".bench-built").exists():
+    if not args.no_build and not (lake / ".bench-built").exists():
         shutil.rmtree(lake, ignore_errors=True)
         build_lake(lake, [CORPUS / e for e in args.exports])
     tables = lake / "tables"

@@ -37,11 +37,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def sample_cfg(spark, tmp_path_factory):
-    return build_sample_lake(spark, tmp_path_factory.getbasetemp())
+    # API_TEST_LAKE_BASE: reuse a sample lake built by an earlier run (it is never modified)
+    base = os.environ.get("API_TEST_LAKE_BASE") or tmp_path_factory.getbasetemp()
+    return build_sample_lake(spark, Path(base))
 
 
-def copy_of(cfg, target: Path):
-    shutil.copytree(cfg.paths.lake_root, target, ignore=shutil.ignore_patterns(".built"))
+def copy_of(cfg, target: Path, landing: bool = True):
+    """A copy of the lake; its stream checkpoint names the original's files, so it is left out."""
+    skip = [".built", "_checkpoints"] + ([] if landing else ["landing"])
+    shutil.copytree(cfg.paths.lake_root, target, ignore=shutil.ignore_patterns(*skip))
     return load_config("test", str(target))
 
 
@@ -104,7 +108,7 @@ def _free_port() -> int:
 def test_post_watched_over_real_uvicorn_then_ingest_keeps_one_event(spark, sample_cfg, tmp_path):
     from jobs import ingest_playback_events as ingest
 
-    cfg = copy_of(sample_cfg, tmp_path / "lake")
+    cfg = copy_of(sample_cfg, tmp_path / "lake", landing=False)
     pid = next(iter(profiles(cfg)))
     films = DeltaTable(cfg.table_path("title")).to_pyarrow_table().to_pylist()
     film = next(t for t in films if t["title_type"] == "FILM" and t["runtime_sec"])
