@@ -77,6 +77,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -264,14 +270,20 @@ def main(argv: list[str] | None = None) -> int:
                     await client.get(
                         f"{base}/api/profiles/{pid}/continue-watching", headers=tokens[pid]
                     )
-                r1 = await paced(client, base, tokens, args.rate, args.seconds, args.concurrency)
-                r2 = await flat_out(client, base, tokens, shows, args.seconds, args.concurrency)
-                r3 = await flat_out(
-                    client, base, tokens, shows, args.seconds / 3, args.concurrency, films
-                )
-                return r1, r2, r3
+                out = []
+                for phase in (
+                    lambda: paced(client, base, tokens, args.rate, args.seconds, args.concurrency),
+                    lambda: flat_out(client, base, tokens, shows, args.seconds, args.concurrency),
+                    lambda: flat_out(
+                        client, base, tokens, shows, args.seconds / 3, args.concurrency, films
+                    ),
+                ):
+                    cpu = cpu_seconds(server.pid)
+                    rec, wall = await phase()
+                    out.append((rec, wall, cpu_seconds(server.pid) - cpu))
+                return out
 
-        (rec1, w1), (rec2, w2), (rec3, w3) = asyncio.run(phases())
+        (rec1, w1, c1), (rec2, w2, c2), (rec3, w3, c3) = asyncio.run(phases())
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -281,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     print_table(f"1. continue-watching paced at {args.rate:.0f} req/s", rec1.rows(w1))
     print_table("2. read endpoints, flat out", rec2.rows(w2))
     print_table("3. POST watched, flat out (unique idempotency keys)", rec3.rows(w3))
+    print("\nserver CPU per request (independent of how busy the machine is):")
+    for label, rec, cpu in (("1", rec1, c1), ("2", rec2, c2), ("3", rec3, c3)):
+        n = sum(len(v) for v in rec.lat.values())
+        print(f"  phase {label}: {1000 * cpu / max(n, 1):.2f} ms CPU/request "
+              f"(=> ~{n / max(cpu, 1e-9):,.0f} req/s per fully available core)")  # fmt: skip
     lat = rec1.lat.get("continue-watching @rate", [])
     if lat:
         print(f"\nmean {statistics.mean(lat):.1f} ms; goal p99 < 50 ms at {args.rate:.0f} req/s: "
