@@ -28,29 +28,38 @@ from api.settings import ApiSettings, load_api_settings
 from jobs.core.config import load_config
 
 
-def _rate_limit_middleware(app: FastAPI, settings: ApiSettings) -> None:
-    limiter = MovingWindowRateLimiter(MemoryStorage())
-    per_ip = parse_limit(settings.rate_limit_per_ip)
-    per_token = parse_limit(settings.rate_limit_per_token)
+class RateLimit:
+    """Pure ASGI middleware: per-IP and per-token limits on ``/api/`` (429 + Retry-After).
 
-    @app.middleware("http")
-    async def rate_limit(request: Request, call_next):
-        if not request.url.path.startswith("/api/"):
-            return await call_next(request)
-        checks = [(per_ip, "ip", request.client.host if request.client else "unknown")]
-        auth = request.headers.get("authorization")
+    Plain ASGI rather than ``@app.middleware("http")``, which costs a task and a stream
+    per request.
+    """
+
+    def __init__(self, app, settings: ApiSettings):
+        self.app = app
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.per_ip = parse_limit(settings.rate_limit_per_ip)
+        self.per_token = parse_limit(settings.rate_limit_per_token)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            return await self.app(scope, receive, send)
+        client = scope.get("client")
+        checks = [(self.per_ip, "ip", client[0] if client else "unknown")]
+        auth = dict(scope["headers"]).get(b"authorization")
         if auth:
-            checks.append((per_token, "token", hashlib.sha256(auth.encode()).hexdigest()[:24]))
+            checks.append((self.per_token, "token", hashlib.sha256(auth).hexdigest()[:24]))
         for limit, kind, key in checks:
-            if not limiter.hit(limit, kind, key):
-                reset, _ = limiter.get_window_stats(limit, kind, key)
+            if not self.limiter.hit(limit, kind, key):
+                reset, _ = self.limiter.get_window_stats(limit, kind, key)
                 retry = max(1, math.ceil(reset - time.time()))
-                return JSONResponse(
+                response = JSONResponse(
                     {"detail": f"rate limit per {kind} exceeded ({limit}); retry in {retry} s"},
                     status_code=429,
                     headers={"Retry-After": str(retry)},
                 )
-        return await call_next(request)
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def create_app(
@@ -81,7 +90,7 @@ def create_app(
             index_max_rows=settings.index_max_rows,
         ),
     )
-    _rate_limit_middleware(app, settings)
+    app.add_middleware(RateLimit, settings=settings)
 
     @app.exception_handler(TableMissingError)
     async def _missing(request: Request, exc: TableMissingError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -63,12 +64,30 @@ def issue(
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
 
 
+_VERIFIED: dict[tuple[str, str], tuple[Principal, float]] = {}
+_VERIFIED_MAX = 10_000
+
+
 def verify(settings: ApiSettings, token: str) -> Principal:
-    """The principal of a valid token.
+    """The principal of a valid token (a verified token is remembered until it expires).
 
     Raises:
         InvalidTokenError: bad signature, expired, wrong issuer or a missing claim.
     """
+    key = (settings.jwt_secret, token)
+    hit = _VERIFIED.get(key)
+    if hit is not None:
+        if time.time() < hit[1]:
+            return hit[0]
+        _VERIFIED.pop(key, None)
+    principal, exp = _decode(settings, token)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[key] = (principal, exp)
+    return principal
+
+
+def _decode(settings: ApiSettings, token: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
             token,
@@ -77,7 +96,8 @@ def verify(settings: ApiSettings, token: str) -> Principal:
             issuer=settings.jwt_issuer,
             options={"require": ["sub", "exp", "iat", "iss", "role"]},
         )
-        return Principal(int(claims["sub"]), claims["role"] == "admin", str(claims.get("jti", "")))
+        who = Principal(int(claims["sub"]), claims["role"] == "admin", str(claims.get("jti", "")))
+        return who, float(claims["exp"])
     except jwt.ExpiredSignatureError:
         raise InvalidTokenError("token expired; issue a new one") from None
     except (jwt.InvalidTokenError, ValueError) as exc:
