@@ -4,9 +4,10 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_ROOT  ?= lakehouse/demo
+API_PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv check-java demo test test-fast lint typecheck format bench-resume dq notebook clean
+.PHONY: help venv check-java demo serve test test-fast lint typecheck format bench-resume dq notebook clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -25,6 +26,9 @@ check-java: ## fail with install advice unless Java 17+ is on PATH
 demo: check-java venv ## import the bundled sample, ingest it (--once), show counts and Continue Watching
 	$(PY) -m jobs.demo --lake-root $(DEMO_ROOT)
 
+serve: venv ## the HTTP API on the demo lake (after make demo) at http://127.0.0.1:$(API_PORT)/docs
+	LAKEHOUSE_ROOT=$(abspath $(DEMO_ROOT)) $(PY) -m uvicorn api.app:create_app --factory --host 127.0.0.1 --port $(API_PORT)
+
 test: check-java venv ## run the test suite (prints the 15 slowest tests at the end)
 	$(PY) -m pytest
 
@@ -32,15 +36,15 @@ test-fast: venv ## the tests without the end-to-end runs over real exports
 	$(PY) -m pytest -m "not slow"
 
 lint: venv ## ruff lint (style, imports, docstrings of jobs/core, complexity) and format check
-	$(VENV)/bin/ruff check jobs dq tests bench
-	$(VENV)/bin/ruff format --check jobs dq tests bench
+	$(VENV)/bin/ruff check jobs dq api tests bench
+	$(VENV)/bin/ruff format --check jobs dq api tests bench
 
 typecheck: venv ## mypy on jobs/core (settings in pyproject.toml)
 	$(VENV)/bin/mypy
 
 format: venv ## ruff format and autofix
-	$(VENV)/bin/ruff format jobs dq tests bench
-	$(VENV)/bin/ruff check --fix jobs dq tests bench
+	$(VENV)/bin/ruff format jobs dq api tests bench
+	$(VENV)/bin/ruff check --fix jobs dq api tests bench
 
 bench-resume: venv ## resume_state vs Netflix's Latest Bookmark on every shared export
 	$(PY) bench/resume_accuracy.py ../shared/data/viewing-activity/*.csv

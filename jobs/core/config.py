@@ -228,6 +228,34 @@ class AbandonedSessionSettings(Section):
     idle_hours: PositiveFloat
 
 
+class ApiSettings(Section):
+    """The HTTP API (``api/``): tokens, rate limits, paging, warm snapshots, input caps.
+
+    ``jwt_secret`` is resolved when read: the environment variable named by
+    ``jwt_secret_env`` when set, else ``dev_secret`` (local use and tests only).
+    """
+
+    jwt_secret_env: str
+    dev_secret: str
+    jwt_issuer: str
+    token_ttl_minutes: PositiveInt
+    rate_limit_per_token: str
+    rate_limit_per_ip: str
+    snapshot_refresh_sec: PositiveFloat
+    page_size_default: PositiveInt
+    page_size_max: PositiveInt
+    text_max_chars: PositiveInt
+    companions_max: PositiveInt
+    unknown_country_code: str
+    events_page_max: PositiveInt
+    index_max_rows: NonNegativeInt
+
+    @property
+    def jwt_secret(self) -> str:
+        """The HS256 signing secret (environment variable first)."""
+        return os.environ.get(self.jwt_secret_env) or self.dev_secret
+
+
 class Config(Section):
     """The whole configuration of one environment (``cfg.<section>.<key>``)."""
 
@@ -244,6 +272,7 @@ class Config(Section):
     stream_expectations: StreamExpectationSettings
     dq: DqSettings
     abandoned_sessions: AbandonedSessionSettings
+    api: ApiSettings
 
     def table_path(self, name: str) -> str:
         """Absolute path of the Delta table ``name`` under ``paths.tables_dir``."""

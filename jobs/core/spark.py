@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import sys
 
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
@@ -49,6 +50,9 @@ def build_spark(app_name: str, cfg: Config) -> SparkSession:
     Returns:
         The active SparkSession.
     """
+    # Python workers (the Continue Watching rule runs in applyInArrow) use this interpreter,
+    # which has pyarrow, unless PYSPARK_PYTHON or spark.pyspark.python says otherwise
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(f"{cfg.spark.app_name_prefix}:{app_name}")
     if cfg.spark.master and not SparkConf().contains("spark.master"):
         # spark-submit --master wins over the config

@@ -31,7 +31,19 @@ from jobs.core.table_spec import DELTA_RETENTION, TableSpec, col
 
 __all__ = ["DELTA_RETENTION", "TABLES", "TableSpec", "col", "conform", "get_spec", "register"]
 
-EVENT_TYPES = ("PLAY", "PAUSE", "SEEK", "HEARTBEAT", "BITRATE_CHANGE", "END", "ERROR")
+# WATCHED and ABANDONED are explicit app statements ("I watched it", "I gave up"), posted
+# through the API: position_sec is the runtime (WATCHED) or the progress reached (ABANDONED).
+EVENT_TYPES = (
+    "PLAY",
+    "PAUSE",
+    "SEEK",
+    "HEARTBEAT",
+    "BITRATE_CHANGE",
+    "END",
+    "ERROR",
+    "WATCHED",
+    "ABANDONED",
+)
 
 
 ACCOUNT = TableSpec(

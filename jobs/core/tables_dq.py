@@ -13,7 +13,14 @@ Registered into :data:`jobs.core.tables.TABLES` by ``tables.py`` (:data:`SPECS`)
 
 from __future__ import annotations
 
-from pyspark.sql.types import BooleanType, LongType, StringType, StructType, TimestampType
+from pyspark.sql.types import (
+    BooleanType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructType,
+    TimestampType,
+)
 
 from jobs.core.table_spec import TableSpec, col
 
@@ -51,4 +58,29 @@ DQ_RESULT = TableSpec(
 )
 
 # registered by jobs.core.tables
-SPECS = (DQ_RESULT,)
+ERASURE_LOG = TableSpec(
+    name="erasure_log",
+    description="One row per profile erasure, without personal data (what went, what time travel lost).",
+    key=("erasure_id",),
+    schema=StructType(
+        [
+            col("erasure_id", StringType(), "random id of the erasure run"),
+            col(
+                "subject_sha256",
+                StringType(),
+                "SHA-256 of 'profile:' + id: confirms a request, holds no id",
+            ),
+            col("requested_by", StringType(), "cli or api (admin token)"),
+            col("started_at", TimestampType(), "UTC"),
+            col("finished_at", TimestampType(), "UTC"),
+            col("tables_changed", IntegerType(), "Delta tables that held the profile"),
+            col("rows_deleted", LongType(), "rows deleted over all tables"),
+            col("files_rewritten", IntegerType(), "landing and rejects files rewritten or removed"),
+            col("lines_removed", LongType(), "landing and rejects lines removed"),
+            col("time_travel", StringType(), "JSON: table -> first version still readable"),
+        ]
+    ),
+    properties={"delta.logRetentionDuration": "interval 3650 days"},
+)
+
+SPECS = (DQ_RESULT, ERASURE_LOG)

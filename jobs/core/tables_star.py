@@ -23,7 +23,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.core.table_spec import TableSpec, col
+from jobs.core.table_spec import DELTA_RETENTION, TableSpec, col
 
 UNKNOWN_KEY = -1
 
@@ -411,6 +411,8 @@ VIEWING_DOMAIN_EVENT = TableSpec(
             col("payload", StringType(), "JSON with the design's fields"),
         ]
     ),
+    # change data feed: the API publishes these events to pollers (GET /api/events)
+    properties={**DELTA_RETENTION, "delta.enableChangeDataFeed": "true"},
 )
 
 ABANDONED_CONTENT = TableSpec(

@@ -1,0 +1,56 @@
+"""Request dependencies: the app state, the caller (bearer token) and whom it acts for."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.lake import Lake
+from api.settings import ApiSettings
+from api.tokens import InvalidTokenError, Principal, verify
+from jobs.core.config import Config
+
+_bearer = HTTPBearer(auto_error=False, description="python -m api.tokens --profile ID")
+
+
+@dataclasses.dataclass
+class AppState:
+    """What every request reaches through ``request.app.state.api``."""
+
+    settings: ApiSettings
+    cfg: Config
+    lake: Lake
+
+
+def state(request: Request) -> AppState:
+    return request.app.state.api
+
+
+def principal(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from a valid bearer token (401 otherwise)."""
+    if creds is None:
+        raise HTTPException(
+            401,
+            "missing bearer token: send 'Authorization: Bearer TOKEN' "
+            "(python -m api.tokens --profile ID)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        return verify(state(request).settings, creds.credentials)
+    except InvalidTokenError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+def acting_profile(who: Principal, profile_id: int | None) -> int:
+    """The profile a request acts for: its own, or any for an admin (403 otherwise)."""
+    if profile_id is None:
+        return who.profile_id
+    if not who.may_act_for(profile_id):
+        raise HTTPException(403, f"this token is for profile {who.profile_id} only")
+    return profile_id

@@ -1,0 +1,226 @@
+"""Request and response bodies of the API (pydantic), with the design's field names.
+
+Times are UTC ISO-8601 (``2026-11-23T12:00:00Z``); ``*_sec`` fields are seconds.
+Free text (reasons, companions, places) is cleaned by :func:`clean_text`: control
+characters and markup removed, whitespace collapsed, length capped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+_TAG = re.compile(r"<[^>]*>")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_SPACE = re.compile(r"\s+")
+# set by the app from conf/api.yaml (text_max_chars); a module value keeps validators simple
+TEXT_MAX_CHARS = 200
+
+
+def clean_text(value: str | None, max_chars: int | None = None) -> str | None:
+    """Strip markup and control characters, collapse whitespace, cap the length.
+
+    Returns None for None or for text that is empty once cleaned.
+    """
+    if value is None:
+        return None
+    text = html.unescape(_TAG.sub(" ", value))
+    text = _TAG.sub(" ", text).replace("<", " ").replace(">", " ")
+    text = _SPACE.sub(" ", _CONTROL.sub(" ", text)).strip()
+    return text[: max_chars or TEXT_MAX_CHARS] or None
+
+
+def _utc_iso(t: dt.datetime | None) -> str | None:
+    if t is None:
+        return None
+    t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+    return t.isoformat().replace("+00:00", "Z")
+
+
+UtcTime = Annotated[dt.datetime, PlainSerializer(_utc_iso, return_type=str)]
+ShortText = Annotated[str | None, Field(default=None, max_length=2000)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _clean(cls, v, info):
+        if isinstance(v, str) and info.field_name not in ("watchDate", "abandonDate"):
+            return clean_text(v)
+        if isinstance(v, list):
+            return [clean_text(x) if isinstance(x, str) else x for x in v]
+        return v
+
+    @field_validator("watchDate", "abandonDate", check_fields=False)
+    @classmethod
+    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give a time zone (e.g. 2026-11-23T20:00:00Z)")
+        return v.astimezone(dt.UTC) if v is not None else None
+
+
+class MovieWatchedBody(_Body):
+    """``POST /api/viewing/movies/{movieId}/watched``."""
+
+    watchDate: dt.datetime | None = Field(None, description="when it was watched (default now)")
+    viewingLocation: ShortText = None
+    viewingPlatform: ShortText = None
+    watchedWith: list[str] = Field(default_factory=list, max_length=50)
+    viewingContext: ShortText = None
+    isRewatch: bool | None = None
+
+
+class EpisodeWatchedBody(_Body):
+    """``POST /api/viewing/episodes/{episodeId}/watched``."""
+
+    watchDate: dt.datetime | None = Field(None, description="when it was watched (default now)")
+    platform: ShortText = None
+    bingeSessionId: Annotated[str | None, Field(default=None, max_length=100)] = None
+    viewingDuration: int | None = Field(None, ge=0, le=86400, description="seconds watched")
+
+
+class AbandonBody(_Body):
+    """``POST /api/viewing/{itemId}/abandon``."""
+
+    abandonDate: dt.datetime | None = Field(None, description="when (default now)")
+    progressPercent: float = Field(..., ge=0, le=100)
+    abandonReason: ShortText = None
+    qualityRating: int | None = Field(None, ge=1, le=5)
+    wouldRetry: bool | None = None
+
+
+class Accepted(BaseModel):
+    """A write accepted into the landing zone (the ingest takes it in exactly once)."""
+
+    record_id: str = Field(description="deterministic id: the same for a retried request")
+    event_type: Literal["WATCHED", "ABANDONED"]
+    session_id: str
+    event_time: UtcTime
+    duplicate: bool = Field(description="true when this idempotency key was already accepted")
+
+
+class ContinueWatchingItem(BaseModel):
+    rank: int
+    profile_id: int
+    title_id: int
+    episode_id: int | None
+    title_name: str | None
+    season_number: int | None
+    episode_number: int | None
+    episode_title: str | None
+    position_sec: int | None
+    runtime_sec: int | None
+    progress_pct: float | None
+    last_update: UtcTime
+    device_id: str | None
+    is_next_episode: bool
+
+
+class ContinueWatching(BaseModel):
+    profile_id: int
+    as_of: UtcTime
+    table_version: int = Field(description="resume_state version the answer was read from")
+    items: list[ContinueWatchingItem]
+
+
+class Page(BaseModel):
+    page: int
+    limit: int
+    total: int
+    has_more: bool
+
+
+class HistoryItem(BaseModel):
+    session_id: str
+    started_at: UtcTime
+    title_id: int | None
+    title_name: str | None
+    content_type: str | None
+    season_number: int | None
+    episode_number: int | None
+    episode_title: str | None
+    platform: str | None
+    watch_seconds: int | None
+    progress_pct: float | None
+    is_finished: bool | None
+
+
+class History(BaseModel):
+    profile_id: int
+    page: Page
+    items: list[HistoryItem]
+
+
+class ShowProgress(BaseModel):
+    profile_id: int
+    title_id: int
+    title_name: str | None
+    last_season_number: int | None
+    last_episode_number: int | None
+    last_watched_at: UtcTime | None
+    episodes_watched: int | None
+    known_episodes: int | None
+    completion_pct: float | None
+    completed_seasons: int | None
+    is_completed: bool | None
+    completed_at: UtcTime | None
+    next_episode_id: int | None
+    next_season_number: int | None
+    next_episode_number: int | None
+    next_episode_title: str | None
+
+
+class Breakdown(BaseModel):
+    value: str
+    items_watched: int
+    items_completed: int
+    watch_hours: float
+
+
+class PeriodStatistics(BaseModel):
+    period_start: dt.date
+    items_watched: int
+    items_completed: int
+    watch_hours: float
+    by_content_type: list[Breakdown]
+    by_genre: list[Breakdown]
+    by_platform: list[Breakdown]
+
+
+class Statistics(BaseModel):
+    profile_id: int
+    period: Literal["week", "month", "year", "all"]
+    page: Page
+    periods: list[PeriodStatistics]
+
+
+class DomainEvent(BaseModel):
+    cursor: str = Field(description="position of this event in the feed")
+    event_id: str
+    event_type: str
+    profile_id: int
+    title_id: int | None
+    episode_id: int | None
+    occurred_at: UtcTime | None
+    payload: dict | None
+    commit_version: int
+
+
+class EventFeed(BaseModel):
+    events: list[DomainEvent]
+    next_cursor: str = Field(description="pass as ?after= to get the events after these")
+
+
+class ErasureReport(BaseModel):
+    erasure_id: str
+    profile_id: int
+    tables: dict[str, int] = Field(description="rows deleted per table")
+    files_rewritten: int = Field(description="landing and rejects files rewritten")
+    lines_removed: int
+    time_travel: str = Field(description="what time travel can no longer show")

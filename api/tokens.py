@@ -1,0 +1,130 @@
+"""Access tokens: HS256 JWTs for one profile, signed with the secret of ``conf/api.yaml``.
+
+Claims: ``sub`` (the profile_id, as text), ``role`` (``profile`` or ``admin``), ``iss``,
+``iat``, ``exp`` and ``jti``. A profile token reads and writes only that profile's
+data; an admin token may act for any profile and run erasure.
+
+Usage::
+
+    python -m api.tokens --profile 123456789               # one hour (token_ttl_minutes)
+    python -m api.tokens --profile 0 --admin --ttl-minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+from api.settings import ApiSettings, ApiSettingsError, load_api_settings
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid token speaks for."""
+
+    profile_id: int
+    admin: bool
+    token_id: str
+
+    def may_act_for(self, profile_id: int) -> bool:
+        """A profile acts only for itself; an admin for anyone."""
+        return self.admin or self.profile_id == profile_id
+
+
+class InvalidTokenError(ValueError):
+    """The token is missing, malformed, badly signed, expired or lacks a claim."""
+
+
+def issue(
+    settings: ApiSettings,
+    profile_id: int,
+    admin: bool = False,
+    ttl_minutes: int | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    """A signed token for ``profile_id`` valid ``ttl_minutes`` (default from settings)."""
+    now = now or dt.datetime.now(dt.UTC)
+    ttl = dt.timedelta(minutes=settings.token_ttl_minutes if ttl_minutes is None else ttl_minutes)
+    claims = {
+        "sub": str(profile_id),
+        "role": "admin" if admin else "profile",
+        "iss": settings.jwt_issuer,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+_VERIFIED: dict[tuple[str, str], tuple[Principal, float]] = {}
+_VERIFIED_MAX = 10_000
+
+
+def verify(settings: ApiSettings, token: str) -> Principal:
+    """The principal of a valid token (a verified token is remembered until it expires).
+
+    Raises:
+        InvalidTokenError: bad signature, expired, wrong issuer or a missing claim.
+    """
+    key = (settings.jwt_secret, token)
+    hit = _VERIFIED.get(key)
+    if hit is not None:
+        if time.time() < hit[1]:
+            return hit[0]
+        _VERIFIED.pop(key, None)
+    principal, exp = _decode(settings, token)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[key] = (principal, exp)
+    return principal
+
+
+def _decode(settings: ApiSettings, token: str) -> tuple[Principal, float]:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[ALGORITHM],
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "exp", "iat", "iss", "role"]},
+        )
+        who = Principal(int(claims["sub"]), claims["role"] == "admin", str(claims.get("jti", "")))
+        return who, float(claims["exp"])
+    except jwt.ExpiredSignatureError:
+        raise InvalidTokenError("token expired; issue a new one") from None
+    except (jwt.InvalidTokenError, ValueError) as exc:
+        raise InvalidTokenError(f"invalid token: {exc}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m api.tokens", description="Print a signed API access token."
+    )
+    parser.add_argument("--profile", type=int, required=True, help="profile_id the token is for")
+    parser.add_argument("--admin", action="store_true", help="admin role (erasure, any profile)")
+    parser.add_argument(
+        "--ttl-minutes", type=int, default=None, help="lifetime (default api.token_ttl_minutes)"
+    )
+    args = parser.parse_args(argv)
+    if args.ttl_minutes is not None and args.ttl_minutes < 1:
+        print("error: --ttl-minutes must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        settings = load_api_settings()
+    except ApiSettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(issue(settings, args.profile, args.admin, args.ttl_minutes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

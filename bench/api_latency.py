@@ -1,0 +1,309 @@
+"""Load test of the HTTP API: a real uvicorn on 127.0.0.1 over a lake of real exports.
+
+Phases (each bounded in time, ``--concurrency`` httpx clients in one asyncio loop):
+
+1. ``continue-watching`` paced at ``--rate`` requests/s (default 200) for ``--seconds``:
+   achieved requests/s, p50 / p99 latency (goal: p99 < 50 ms at 200 req/s);
+2. every read endpoint mixed, as fast as the clients go, for ``--seconds``:
+   requests/s and p50 / p99 per endpoint;
+3. POST watched with a fresh idempotency key each, for ``--seconds`` / 3: throughput.
+
+The lake is built first when ``--lake-root`` does not hold one: the real jobs import
+``--exports`` corpus files (one account each), ingest them (``--once``), load the
+catalogue and build the star schema and the activity tables. Tokens: one per profile;
+the rate limits are lifted for the run (a conf dir copy with a permissive ``api.yaml``).
+
+Usage::
+
+    .venv/bin/python bench/api_latency.py                          # hh-001 + hh-003, 30 s phases
+    .venv/bin/python bench/api_latency.py --lake-root /tmp/api-bench-lake --seconds 30 --rate 200
+    .venv/bin/python bench/api_latency.py --lake-root lakehouse/demo --no-build   # any built lake
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CORPUS = ROOT.parent / "shared" / "data" / "viewing-activity-corpus"
+
+
+def run(*args: str, lake: Path) -> None:
+    cmd = [sys.executable, "-m", *args, "--lake-root", str(lake)]
+    print("$", " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def build_lake(lake: Path, exports: list[Path]) -> None:
+    """The real pipeline on ``exports``: import, ingest, catalogue, star schema, activity."""
+    start = time.monotonic()
+    for csv in exports:
+        run("jobs.import_viewing_activity", str(csv), "--account", csv.stem, lake=lake)
+    run("jobs.ingest_playback_events", "--once", lake=lake)
+    run("jobs.load_catalog", lake=lake)
+    run("jobs.build_star_schema", "--as-of", "latest", lake=lake)
+    run("jobs.build_viewing_activity", "--as-of", "latest", lake=lake)
+    (lake / ".bench-built").touch()
+    print(f"lake built in {time.monotonic() - start:.0f} s", flush=True)
+
+
+def permissive_conf(target: Path) -> Path:
+    """A copy of conf/ whose api.yaml does not rate-limit the load test."""
+    shutil.copytree(ROOT / "conf", target, dirs_exist_ok=True)
+    text = (target / "api.yaml").read_text()
+    text = text.replace('"6000/minute"', '"10000000/minute"').replace(
+        '"12000/minute"', '"10000000/minute"'
+    )
+    (target / "api.yaml").write_text(text)
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lat: dict[str, list[float]] = {}
+        self.errors: dict[str, int] = {}
+
+    def add(self, name: str, seconds: float, ok: bool) -> None:
+        self.lat.setdefault(name, []).append(seconds * 1000)
+        if not ok:
+            self.errors[name] = self.errors.get(name, 0) + 1
+
+    def rows(self, wall: float) -> list[tuple]:
+        return [
+            (name, len(v), len(v) / wall, pct(v, 50), pct(v, 99), self.errors.get(name, 0))
+            for name, v in sorted(self.lat.items())
+        ]
+
+
+async def timed(client, rec: Recorder, name: str, method: str, url: str, **kw) -> None:
+    t = time.perf_counter()
+    try:
+        r = await client.request(method, url, **kw)
+        ok = r.status_code < 400
+    except Exception:  # noqa: BLE001 - a failed request is a counted error
+        ok = False
+    rec.add(name, time.perf_counter() - t, ok)
+
+
+async def paced(client, base: str, tokens: dict[int, dict], rate: float, seconds: float, n: int):
+    """``continue-watching`` at ``rate`` req/s over ``n`` clients (each on its own tick)."""
+    rec = Recorder()
+    interval = n / rate
+    pids = list(tokens)
+    start = time.perf_counter()
+
+    async def worker(i: int) -> None:
+        k = 0
+        while True:
+            due = start + i * interval / n + k * interval
+            if due - start > seconds:
+                return
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            pid = pids[(i + k) % len(pids)]
+            url = f"{base}/api/profiles/{pid}/continue-watching?as_of=latest"
+            await timed(client, rec, "continue-watching @rate", "GET", url, headers=tokens[pid])
+            k += 1
+
+    await asyncio.gather(*(worker(i) for i in range(n)))
+    return rec, time.perf_counter() - start
+
+
+async def flat_out(
+    client, base: str, tokens: dict[int, dict], shows, seconds: float, n: int, post_ids=None
+):
+    """Every read endpoint (or POST watched when ``post_ids``), as fast as ``n`` clients go."""
+    rec = Recorder()
+    pids = list(tokens)
+    stop = time.perf_counter() + seconds
+    start = time.perf_counter()
+
+    async def worker(i: int) -> None:
+        rnd = random.Random(i)
+        while time.perf_counter() < stop:
+            pid = rnd.choice(pids)
+            h = tokens[pid]
+            if post_ids:
+                key = {**h, "Idempotency-Key": uuid.uuid4().hex}
+                body = {"watchDate": "2026-11-23T20:00:00Z", "viewingPlatform": "TV"}
+                url = f"{base}/api/viewing/movies/{rnd.choice(post_ids)}/watched"
+                await timed(
+                    client, rec, "POST movies/{id}/watched", "POST", url, headers=key, json=body
+                )
+                continue
+            kind = rnd.randrange(5)
+            if kind == 0:
+                url, name = (
+                    f"{base}/api/profiles/{pid}/continue-watching?as_of=latest",
+                    "continue-watching",
+                )
+            elif kind == 1:
+                url, name = (
+                    f"{base}/api/viewing/history?page={rnd.randint(1, 5)}&limit=20",
+                    "viewing/history",
+                )
+            elif kind == 2:
+                show = rnd.choice(shows.get(pid) or [0])
+                url, name = f"{base}/api/viewing/progress/{show}", "viewing/progress/{showId}"
+            elif kind == 3:
+                period = rnd.choice(["week", "month", "year", "all"])
+                url, name = f"{base}/api/viewing/statistics?period={period}", "viewing/statistics"
+            else:
+                url, name = f"{base}/api/events?limit=50", "events"
+            await timed(client, rec, name, "GET", url, headers=h)
+
+    await asyncio.gather(*(worker(i) for i in range(n)))
+    return rec, time.perf_counter() - start
+
+
+def print_table(title: str, rows: list[tuple]) -> None:
+    print(f"\n{title}")
+    print(
+        "| endpoint | requests | req/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|"
+    )
+    for name, count, rps, p50, p99, err in rows:
+        print(f"| {name} | {count:,} | {rps:,.0f} | {p50:.1f} | {p99:.1f} | {err} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lake-root", default="/tmp/api-bench-lake")
+    parser.add_argument("--exports", nargs="*", default=["hh-001.csv", "hh-003.csv"])
+    parser.add_argument(
+        "--no-build", action="store_true", help="use --lake-root as it is (any built lake)"
+    )
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="continue-watching req/s")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    args = parser.parse_args(argv)
+    import httpx
+    from deltalake import DeltaTable
+
+    lake = Path(args.lake_root)
+    if not args.no_build and not (lake / ".bench-built").exists():
+        shutil.rmtree(lake, ignore_errors=True)
+        build_lake(lake, [CORPUS / e for e in args.exports])
+    tables = lake / "tables"
+    pids = DeltaTable(str(tables / "profile")).to_pyarrow_table().column("profile_id").to_pylist()
+    progress = DeltaTable(str(tables / "show_progress")).to_pyarrow_table(
+        columns=["profile_id", "title_id"]
+    )
+    shows: dict[int, list[int]] = {}
+    for p, t in zip(*(c.to_pylist() for c in progress.columns), strict=True):
+        shows.setdefault(p, []).append(t)
+    titles = DeltaTable(str(tables / "title")).to_pyarrow_table(columns=["title_id", "title_type"])
+    films = [
+        t for t, k in zip(*(c.to_pylist() for c in titles.columns), strict=True) if k == "FILM"
+    ][:200]
+    resume_rows = DeltaTable(str(tables / "resume_state")).to_pyarrow_dataset().count_rows()
+    conf = permissive_conf(Path(tempfile.mkdtemp(prefix="api-bench-conf-")))
+    env = {
+        **os.environ,
+        "LAKEHOUSE_ROOT": str(lake),
+        "LAKEHOUSE_CONF_DIR": str(conf),
+        "PYTHONPATH": str(ROOT),
+    }
+    from api.settings import load_api_settings
+    from api.tokens import issue
+
+    os.environ["LAKEHOUSE_CONF_DIR"] = str(conf)
+    settings = load_api_settings()
+    tokens = {p: {"Authorization": f"Bearer {issue(settings, p, ttl_minutes=60)}"} for p in pids}
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        print(
+            f"\nlake {lake}: {len(pids)} profiles, resume_state {resume_rows:,} rows; "
+            f"{args.concurrency} clients, {args.seconds:.0f} s phases, uvicorn workers {args.workers}; "
+            f"{os.cpu_count()} cores shared with other work"
+        )
+
+        async def phases():
+            limits = httpx.Limits(
+                max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+            )
+            async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+                for pid in pids:  # warm every path once (snapshots, lookups)
+                    await client.get(
+                        f"{base}/api/profiles/{pid}/continue-watching", headers=tokens[pid]
+                    )
+                out = []
+                for phase in (
+                    lambda: paced(client, base, tokens, args.rate, args.seconds, args.concurrency),
+                    lambda: flat_out(client, base, tokens, shows, args.seconds, args.concurrency),
+                    lambda: flat_out(
+                        client, base, tokens, shows, args.seconds / 3, args.concurrency, films
+                    ),
+                ):
+                    cpu = cpu_seconds(server.pid)
+                    rec, wall = await phase()
+                    out.append((rec, wall, cpu_seconds(server.pid) - cpu))
+                return out
+
+        (rec1, w1, c1), (rec2, w2, c2), (rec3, w3, c3) = asyncio.run(phases())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(conf, ignore_errors=True)
+        for f in (lake / "landing").glob("api-*.jsonl"):  # the POST phase's statements
+            f.unlink()
+    print_table(f"1. continue-watching paced at {args.rate:.0f} req/s", rec1.rows(w1))
+    print_table("2. read endpoints, flat out", rec2.rows(w2))
+    print_table("3. POST watched, flat out (unique idempotency keys)", rec3.rows(w3))
+    print("\nserver CPU per request (independent of how busy the machine is):")
+    for label, rec, cpu in (("1", rec1, c1), ("2", rec2, c2), ("3", rec3, c3)):
+        n = sum(len(v) for v in rec.lat.values())
+        print(f"  phase {label}: {1000 * cpu / max(n, 1):.2f} ms CPU/request "
+              f"(=> ~{n / max(cpu, 1e-9):,.0f} req/s per fully available core)")  # fmt: skip
+    lat = rec1.lat.get("continue-watching @rate", [])
+    if lat:
+        print(f"\nmean {statistics.mean(lat):.1f} ms; goal p99 < 50 ms at {args.rate:.0f} req/s: "
+              f"{'met' if pct(lat, 99) < 50 else 'missed'}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
