@@ -102,6 +102,8 @@ class ImporterSettings:
     account: str
     heartbeat_sec: int
     events_per_file: int
+    max_duration_sec: int = 86_400
+    max_reject_ratio: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,8 @@ def load_config(
                 account=str(raw["importer"]["account"]),
                 heartbeat_sec=int(raw["importer"]["heartbeat_sec"]),
                 events_per_file=int(raw["importer"]["events_per_file"]),
+                max_duration_sec=int(raw["importer"].get("max_duration_sec", 86_400)),
+                max_reject_ratio=float(raw["importer"].get("max_reject_ratio", 0.5)),
             ),
             maintenance=MaintenanceSettings(
                 vacuum_retention_hours=int(raw["maintenance"]["vacuum_retention_hours"]),
