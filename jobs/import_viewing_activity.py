@@ -218,6 +218,23 @@ def _iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _shared_fields(v: Viewing, runtime_sec: int | None) -> dict:
+    """The fields every event of a viewing carries, in the landing contract's order."""
+    return {
+        "session_id": v.session_id,
+        "bitrate_kbps": None,
+        "account_id": v.account_id,
+        "profile_id": v.profile_id,
+        "device_id": v.device_id,
+        "title_id": v.title_id,
+        "episode_id": v.episode_id,
+        "country_code": v.country_code,
+        "is_supplemental": v.supplemental_type is not None,
+        "is_autoplay": v.is_autoplay,
+        "runtime_sec": runtime_sec,
+    }
+
+
 def viewing_to_events(v: Viewing, heartbeat_sec: int, runtime_sec: int | None = None) -> list[dict]:
     """The synthetic playback events of one viewing (see module docstring).
 
@@ -237,19 +254,7 @@ def viewing_to_events(v: Viewing, heartbeat_sec: int, runtime_sec: int | None = 
         raise ValueError(f"heartbeat_sec must be > 0, got {heartbeat_sec}")
     start_pos = max(0, v.bookmark_sec - v.duration_sec)
     ceiling = max(v.bookmark_sec, start_pos)
-    base = {
-        "session_id": v.session_id,
-        "bitrate_kbps": None,
-        "account_id": v.account_id,
-        "profile_id": v.profile_id,
-        "device_id": v.device_id,
-        "title_id": v.title_id,
-        "episode_id": v.episode_id,
-        "country_code": v.country_code,
-        "is_supplemental": v.supplemental_type is not None,
-        "is_autoplay": v.is_autoplay,
-        "runtime_sec": runtime_sec,
-    }
+    base = _shared_fields(v, runtime_sec)
 
     def event(offset: int, kind: str, position: int) -> dict:
         t = v.start + dt.timedelta(seconds=offset)
@@ -272,43 +277,39 @@ def viewing_to_lines(v: Viewing, heartbeat_sec: int, runtime_sec: int | None = N
     The fields shared by a viewing's events are serialized once and only the time, type
     and position change per line: the importer's hot loop (tens of millions of events
     for a large export).
+
+    Raises:
+        ValueError: ``heartbeat_sec`` is not positive.
     """
-    events = viewing_to_events(v, heartbeat_sec, runtime_sec) if v.duration_sec == 0 else None
-    if events is not None:
-        return [_dumps(e) for e in events]
     if heartbeat_sec <= 0:
         raise ValueError(f"heartbeat_sec must be > 0, got {heartbeat_sec}")
-    first = viewing_to_events(_single_step(v), heartbeat_sec, runtime_sec)[0]
-    prefix = _dumps({k: val for k, val in first.items() if k not in _VARYING})[:-1]
+    prefix = _dumps(_shared_fields(v, runtime_sec))[:-1] + ',"event_time":"'
+    epoch = int(v.start.timestamp())
+    midnight = epoch - epoch % 86_400
+    day = time.strftime("%Y-%m-%dT", time.gmtime(midnight))
+
+    def stamp(offset: int) -> str:
+        sod = epoch + offset - midnight  # second of the start's day
+        if sod >= 86_400:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch + offset))
+        return f"{day}{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}Z"
+
+    end = f'{prefix}{stamp(v.duration_sec)}","event_type":"END","position_sec":{v.bookmark_sec}}}'
+    if v.duration_sec == 0:
+        return [end]
     start_pos = max(0, v.bookmark_sec - v.duration_sec)
     ceiling = max(v.bookmark_sec, start_pos)
-    epoch = int(v.start.timestamp())
-
-    def line(offset: int, kind: str, position: int) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch + offset))
-        return f'{prefix},"event_time":"{stamp}","event_type":"{kind}","position_sec":{position}}}'
-
-    out = [line(0, "PLAY", start_pos)]
+    out = [f'{prefix}{stamp(0)}","event_type":"PLAY","position_sec":{start_pos}}}']
     out += [
-        line(t, "HEARTBEAT", min(start_pos + t, ceiling))
+        f'{prefix}{stamp(t)}","event_type":"HEARTBEAT","position_sec":{min(start_pos + t, ceiling)}}}'
         for t in range(heartbeat_sec, v.duration_sec, heartbeat_sec)
     ]
-    out.append(line(v.duration_sec, "END", v.bookmark_sec))
+    out.append(end)
     return out
-
-
-_VARYING = ("event_time", "event_type", "position_sec")
 
 
 def _dumps(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-
-
-def _single_step(v: Viewing) -> Viewing:
-    """``v`` with a zero duration: its one event carries the shared fields."""
-    from dataclasses import replace
-
-    return replace(v, duration_sec=0)
 
 
 def _file_mode() -> int:
@@ -374,14 +375,16 @@ class StagedLanding:
 
     def write(self, lines: list[str]) -> int:
         """Append event lines; returns how many were written."""
-        for text in lines:
+        done = 0
+        while done < len(lines):
             if self._fh is None or self._in_file >= self.events_per_file:
                 self._open_next()
             assert self._fh is not None
-            self._fh.write(text)
-            self._fh.write("\n")
-            self._in_file += 1
-        return len(lines)
+            part = lines[done : done + self.events_per_file - self._in_file]
+            self._fh.write("\n".join(part) + "\n")
+            self._in_file += len(part)
+            done += len(part)
+        return done
 
     def _open_next(self) -> None:
         self._close()
