@@ -467,12 +467,28 @@ class DimensionCollector:
         self.device_types[v.device_type] += 1
         old = self.profiles.get(v.profile_id)
         if old is None or v.start >= old[0]:
-            self.profiles[v.profile_id] = (v.start, (v.profile_id, v.account_id, v.profile_name, None, v.country_code))
-        self._earliest(self.devices, v.device_id, v.start, (v.device_id, v.account_id, v.device_type, None, v.device_model))
+            self.profiles[v.profile_id] = (
+                v.start,
+                (v.profile_id, v.account_id, v.profile_name, None, v.country_code),
+            )
+        self._earliest(
+            self.devices,
+            v.device_id,
+            v.start,
+            (v.device_id, v.account_id, v.device_type, None, v.device_model),
+        )
         self._earliest(self.titles, v.title_id, v.start, v)
         if v.episode_id is not None:
             t = v.title
-            row = (v.episode_id, v.title_id, t.season_label, t.season_number, t.episode_number, t.episode_title, None)
+            row = (
+                v.episode_id,
+                v.title_id,
+                t.season_label,
+                t.season_number,
+                t.episode_number,
+                t.episode_title,
+                None,
+            )
             self._earliest(self.episodes, v.episode_id, v.start, row)  # fmt: skip
 
     def title_shares(self) -> dict[str, float]:
@@ -581,7 +597,7 @@ class _Progress:
         self.raw = raw
         self.bar = None
         if enabled:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
 
             self.bar = tqdm(
                 total=os.path.getsize(path), unit="B", unit_scale=True, file=sys.stderr,
@@ -715,7 +731,7 @@ class _RejectsFile:
 
     def __init__(self, path: Path):
         self.path = path
-        self.fh = None
+        self.fh: io.TextIOWrapper | None = None
         self.tmp: Path | None = None
 
     def __enter__(self) -> _RejectsFile:
@@ -955,7 +971,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         return _run(args)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, ParseError, ConfigError) as exc:
+    except (
+        FileNotFoundError,
+        IsADirectoryError,
+        NotADirectoryError,
+        ParseError,
+        ConfigError,
+    ) as exc:
         if args.verbose:
             log.exception("import failed")
         print(f"error: {exc}", file=sys.stderr)

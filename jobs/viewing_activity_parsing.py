@@ -293,9 +293,7 @@ def parse_start_time(s: str, day_first: bool = False) -> _dt.datetime:
             f"or '{order} H:MM[:SS] [AM|PM]' (year YY or YYYY; '/', '.' or '-')"
         )
     try:
-        return _dt.datetime(
-            year, month, day, hour, int(m["mi"]), int(m["s"] or 0), tzinfo=_dt.UTC
-        )
+        return _dt.datetime(year, month, day, hour, int(m["mi"]), int(m["s"] or 0), tzinfo=_dt.UTC)
     except ValueError as exc:
         raise ParseError(f"Start Time: {s!r} is not a valid calendar time ({exc})") from exc
 

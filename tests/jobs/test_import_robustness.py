@@ -51,7 +51,9 @@ def write_export(path: Path, rows: list[dict], encoding="utf-8", delimiter=",") 
 
 
 def landing_lines(landing: Path) -> list[dict]:
-    return [json.loads(x) for f in sorted(landing.glob("*.jsonl")) for x in f.read_text().splitlines()]
+    return [
+        json.loads(x) for f in sorted(landing.glob("*.jsonl")) for x in f.read_text().splitlines()
+    ]
 
 
 def run(tmp_path: Path, src: Path, **kw):
@@ -120,7 +122,9 @@ def test_usage_mistakes_are_one_line_without_a_traceback(tmp_path, capsys, monke
     (ro / "rejects").mkdir()
     real_access = os.access
     monkeypatch.setattr(
-        imp.os, "access", lambda p, mode: False if str(p).startswith(str(ro)) else real_access(p, mode)
+        imp.os,
+        "access",
+        lambda p, mode: False if str(p).startswith(str(ro)) else real_access(p, mode),
     )
     assert imp.main([str(src), "--lake-root", str(ro), "--no-dimensions"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
