@@ -47,6 +47,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -969,6 +970,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
+    # a stopped import (kill, scheduler timeout) unwinds: its staged files are deleted
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return _run(args)
     except (
@@ -978,15 +981,19 @@ def main(argv: list[str] | None = None) -> int:
         ParseError,
         ConfigError,
     ) as exc:
-        if args.verbose:
-            log.exception("import failed")
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (ImportFailedError, PermissionError, OSError) as exc:
-        if args.verbose:
-            log.exception("import failed")
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, exc, 2)
+    except (ImportFailedError, OSError) as exc:
+        return _fail(args, exc, 1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(args: argparse.Namespace, exc: Exception, code: int) -> int:
+    """One line on stderr (the traceback too with ``--verbose``); returns the exit code."""
+    if args.verbose:
+        log.exception("import failed")
+    print(f"error: {exc}", file=sys.stderr)
+    return code
 
 
 def _run(args: argparse.Namespace) -> int:

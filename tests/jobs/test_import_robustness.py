@@ -317,3 +317,30 @@ def test_cli_refuses_a_second_label_with_the_earlier_one_named(spark, tmp_path, 
 
     ledger = get_engine(spark, load_config("test", lake)).read("import_ledger")
     assert sorted(r.account_label for r in ledger.collect()) == ["household-ke", "household-ke-2"]
+
+
+@pytest.mark.slow
+def test_a_stopped_import_leaves_no_staged_or_published_file(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with KE.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    big = [dict(r, **{"Profile Name": f"P{i}"}) for i in range(100) for r in rows]
+    src = write_export(tmp_path / "big.csv", big)
+    landing = tmp_path / "lake" / "landing"
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "jobs.import_viewing_activity", str(src), "--no-dimensions",
+           "--lake-root", str(tmp_path / "lake")]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(root), LAKEHOUSE_ENV="test")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list(landing.glob(".staged-*")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no staged file appeared"
+        time.sleep(0.2)
+    assert proc.poll() is None, "the import finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    assert sorted(p.name for p in landing.iterdir()) == []
