@@ -50,6 +50,7 @@ import re
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -971,7 +972,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
     # a stopped import (kill, scheduler timeout) unwinds: its staged files are deleted
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return _run(args)
     except (
@@ -985,7 +988,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ImportFailedError, OSError) as exc:
         return _fail(args, exc, 1)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(args: argparse.Namespace, exc: Exception, code: int) -> int:
