@@ -9,14 +9,25 @@ the landing contract (:data:`jobs.core.tables.LANDING_EVENT_SCHEMA`):
 * ``END`` at Start Time + Duration, at position Bookmark (a zero-length viewing has
   only its END).
 
-Events go to JSON Lines files in the landing dir, written atomically (a hidden temp
-file, then a rename), so the streaming ingest never reads half a file. File names are
-deterministic, so importing the same export twice rewrites the same files. The job also
-upserts the ``account``, ``profile``, ``device``, ``title`` and ``episode`` tables.
+Rows are streamed (constant memory whatever the export's size). Events go to JSON
+Lines files in the landing dir, first under hidden names (the streaming ingest skips
+them), renamed into place only once every file of the run is read, checked and its
+dimensions committed: the ingest never sees half an import. File names are
+deterministic, so importing the same export twice rewrites the same files; files are
+created readable by the group (the umask decides), so an ingest running as another
+user can read them. The job also upserts the ``account``, ``profile``, ``device``,
+``title`` and ``episode`` tables and records the export's fingerprint and account label
+in ``import_ledger``: the same export under a second ``--account`` label is refused
+(it would count every viewing twice) unless ``--force``.
 
-A row that cannot become events (unparseable time, empty title...) goes to
-``{rejects_dir}/{file}.rejects.jsonl`` with its line number and reason; the import
-goes on.
+The file's encoding (UTF-8 with or without BOM, UTF-16 "Unicode text", Latin-1 /
+cp1252) and separator (comma, tab, semicolon) are detected; a spreadsheet re-save's
+day-first or month-first dates are decided per file. Exact duplicate rows are
+collapsed and counted. A row that cannot become events (unparseable time, empty title,
+a Duration over ``importer.max_duration_sec``...) goes to
+``{rejects_dir}/{file}.rejects.jsonl`` with its line number and reason; the import goes
+on unless more than ``importer.max_reject_ratio`` of a file's rows are rejected, when
+it fails (exit 1) with the main reason and an example row, publishing nothing.
 
 Usage::
 
@@ -29,32 +40,44 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
+import io
+import itertools
 import json
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.core.cli import UsageError, job_parser, run
+from jobs.core.cli import JobError, UsageError, job_parser, run
 from jobs.core.config import Config
 from jobs.core.ids import session_uuid, stable_hex, stable_id
 from jobs.core.netflix_export import (
+    REQUIRED_COLUMNS,
+    ExportFingerprint,
     ParsedTitle,
     ParseError,
+    check_duration,
     classify_device,
+    detect_encoding,
+    detect_separator,
+    identity_conflicts,
     is_autoplay,
+    is_iso_start_time,
     normalize_name,
     parse_country,
     parse_hms,
     parse_start_time,
     parse_title,
-    title_stats,
+    start_time_day_first,
 )
 
 log = logging.getLogger("import_viewing_activity")
@@ -136,18 +159,33 @@ def content_ids(parsed: ParsedTitle) -> tuple[int, int | None]:
     return title_id, stable_id("episode", title_id, season, number)
 
 
-def parse_row(row: dict[str, str], line: int, account: str) -> Viewing:
+def parse_row(
+    row: dict[str, str],
+    line: int,
+    account: str,
+    day_first: bool = False,
+    max_duration_sec: int | None = None,
+) -> Viewing:
     """Turn one export row into a :class:`Viewing`.
 
+    Args:
+        row: the CSV row by column name.
+        line: its row number in the file (header = 1).
+        account: the account label.
+        day_first: the file's non-ISO dates are day/month (see ``start_time_day_first``).
+        max_duration_sec: reject a longer Duration (None: no cap).
+
     Raises:
-        ParseError: a missing column, an unparseable time, duration or bookmark, an
-            empty title or an unknown country.
+        ParseError: a missing column, an unparseable time, duration or bookmark, a
+            duration over the cap, an empty title or an unknown country.
     """
-    missing = [c for c in ("Profile Name", "Start Time", "Duration", "Title") if not row.get(c)]
+    missing = [c for c in REQUIRED_COLUMNS if not row.get(c)]
     if missing:
         raise ParseError(f"empty {', '.join(missing)}")
-    start = parse_start_time(row["Start Time"])
+    start = parse_start_time(row["Start Time"], day_first=day_first)
     duration = parse_hms(row["Duration"])
+    if max_duration_sec is not None:
+        check_duration(duration, max_duration_sec)
     bookmark = parse_hms(row.get("Bookmark") or "0:00:00")
     country = parse_country(row.get("Country") or "")
     if country is None:
@@ -182,6 +220,23 @@ def _iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _shared_fields(v: Viewing, runtime_sec: int | None) -> dict:
+    """The fields every event of a viewing carries, in the landing contract's order."""
+    return {
+        "session_id": v.session_id,
+        "bitrate_kbps": None,
+        "account_id": v.account_id,
+        "profile_id": v.profile_id,
+        "device_id": v.device_id,
+        "title_id": v.title_id,
+        "episode_id": v.episode_id,
+        "country_code": v.country_code,
+        "is_supplemental": v.supplemental_type is not None,
+        "is_autoplay": v.is_autoplay,
+        "runtime_sec": runtime_sec,
+    }
+
+
 def viewing_to_events(v: Viewing, heartbeat_sec: int, runtime_sec: int | None = None) -> list[dict]:
     """The synthetic playback events of one viewing (see module docstring).
 
@@ -201,19 +256,7 @@ def viewing_to_events(v: Viewing, heartbeat_sec: int, runtime_sec: int | None = 
         raise ValueError(f"heartbeat_sec must be > 0, got {heartbeat_sec}")
     start_pos = max(0, v.bookmark_sec - v.duration_sec)
     ceiling = max(v.bookmark_sec, start_pos)
-    base = {
-        "session_id": v.session_id,
-        "bitrate_kbps": None,
-        "account_id": v.account_id,
-        "profile_id": v.profile_id,
-        "device_id": v.device_id,
-        "title_id": v.title_id,
-        "episode_id": v.episode_id,
-        "country_code": v.country_code,
-        "is_supplemental": v.supplemental_type is not None,
-        "is_autoplay": v.is_autoplay,
-        "runtime_sec": runtime_sec,
-    }
+    base = _shared_fields(v, runtime_sec)
 
     def event(offset: int, kind: str, position: int) -> dict:
         t = v.start + dt.timedelta(seconds=offset)
@@ -230,8 +273,60 @@ def viewing_to_events(v: Viewing, heartbeat_sec: int, runtime_sec: int | None = 
     return events
 
 
+def viewing_to_lines(v: Viewing, heartbeat_sec: int, runtime_sec: int | None = None) -> list[str]:
+    """The events of :func:`viewing_to_events` as JSON Lines text, byte for byte.
+
+    The fields shared by a viewing's events are serialized once and only the time, type
+    and position change per line: the importer's hot loop (tens of millions of events
+    for a large export).
+
+    Raises:
+        ValueError: ``heartbeat_sec`` is not positive.
+    """
+    if heartbeat_sec <= 0:
+        raise ValueError(f"heartbeat_sec must be > 0, got {heartbeat_sec}")
+    prefix = _dumps(_shared_fields(v, runtime_sec))[:-1] + ',"event_time":"'
+    epoch = int(v.start.timestamp())
+    midnight = epoch - epoch % 86_400
+    day = time.strftime("%Y-%m-%dT", time.gmtime(midnight))
+
+    def stamp(offset: int) -> str:
+        sod = epoch + offset - midnight  # second of the start's day
+        if sod >= 86_400:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch + offset))
+        return f"{day}{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}Z"
+
+    end = f'{prefix}{stamp(v.duration_sec)}","event_type":"END","position_sec":{v.bookmark_sec}}}'
+    if v.duration_sec == 0:
+        return [end]
+    start_pos = max(0, v.bookmark_sec - v.duration_sec)
+    ceiling = max(v.bookmark_sec, start_pos)
+    out = [f'{prefix}{stamp(0)}","event_type":"PLAY","position_sec":{start_pos}}}']
+    out += [
+        f'{prefix}{stamp(t)}","event_type":"HEARTBEAT","position_sec":{min(start_pos + t, ceiling)}}}'
+        for t in range(heartbeat_sec, v.duration_sec, heartbeat_sec)
+    ]
+    out.append(end)
+    return out
+
+
+def _dumps(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _file_mode() -> int:
+    """0666 less the process umask: what ``open()`` would give (0644 under umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_jsonl_atomic(path: Path, records: Iterable[dict]) -> int:
     """Write ``records`` as JSON Lines to ``path`` via a hidden temp file and a rename.
+
+    The file gets the mode ``open()`` would give under the process umask (0644 under
+    the usual 022), not ``mkstemp``'s 0600, so a reader running as another user of the
+    group can read it.
 
     Returns:
         The number of lines written.
@@ -240,9 +335,10 @@ def write_jsonl_atomic(path: Path, records: Iterable[dict]) -> int:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jsonl", dir=path.parent)
     n = 0
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")))
+                fh.write(_dumps(rec))
                 fh.write("\n")
                 n += 1
         os.replace(tmp, path)
@@ -253,15 +349,75 @@ def write_jsonl_atomic(path: Path, records: Iterable[dict]) -> int:
     return n
 
 
-def _chunks(events: Iterator[dict], size: int) -> Iterator[list[dict]]:
-    chunk: list[dict] = []
-    for e in events:
-        chunk.append(e)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+class StagedLanding:
+    """Landing files of one import, staged under hidden names until :meth:`publish`.
+
+    Lines are written as they come (no list of events is held); a new file starts
+    every ``events_per_file`` lines. Staged names start with ``.staged-``, which the
+    streaming ingest (Spark's file source skips names starting with ``.`` or ``_``)
+    never reads; :meth:`publish` renames each into place, :meth:`discard` deletes them.
+    """
+
+    def __init__(self, landing_dir: str, events_per_file: int):
+        self.dir = Path(landing_dir)
+        self.events_per_file = events_per_file
+        self.mode = _file_mode()
+        self.staged: list[tuple[Path, Path]] = []
+        self._fh: io.TextIOWrapper | None = None
+        self._in_file = 0
+        self._prefix = ""
+        self._part = 0
+
+    def start(self, prefix: str) -> None:
+        """Begin the files of one export: ``{prefix}-00000.jsonl``, ``-00001``..."""
+        self._close()
+        self._prefix, self._part = prefix, 0
+        for old in self.dir.glob(f".staged-{prefix}-*.jsonl"):  # left by a crashed run
+            old.unlink()
+
+    def write(self, lines: list[str]) -> int:
+        """Append event lines; returns how many were written."""
+        done = 0
+        while done < len(lines):
+            if self._fh is None or self._in_file >= self.events_per_file:
+                self._open_next()
+            assert self._fh is not None
+            part = lines[done : done + self.events_per_file - self._in_file]
+            self._fh.write("\n".join(part) + "\n")
+            self._in_file += len(part)
+            done += len(part)
+        return done
+
+    def _open_next(self) -> None:
+        self._close()
+        final = self.dir / f"{self._prefix}-{self._part:05d}.jsonl"
+        staged = self.dir / f".staged-{final.name}"
+        self._fh = open(staged, "w", encoding="utf-8")  # noqa: SIM115 - closed in _close
+        os.chmod(staged, self.mode)
+        self.staged.append((staged, final))
+        self._part += 1
+        self._in_file = 0
+
+    def _close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def publish(self) -> int:
+        """Rename every staged file into place; returns the number of files."""
+        self._close()
+        for staged, final in self.staged:
+            os.replace(staged, final)
+        n = len(self.staged)
+        self.staged = []
+        return n
+
+    def discard(self) -> None:
+        """Delete every staged file (the import failed)."""
+        self._close()
+        for staged, _ in self.staged:
+            staged.unlink(missing_ok=True)
+        self.staged = []
 
 
 def _slug(text: str) -> str:
@@ -285,6 +441,83 @@ def load_catalog_runtimes(path: str | None) -> dict[str, int]:
     return runtimes
 
 
+class DimensionCollector:
+    """The account/profile/device/title/episode rows of a stream of viewings.
+
+    Holds one entry per distinct profile, device, title and episode (not per viewing).
+    The latest viewing decides a profile's country_code; the earliest names a title
+    and a device (ties: the first in file order), as if the viewings were sorted by
+    start time.
+    """
+
+    def __init__(self) -> None:
+        self.profiles: dict[int, tuple[dt.datetime, tuple]] = {}
+        self.devices: dict[str, tuple[dt.datetime, tuple]] = {}
+        self.titles: dict[int, tuple[dt.datetime, Viewing]] = {}
+        self.episodes: dict[int, tuple[dt.datetime, tuple]] = {}
+        self.kinds: Counter = Counter()
+        self.device_types: Counter = Counter()
+
+    @staticmethod
+    def _earliest(store: dict, key, start: dt.datetime, value) -> None:
+        if key not in store or start < store[key][0]:
+            store[key] = (start, value)
+
+    def add(self, v: Viewing) -> None:
+        """Account for one viewing."""
+        self.kinds[v.title.kind] += 1
+        self.device_types[v.device_type] += 1
+        old = self.profiles.get(v.profile_id)
+        if old is None or v.start >= old[0]:
+            self.profiles[v.profile_id] = (
+                v.start,
+                (v.profile_id, v.account_id, v.profile_name, None, v.country_code),
+            )
+        self._earliest(
+            self.devices,
+            v.device_id,
+            v.start,
+            (v.device_id, v.account_id, v.device_type, None, v.device_model),
+        )
+        self._earliest(self.titles, v.title_id, v.start, v)
+        if v.episode_id is not None:
+            t = v.title
+            row = (
+                v.episode_id,
+                v.title_id,
+                t.season_label,
+                t.season_number,
+                t.episode_number,
+                t.episode_title,
+                None,
+            )
+            self._earliest(self.episodes, v.episode_id, v.start, row)  # fmt: skip
+
+    def title_shares(self) -> dict[str, float]:
+        """Shares of episodes and films among the non-supplemental viewings."""
+        main = self.kinds["EPISODE"] + self.kinds["FILM"]
+        return {
+            "episode_share": self.kinds["EPISODE"] / main if main else 0.0,
+            "film_share": self.kinds["FILM"] / main if main else 0.0,
+        }
+
+    def rows(self, account: str, runtimes: dict[str, int]) -> dict[str, list[tuple]]:
+        """Rows per table, in the tables' column order."""
+        titles = {}
+        for title_id, (_, v) in self.titles.items():
+            kind = {"EPISODE": "SERIES", "FILM": "FILM"}.get(v.title.kind, "SUPPLEMENTAL")
+            name = v.title.title_name if kind != "SUPPLEMENTAL" else v.title.raw
+            runtime = runtimes.get(normalize_name(name)) if kind == "FILM" else None
+            titles[title_id] = (title_id, name, kind, runtime)
+        return {
+            "account": [(account_id_for(account), account)],
+            "profile": [row for _, row in self.profiles.values()],
+            "device": [row for _, row in self.devices.values()],
+            "title": list(titles.values()),
+            "episode": [row for _, row in self.episodes.values()],
+        }
+
+
 @dataclass
 class ImportReport:
     """Counts of one import run."""
@@ -292,6 +525,7 @@ class ImportReport:
     files: int = 0
     rows: int = 0
     rejected: int = 0
+    duplicates: int = 0
     sessions: int = 0
     events: int = 0
     landing_files: int = 0
@@ -299,6 +533,9 @@ class ImportReport:
     reject_reasons: Counter = field(default_factory=Counter)
     titles: dict = field(default_factory=dict)
     device_types: Counter = field(default_factory=Counter)
+    formats: dict = field(default_factory=dict)
+    fingerprints: dict = field(default_factory=dict)
+    dimensions: DimensionCollector = field(default_factory=DimensionCollector)
 
     def summary(self) -> dict:
         other = self.device_types.get("other", 0)
@@ -307,6 +544,7 @@ class ImportReport:
             "files": self.files,
             "rows": self.rows,
             "rejected": self.rejected,
+            "duplicates": self.duplicates,
             "sessions": self.sessions,
             "events": self.events,
             "landing_files": self.landing_files,
@@ -315,42 +553,209 @@ class ImportReport:
             "episode_share": round(self.titles.get("episode_share", 0.0), 4),
             "film_share": round(self.titles.get("film_share", 0.0), 4),
             "device_other_share": round(other / total_dev, 4),
+            "formats": self.formats,
             "reject_reasons": dict(self.reject_reasons),
         }
 
 
-def read_viewings(
-    csv_path: str, account: str, rejects_dir: str, report: ImportReport
-) -> list[Viewing]:
-    """Parse every row of one export; bad rows go to the rejects file with their reason."""
-    viewings: list[Viewing] = []
-    rejects: list[dict] = []
-    with open(csv_path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        absent = [
-            c
-            for c in ("Profile Name", "Start Time", "Duration", "Title")
-            if c not in (reader.fieldnames or [])
-        ]
-        if absent:
-            raise ParseError(
-                f"{csv_path}: missing columns {absent}; expected a Netflix ViewingActivity.csv "
-                f"with {list(EXPORT_COLUMNS)}"
-            )
-        for line, row in enumerate(reader, start=2):
-            report.rows += 1
+class ImportFailedError(JobError):
+    """The import read its input but must not publish it (exit 1); nothing was published."""
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """How one export file is written: its codec and field separator."""
+
+    encoding: str
+    separator: str
+
+    def describe(self) -> str:
+        sep = {",": "comma", "\t": "tab", ";": "semicolon"}[self.separator]
+        return f"{self.encoding}, {sep}-separated"
+
+
+def sniff_format(csv_path: str) -> ExportFormat:
+    """Detect the encoding and separator of an export (see the parser module's rules).
+
+    Raises:
+        ParseError: not a text export, or a header without the required columns (the
+            message shows what was found and what is needed).
+        OSError: the path cannot be read.
+    """
+    encoding = detect_encoding(csv_path)
+    with open(csv_path, encoding=encoding, newline="") as fh:
+        header = fh.readline()
+    try:
+        separator = detect_separator(header, csv_path)
+    except ParseError as exc:
+        raise ParseError(f"{exc} (read as {encoding})") from None
+    return ExportFormat(encoding, separator)
+
+
+class _Progress:
+    """A tqdm bar over the bytes of a file, on stderr; a no-op when disabled."""
+
+    def __init__(self, path: str, raw: io.BufferedReader, enabled: bool):
+        self.raw = raw
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm  # type: ignore[import-untyped]
+
+            self.bar = tqdm(
+                total=os.path.getsize(path), unit="B", unit_scale=True, file=sys.stderr,
+                desc=Path(path).name, dynamic_ncols=True, mininterval=0.5,
+            )  # fmt: skip
+
+    def update(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.raw.tell() - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.update()
+            self.bar.close()
+
+
+def _iter_rows(csv_path: str, fmt: ExportFormat, progress: bool) -> Iterator[tuple[int, dict]]:
+    """``(row number, row)`` of an export, streamed; header = row 1."""
+    with open(csv_path, "rb") as raw:
+        bar = _Progress(csv_path, raw, progress)
+        text = io.TextIOWrapper(raw, encoding=fmt.encoding, newline="")
+        reader = csv.DictReader(text, delimiter=fmt.separator)
+        if reader.fieldnames:
+            reader.fieldnames = [f.lstrip("\ufeff").strip() for f in reader.fieldnames]
+        try:
+            for line, row in enumerate(reader, start=2):
+                yield line, row
+                if line % 20_000 == 0:
+                    bar.update()
+        finally:
+            bar.close()
+
+
+def _day_first(csv_path: str, fmt: ExportFormat) -> bool:
+    """Whether the file's dates are day-first (a pre-pass only for non-ISO files)."""
+    rows = _iter_rows(csv_path, fmt, progress=False)
+    first = next(rows, None)
+    if first is None or is_iso_start_time(first[1].get("Start Time") or ""):
+        return False
+    times = (row.get("Start Time") or "" for _, row in rows)
+    return start_time_day_first(itertools.chain([first[1].get("Start Time") or ""], times))
+
+
+def _row_key(row: dict) -> bytes:
+    """64-bit digest of a row's raw values: exact duplicates share it."""
+    text = "\x1f".join(row.get(c) or "" for c in EXPORT_COLUMNS)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Tunables of one import (``importer.*`` in conf/base.yaml)."""
+
+    heartbeat_sec: int = 30
+    events_per_file: int = 50_000
+    max_duration_sec: int = 86_400
+    max_reject_ratio: float = 0.5
+    progress: bool = False
+
+
+def _import_one(
+    csv_path: str,
+    account: str,
+    landing: StagedLanding,
+    rejects_dir: str,
+    opts: ImportOptions,
+    runtimes: dict[str, int],
+    report: ImportReport,
+    seen: set[bytes],
+    keep: list[Viewing] | None,
+) -> None:
+    """Stream one export into staged landing files; see :func:`import_files`."""
+    fmt = sniff_format(csv_path)
+    report.formats[Path(csv_path).name] = fmt.describe()
+    day_first = _day_first(csv_path, fmt)
+    fingerprint = ExportFingerprint()
+    rows = rejected = 0
+    reasons: Counter = Counter()
+    landing.start(f"{_slug(account)}-{_slug(Path(csv_path).stem)}-hb{opts.heartbeat_sec}")
+    rejects_path = Path(rejects_dir) / f"{Path(csv_path).stem}.rejects.jsonl"
+    first_reject: dict | None = None
+    with _RejectsFile(rejects_path) as rejects:
+        for line, row in _iter_rows(csv_path, fmt, opts.progress):
+            rows += 1
+            key = _row_key(row)
+            if key in seen:
+                report.duplicates += 1
+                continue
+            seen.add(key)
             try:
-                viewings.append(parse_row(row, line, account))
+                v = parse_row(row, line, account, day_first, opts.max_duration_sec)
             except (ParseError, ValueError) as exc:
-                reason = str(exc)
-                report.rejected += 1
-                report.reject_reasons[reason.split(":")[0][:60]] += 1
-                rejects.append({"file": csv_path, "line": line, "reason": reason, "row": row})
-    if rejects:
-        target = Path(rejects_dir) / f"{Path(csv_path).stem}.rejects.jsonl"
-        write_jsonl_atomic(target, rejects)
-        log.warning("%s: %d rows rejected -> %s", csv_path, len(rejects), target)
-    return viewings
+                rejected += 1
+                reasons[str(exc).split(":")[0][:60]] += 1
+                rec = {"file": csv_path, "line": line, "reason": str(exc), "row": row}
+                first_reject = first_reject or rec
+                rejects.write(rec)
+                continue
+            fingerprint.add(
+                normalize_name(v.profile_name), _iso(v.start), v.duration_sec,
+                normalize_name(v.title.raw), normalize_name(v.device_model), v.bookmark_sec,
+                v.country_code,
+            )  # fmt: skip
+            runtime = (
+                runtimes.get(normalize_name(v.title.title_name)) if v.title.kind == "FILM" else None
+            )
+            report.events += landing.write(viewing_to_lines(v, opts.heartbeat_sec, runtime))
+            report.sessions += 1
+            report.dimensions.add(v)
+            if keep is not None:
+                keep.append(v)
+    report.rows += rows
+    report.rejected += rejected
+    report.reject_reasons.update(reasons)
+    report.fingerprints[Path(csv_path).name] = fingerprint.hexdigest()
+    if rejected:
+        log.warning("%s: %d rows rejected -> %s", csv_path, rejected, rejects_path)
+    if rows and rejected / rows > opts.max_reject_ratio:
+        assert first_reject is not None
+        reason = reasons.most_common(1)[0][0]
+        raise ImportFailedError(
+            f"{csv_path}: {rejected} of {rows} rows rejected (more than importer.max_reject_ratio "
+            f"= {opts.max_reject_ratio:.0%}; read as {fmt.describe()}), mostly {reason!r}; "
+            f"e.g. line {first_reject['line']}: {first_reject['reason']} -- row "
+            f"{json.dumps(first_reject['row'], ensure_ascii=False)[:300]}"
+        )
+
+
+class _RejectsFile:
+    """The rejects file of one export, created on the first reject, written atomically."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fh: io.TextIOWrapper | None = None
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> _RejectsFile:
+        return self
+
+    def write(self, rec: dict) -> None:
+        if self.fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.path.with_name(f".tmp-{self.path.name}")
+            self.fh = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in __exit__
+            os.chmod(self.tmp, _file_mode())
+        self.fh.write(_dumps(rec) + "\n")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.fh is None:
+            return
+        self.fh.close()
+        assert self.tmp is not None
+        if exc_type is None or exc_type is ImportFailedError:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
 
 
 def import_files(
@@ -358,89 +763,99 @@ def import_files(
     account: str,
     landing_dir: str,
     rejects_dir: str,
-    heartbeat_sec: int,
-    events_per_file: int,
+    heartbeat_sec: int = 30,
+    events_per_file: int = 50_000,
     catalog_csv: str | None = None,
+    *,
+    options: ImportOptions | None = None,
+    keep_viewings: bool = True,
+    ledger: Iterable[tuple[str, str]] = (),
+    force: bool = False,
+    before_publish: Callable[[ImportReport], None] | None = None,
 ) -> tuple[ImportReport, list[Viewing], dict[str, int]]:
     """Write the landing files of the exports; returns the report, viewings and runtimes.
 
+    Every file is streamed into staged landing files; then the account identity is
+    checked against ``ledger``, ``before_publish`` runs (the CLI commits the dimensions
+    and the ledger there) and only then are the files published. On any failure the
+    staged files are deleted: nothing of the run reaches the ingest.
+
+    Args:
+        csv_paths: the exports.
+        account: the account label.
+        landing_dir: where event files go.
+        rejects_dir: where each file's rejected rows go.
+        heartbeat_sec: seconds of playback between HEARTBEATs (ignored with ``options``).
+        events_per_file: events per landing file (ignored with ``options``).
+        catalog_csv: ``netflix_titles.csv`` for film runtimes.
+        options: all tunables at once (else built from the two arguments above).
+        keep_viewings: also return every parsed viewing (memory grows with the export;
+            the CLI passes False and uses ``report.dimensions``).
+        ledger: ``(fingerprint, account_label)`` of earlier imports.
+        force: import even when an export was imported under another label.
+        before_publish: called with the report once every file is read and checked.
+
+    Returns:
+        ``(report, viewings, runtimes)``; ``viewings`` is empty unless ``keep_viewings``.
+
     Raises:
         FileNotFoundError: a CSV path does not exist.
-        ParseError: a CSV lacks the export's columns.
+        IsADirectoryError: a CSV path is a folder.
+        ParseError: a file is not a text export or lacks the export's columns.
+        ImportFailedError: most of a file's rows were rejected, or an export was
+            already imported under another account label (without ``force``).
     """
-    start = time.monotonic()
-    report = ImportReport()
-    runtimes = load_catalog_runtimes(catalog_csv)
-    all_viewings: list[Viewing] = []
+    opts = options or ImportOptions(heartbeat_sec=heartbeat_sec, events_per_file=events_per_file)
     for csv_path in csv_paths:
         if not os.path.exists(csv_path):
             raise FileNotFoundError(f"{csv_path}: no such export file")
-        report.files += 1
-        viewings = read_viewings(csv_path, account, rejects_dir, report)
-        all_viewings.extend(viewings)
-
-        def events_of(vs: list[Viewing]) -> Iterator[dict]:
-            for v in vs:
-                runtime = (
-                    runtimes.get(normalize_name(v.title.title_name))
-                    if v.title.kind == "FILM"
-                    else None
-                )
-                yield from viewing_to_events(v, heartbeat_sec, runtime)
-
-        prefix = f"{_slug(account)}-{_slug(Path(csv_path).stem)}-hb{heartbeat_sec}"
-        for part, chunk in enumerate(_chunks(events_of(viewings), events_per_file)):
-            report.events += write_jsonl_atomic(
-                Path(landing_dir) / f"{prefix}-{part:05d}.jsonl", chunk
+        if os.path.isdir(csv_path):
+            raise IsADirectoryError(
+                f"{csv_path} is a folder; give the ViewingActivity.csv file(s) inside it"
             )
-            report.landing_files += 1
-        report.sessions += len(viewings)
-    report.titles = title_stats(v.title for v in all_viewings)
-    report.device_types = Counter(v.device_type for v in all_viewings)
+    start = time.monotonic()
+    report = ImportReport()
+    runtimes = load_catalog_runtimes(catalog_csv)
+    kept: list[Viewing] | None = [] if keep_viewings else None
+    Path(landing_dir).mkdir(parents=True, exist_ok=True)
+    landing = StagedLanding(landing_dir, opts.events_per_file)
+    seen: set[bytes] = set()
+    try:
+        for csv_path in csv_paths:
+            report.files += 1
+            _import_one(csv_path, account, landing, rejects_dir, opts, runtimes, report, seen, kept)
+        conflicts = identity_conflicts(ledger, report.fingerprints, account)
+        if conflicts and not force:
+            raise ImportFailedError(
+                f"{'; '.join(conflicts)}, not {account!r}: importing it again under another "
+                "label would count every viewing twice. Use that label, or --force if these "
+                "really are two accounts"
+            )
+        report.titles = report.dimensions.title_shares()
+        report.device_types = report.dimensions.device_types
+        if before_publish is not None:
+            before_publish(report)
+        report.landing_files = landing.publish()
+    finally:
+        landing.discard()
     report.seconds = time.monotonic() - start
-    return report, all_viewings, runtimes
+    return report, kept or [], runtimes
 
 
 def dimension_rows(
-    viewings: list[Viewing], account: str, runtimes: dict[str, int]
+    viewings: Iterable[Viewing] | DimensionCollector, account: str, runtimes: dict[str, int]
 ) -> dict[str, list[tuple]]:
     """Rows of account, profile, device, title and episode seen in ``viewings``.
 
     The latest viewing decides a profile's country_code; the first one names a title.
+    ``viewings`` may be the viewings or an import's ``report.dimensions``.
     """
-    acc_id = account_id_for(account)
-    profiles: dict[int, tuple] = {}
-    devices: dict[str, tuple] = {}
-    titles: dict[int, tuple] = {}
-    episodes: dict[int, tuple] = {}
-    for v in sorted(viewings, key=lambda v: v.start):
-        profiles[v.profile_id] = (v.profile_id, acc_id, v.profile_name, None, v.country_code)
-        devices.setdefault(v.device_id, (v.device_id, acc_id, v.device_type, None, v.device_model))
-        kind = {"EPISODE": "SERIES", "FILM": "FILM"}.get(v.title.kind, "SUPPLEMENTAL")
-        name = v.title.title_name if kind != "SUPPLEMENTAL" else v.title.raw
-        runtime = runtimes.get(normalize_name(name)) if kind == "FILM" else None
-        titles.setdefault(v.title_id, (v.title_id, name, kind, runtime))
-        if v.episode_id is not None:
-            t = v.title
-            episodes.setdefault(
-                v.episode_id,
-                (
-                    v.episode_id,
-                    v.title_id,
-                    t.season_label,
-                    t.season_number,
-                    t.episode_number,
-                    t.episode_title,
-                    None,
-                ),
-            )
-    return {
-        "account": [(acc_id, account)],
-        "profile": list(profiles.values()),
-        "device": list(devices.values()),
-        "title": list(titles.values()),
-        "episode": list(episodes.values()),
-    }
+    if isinstance(viewings, DimensionCollector):
+        return viewings.rows(account, runtimes)
+    collector = DimensionCollector()
+    for v in viewings:
+        collector.add(v)
+    return collector.rows(account, runtimes)
 
 
 def upsert_dimensions(spark, cfg: Config, rows: dict[str, list[tuple]]) -> dict[str, dict]:
@@ -461,35 +876,72 @@ def upsert_dimensions(spark, cfg: Config, rows: dict[str, list[tuple]]) -> dict[
     return out
 
 
-def _run(args: argparse.Namespace, cfg: Config) -> int:
-    account = args.account or cfg.importer.account
-    heartbeat = args.heartbeat_sec if args.heartbeat_sec is not None else cfg.importer.heartbeat_sec
-    if heartbeat <= 0:
-        raise UsageError("--heartbeat-sec must be a positive number of seconds")
-    report, viewings, runtimes = import_files(
-        args.csv,
-        account,
-        args.landing_dir or cfg.paths.landing_dir,
-        args.rejects_dir or cfg.paths.rejects_dir,
-        heartbeat,
-        cfg.importer.events_per_file,
-        args.catalog or cfg.paths.catalog_csv,
-    )
-    log.info("import: %s", json.dumps(report.summary(), ensure_ascii=False))
-    if not args.no_dimensions:
-        from jobs.core.spark import build_spark
-
-        spark = build_spark("import_viewing_activity", cfg)
-        upsert_dimensions(spark, cfg, dimension_rows(viewings, account, runtimes))
-    print(json.dumps(report.summary(), ensure_ascii=False))
-    return 0
+LEDGER_TABLE = "import_ledger"
 
 
-def main(argv: list[str] | None = None) -> int:
+def read_ledger(engine) -> list[tuple[str, str]]:
+    """``(fingerprint, account_label)`` of every earlier import (empty for a new lake)."""
+    if not engine.exists(LEDGER_TABLE):
+        return []
+    return [(r.fingerprint, r.account_label) for r in engine.read(LEDGER_TABLE).collect()]
+
+
+def record_imports(engine, report: ImportReport, account: str, sources: list[str]) -> None:
+    """Upsert this import's ``(fingerprint, account)`` rows into ``import_ledger``."""
+    from jobs.core.delta import MergeSpec
+    from jobs.core.tables import get_spec
+
+    spec = get_spec(LEDGER_TABLE)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    rows = [
+        (fp, account, account_id_for(account), name, int(fp.split("-")[0]), now)
+        for name, fp in report.fingerprints.items()
+        if fp
+    ]
+    if not rows:
+        return
+    engine.create(spec)
+    df = engine.spark.createDataFrame(rows, spec.schema)
+    on = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+    engine.merge(LEDGER_TABLE, df, MergeSpec(on=on))
+    log.info("%s: recorded %s as %r", LEDGER_TABLE, sorted(report.fingerprints), account)
+
+
+def check_lake_dirs(lake_root: str, *dirs: str) -> None:
+    """Fail early, in one line, when the lake cannot take the import's files.
+
+    Raises:
+        NotADirectoryError: the lake root (or a folder under it) is a file.
+        PermissionError: a folder cannot be created or written.
+    """
+    if os.path.exists(lake_root) and not os.path.isdir(lake_root):
+        raise NotADirectoryError(f"lake root {lake_root} is a file; give --lake-root a folder")
+    for folder in dirs:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise NotADirectoryError(f"{folder} is a file, not a folder; move it away") from None
+        except NotADirectoryError:
+            raise NotADirectoryError(
+                f"cannot create {folder}: a part of that path is a file, not a folder"
+            ) from None
+        except PermissionError:
+            raise PermissionError(
+                f"cannot create {folder}: permission denied (read-only lake root?); "
+                "choose a writable --lake-root"
+            ) from None
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(
+                f"{folder} is not writable (read-only lake root?); choose a writable --lake-root"
+            )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = job_parser(
         "python -m jobs.import_viewing_activity",
         "Turn Netflix ViewingActivity.csv exports into playback events (JSON Lines) "
-        "in the landing dir, and upsert account/profile/device/title/episode.",
+        "in the landing dir, and upsert account/profile/device/title/episode. Encoding "
+        "(UTF-8, UTF-16, Latin-1) and separator (comma, tab, semicolon) are detected.",
     )
     parser.add_argument("csv", nargs="+", help="one or more ViewingActivity.csv exports")
     parser.add_argument("--account", default=None, help="account label (default: importer.account)")
@@ -500,11 +952,82 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--catalog", default=None, help="netflix_titles.csv for film runtimes")
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="import even if an export was already imported under another --account label",
+    )
+    parser.add_argument(
         "--no-dimensions",
         action="store_true",
-        help="only write landing files; skip the Spark upsert of the dimension tables",
+        help="only write landing files; skip the Spark step (dimension upsert and the "
+        "import_ledger check of the account label)",
     )
-    return run(_run, parser, argv, usage_errors=(FileNotFoundError, ParseError))
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # a stopped import (kill, scheduler timeout) unwinds: its staged files are deleted
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        return run(
+            _run,
+            _parser(),
+            argv,
+            usage_errors=(FileNotFoundError, IsADirectoryError, NotADirectoryError, ParseError),
+        )
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    account = args.account or cfg.importer.account
+    heartbeat = args.heartbeat_sec if args.heartbeat_sec is not None else cfg.importer.heartbeat_sec
+    if heartbeat <= 0:
+        raise UsageError("--heartbeat-sec must be a positive number of seconds")
+    landing_dir = args.landing_dir or cfg.paths.landing_dir
+    rejects_dir = args.rejects_dir or cfg.paths.rejects_dir
+    for path in args.csv:  # usage mistakes before anything starts
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path} is a folder; give the ViewingActivity.csv file(s)")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: no such export file")
+    check_lake_dirs(cfg.paths.lake_root, landing_dir, rejects_dir)
+    options = ImportOptions(
+        heartbeat_sec=heartbeat,
+        events_per_file=cfg.importer.events_per_file,
+        max_duration_sec=cfg.importer.max_duration_sec,
+        max_reject_ratio=cfg.importer.max_reject_ratio,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    engine = None
+    ledger: list[tuple[str, str]] = []
+    if args.no_dimensions:
+        log.warning("--no-dimensions: the account label is not checked against import_ledger")
+    else:
+        from jobs.core.delta import get_engine
+        from jobs.core.spark import build_spark
+
+        engine = get_engine(build_spark("import_viewing_activity", cfg), cfg)
+        ledger = read_ledger(engine)
+    runtimes = load_catalog_runtimes(args.catalog or cfg.paths.catalog_csv)
+
+    def commit(report: ImportReport) -> None:
+        if engine is not None:
+            upsert_dimensions(engine.spark, cfg, report.dimensions.rows(account, runtimes))
+            record_imports(engine, report, account, args.csv)
+
+    report, _, _ = import_files(
+        args.csv, account, landing_dir, rejects_dir,
+        catalog_csv=args.catalog or cfg.paths.catalog_csv, options=options,
+        keep_viewings=False, ledger=ledger, force=args.force, before_publish=commit,
+    )  # fmt: skip
+    log.info("import: %s", json.dumps(report.summary(), ensure_ascii=False))
+    print(json.dumps(report.summary(), ensure_ascii=False))
+    return 0
 
 
 if __name__ == "__main__":

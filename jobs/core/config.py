@@ -154,6 +154,8 @@ class ImporterSettings(Section):
     account: str
     heartbeat_sec: PositiveInt
     events_per_file: PositiveInt
+    max_duration_sec: PositiveInt  # a longer viewing is rejected with its reason
+    max_reject_ratio: float = Field(ge=0, le=1)  # more rejected rows than this fails the file
 
 
 class MaintenanceSettings(Section):

@@ -19,7 +19,10 @@ Public API:
 
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as _dt
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -27,6 +30,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "DEVICE_TYPES",
+    "REQUIRED_COLUMNS",
+    "ExportFingerprint",
+    "check_duration",
+    "detect_encoding",
+    "detect_separator",
+    "identity_conflicts",
+    "is_iso_start_time",
     "ParseError",
     "ParsedTitle",
     "classify_device",
@@ -36,6 +46,7 @@ __all__ = [
     "parse_hms",
     "parse_start_time",
     "parse_title",
+    "start_time_day_first",
     "title_stats",
 ]
 
@@ -192,14 +203,16 @@ _TRAILING_NUMBER_RE = re.compile(r"^(?P<stem>.+?)\s+(?P<num>\d{1,3}|[IVXLC]{1,7}
 # Timestamps seen in the exports (all UTC): '2023-01-25 21:08:18' (household-gt, -ke),
 # '2018-09-21 0:29' (household-ca-kr-hk: no seconds, 1-digit hour), '1/16/2020 14:19'
 # (household-us-excel: m/d/Y from a spreadsheet); ISO 'T' separator and a trailing 'Z'
-# are tolerated for other tools.
+# are tolerated for other tools. A spreadsheet re-save writes the saving machine's
+# locale: month-first or day-first, '/', '.' or '-' between the parts, two- or
+# four-digit years, with or without seconds, 24-hour or AM/PM.
 _ISO_TS_RE = re.compile(
     r"^(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})[T ](?P<h>\d{1,2}):(?P<mi>\d{2})"
     r"(?::(?P<s>\d{2}))?Z?$"
 )
-_US_TS_RE = re.compile(
-    r"^(?P<mo>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})[T ](?P<h>\d{1,2}):(?P<mi>\d{2})"
-    r"(?::(?P<s>\d{2}))?$"
+_LOCALE_TS_RE = re.compile(
+    r"^(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2}),?[T ]+"
+    r"(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?(?:\s*(?P<ampm>[AaPp]\.?[Mm]\.?))?$"
 )
 _HMS_RE = re.compile(r"^(?P<h>\d{1,3}):(?P<m>[0-5]\d):(?P<s>[0-5]\d)$")
 _COUNTRY_RE = re.compile(r"^(?P<code>[A-Za-z]{2})(?:\s*\(.*\))?$")
@@ -226,49 +239,104 @@ class ParseError(ValueError):
 
 
 # ------------------------------------------------------------------------ scalar fields
-def parse_start_time(s: str) -> _dt.datetime:
+def _full_year(text: str) -> int:
+    """A four-digit year, or a two-digit one pivoted like POSIX strptime (69-99 -> 19xx)."""
+    year = int(text)
+    if len(text) == 2:
+        year += 1900 if year >= 69 else 2000
+    return year
+
+
+def parse_start_time(s: str, day_first: bool = False) -> _dt.datetime:
     """Parse the ``Start Time`` column into a timezone-aware UTC datetime.
 
     The exports write naive timestamps in UTC (README of the data folder). Accepted
-    forms, all seen in the real files:
+    forms:
 
     * ``'2023-01-25 21:08:18'`` -- Netflix's own form (household-gt, household-ke);
     * ``'2018-09-21 0:29'`` -- no seconds, 1-digit hour (household-ca-kr-hk);
     * ``'1/16/2020 14:19'`` -- month/day/year re-saved by a spreadsheet
-      (household-us-excel);
+      (household-us-excel); also ``'1/16/20 2:19 PM'``, ``'1-16-2020 14:19:05'``;
+    * with ``day_first``: ``'16/1/2020 14:19'``, ``'16.01.20 14:19'`` (a European
+      locale's re-save; which order a file uses is decided over the whole file by
+      :func:`start_time_day_first`);
     * the ISO ``'T'`` separator (``'2023-01-25T21:08:18'``), optionally with ``'Z'``.
 
-    Missing seconds are 0.
+    Missing seconds are 0; two-digit years 00-68 are 20xx, 69-99 19xx.
 
     Args:
         s: The raw cell. Surrounding whitespace is ignored.
+        day_first: read a non-ISO ``A/B/Y`` date as day/month (default month/day).
 
     Returns:
         A ``datetime`` with ``tzinfo=datetime.timezone.utc``, second resolution.
 
     Raises:
         ParseError: ``s`` is empty, has another shape, or names an impossible date or
-            time (``'2023-02-30 10:00'``, ``'2023-01-01 24:00'``).
+            time (``'2023-02-30 10:00'``, ``'2023-01-01 24:00'``, ``'13:00 PM'``).
     """
     text = (s or "").strip()
-    m = _ISO_TS_RE.match(text) or _US_TS_RE.match(text)
-    if not m:
+    m = _ISO_TS_RE.match(text)
+    if m:
+        year, month, day, hour = int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"])
+    elif m := _LOCALE_TS_RE.match(text):
+        year, hour = _full_year(m["y"]), int(m["h"])
+        month, day = (int(m["b"]), int(m["a"])) if day_first else (int(m["a"]), int(m["b"]))
+        if m["ampm"]:
+            if not 1 <= hour <= 12:
+                raise ParseError(f"Start Time: {s!r} has hour {hour} with AM/PM")
+            hour = hour % 12 + (12 if m["ampm"][0] in "Pp" else 0)
+    else:
+        order = "D/M/Y" if day_first else "M/D/Y"
         raise ParseError(
             f"Start Time: {s!r} is not one of 'YYYY-MM-DD H:MM[:SS]' (also with 'T') "
-            "or 'M/D/YYYY H:MM[:SS]'"
+            f"or '{order} H:MM[:SS] [AM|PM]' (year YY or YYYY; '/', '.' or '-')"
         )
     try:
-        return _dt.datetime(
-            int(m["y"]),
-            int(m["mo"]),
-            int(m["d"]),
-            int(m["h"]),
-            int(m["mi"]),
-            int(m["s"] or 0),
-            tzinfo=_dt.UTC,
-        )
+        return _dt.datetime(year, month, day, hour, int(m["mi"]), int(m["s"] or 0), tzinfo=_dt.UTC)
     except ValueError as exc:
         raise ParseError(f"Start Time: {s!r} is not a valid calendar time ({exc})") from exc
+
+
+def start_time_day_first(values: Iterable[str]) -> bool:
+    """Decide whether a file's non-ISO ``Start Time`` values are day-first.
+
+    A spreadsheet writes every row of a file in one locale, so the order is decided
+    per file: day-first only when some value's first part is above 12 (it cannot be a
+    month) and none has a second part above 12. Otherwise month-first, the form seen in
+    the real re-saved export (household-us-excel), which also covers files where every
+    date is ambiguous (all days <= 12).
+
+    Args:
+        values: The file's ``Start Time`` cells (ISO and unparseable ones are skipped).
+
+    Returns:
+        ``True`` for day-first.
+
+    Raises:
+        ParseError: the file holds both a first part and a second part above 12
+            (it mixes day-first and month-first dates, so neither reading is safe).
+    """
+    first_big = second_big = None
+    for raw in values:
+        m = _LOCALE_TS_RE.match((raw or "").strip())
+        if not m:
+            continue
+        if int(m["a"]) > 12:
+            first_big = first_big or raw
+        if int(m["b"]) > 12:
+            second_big = second_big or raw
+        if first_big and second_big:
+            raise ParseError(
+                f"Start Time: the file mixes day-first ({first_big!r}) and month-first "
+                f"({second_big!r}) dates; re-export it or save it with one date format"
+            )
+    return first_big is not None
+
+
+def is_iso_start_time(s: str) -> bool:
+    """Whether ``s`` is in Netflix's own ISO form (no day/month order to decide)."""
+    return _ISO_TS_RE.match((s or "").strip()) is not None
 
 
 def parse_hms(s: str) -> int:
@@ -642,3 +710,173 @@ def title_stats(titles: Iterable[ParsedTitle]) -> dict:
         "episode_share": episodes / main if main else 0.0,
         "film_share": films / main if main else 0.0,
     }
+
+
+# ------------------------------------------------------------------- the file itself
+# Columns without which a row cannot become a viewing; the others are optional.
+REQUIRED_COLUMNS = ("Profile Name", "Start Time", "Duration", "Title")
+
+# Bytes a spreadsheet's Latin-1 / Windows-1252 save may hold that cp1252 leaves undefined.
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
+_BINARY_MAGIC = {
+    b"PK\x03\x04": "a ZIP archive (an .xlsx workbook or a zipped export)",
+    b"\xd0\xcf\x11\xe0": "a legacy Excel .xls workbook",
+    b"%PDF": "a PDF",
+}
+
+
+def detect_encoding(path: str, chunk_size: int = 1 << 20) -> str:
+    """The text encoding of an export file, from its bytes.
+
+    Netflix writes UTF-8; spreadsheet re-saves add a UTF-8 byte-order mark, or save
+    "Unicode text" (UTF-16 with a BOM, usually tab-separated), or the machine's
+    Latin-1 / Windows-1252. Rules, in order: a BOM decides (UTF-8, UTF-16 LE/BE);
+    NUL bytes in every other position of the first 4 KiB mean BOM-less UTF-16; a file
+    that decodes as UTF-8 to its end is UTF-8; else cp1252, or Latin-1 when a byte
+    cp1252 leaves undefined occurs. One streaming pass, constant memory.
+
+    Args:
+        path: The file.
+        chunk_size: Bytes read at a time.
+
+    Returns:
+        A Python codec name: ``'utf-8-sig'``, ``'utf-16'``, ``'utf-16-le'``,
+        ``'utf-16-be'``, ``'utf-8'``, ``'cp1252'`` or ``'latin-1'``.
+
+    Raises:
+        ParseError: the file is empty or is a workbook/archive/PDF, not text.
+        OSError: the file cannot be read (``IsADirectoryError`` for a folder).
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+        if not head:
+            raise ParseError(f"{path}: the file is empty; expected a ViewingActivity.csv export")
+        for magic, what in _BINARY_MAGIC.items():
+            if head.startswith(magic):
+                raise ParseError(f"{path}: this is {what}, not a CSV; save it as CSV (UTF-8)")
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        if head.count(0) > len(head) // 4:
+            even_nuls = head[0::2].count(0)
+            return "utf-16-be" if even_nuls > head[1::2].count(0) else "utf-16-le"
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        utf8_ok, undefined = True, False
+        chunk = head
+        while chunk:
+            if utf8_ok:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+            undefined = undefined or any(b in chunk for b in _CP1252_UNDEFINED)
+            chunk = fh.read(chunk_size)
+    if utf8_ok:
+        try:
+            decoder.decode(b"", final=True)
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
+    return "latin-1" if undefined else "cp1252"
+
+
+def detect_separator(header_line: str, source: str = "the file") -> str:
+    r"""The field separator of an export, from its header line.
+
+    Netflix writes commas; a spreadsheet's "Unicode text" save writes tabs and some
+    European locales semicolons. The separator is the first of ``,``, tab, ``;`` that
+    splits the header into fields holding every :data:`REQUIRED_COLUMNS` name.
+
+    Args:
+        header_line: The first line, decoded (a leading BOM is ignored).
+        source: Name of the file, for the message.
+
+    Returns:
+        ``','``, ``'\\t'`` or ``';'``.
+
+    Raises:
+        ParseError: no separator gives the required columns; the message shows the
+            header as found and lists the columns needed.
+    """
+    line = header_line.lstrip("\ufeff").rstrip("\r\n")
+    for sep in (",", "\t", ";"):
+        fields = [f.strip() for f in next(csv.reader([line], delimiter=sep), [])]
+        if all(c in fields for c in REQUIRED_COLUMNS):
+            return sep
+    shown = line if len(line) <= 160 else line[:157] + "..."
+    raise ParseError(
+        f"{source}: header {shown!r} has no {list(REQUIRED_COLUMNS)} columns separated by "
+        "',', tab or ';'; expected a Netflix ViewingActivity.csv (Profile Name, Start Time, "
+        "Duration, Attributes, Title, ...)"
+    )
+
+
+def check_duration(duration_sec: int, max_sec: int) -> None:
+    """Reject a viewing longer than ``max_sec`` seconds.
+
+    No single viewing lasts days: a ``Duration`` such as ``'999:00:00'`` is a corrupt
+    cell, and would become ~120 000 synthetic HEARTBEATs. The cap comes from
+    ``importer.max_duration_sec`` (default 24 h, the ingest's ``max_position_sec``).
+
+    Raises:
+        ParseError: ``duration_sec > max_sec``.
+    """
+    if duration_sec > max_sec:
+        raise ParseError(
+            f"Duration: {duration_sec} s is longer than importer.max_duration_sec "
+            f"({max_sec} s); a single viewing cannot last that long"
+        )
+
+
+class ExportFingerprint:
+    """An order-independent fingerprint of an export's viewings.
+
+    It identifies "the same export" across re-saves: each distinct row is reduced to
+    its parsed, normalized values (so a spreadsheet's date format, encoding, separator,
+    row order or duplicated rows do not change it), hashed to 64 bits, and the hashes
+    are summed modulo 2**64 with the row count. Constant memory.
+    """
+
+    def __init__(self) -> None:
+        self._sum = 0
+        self.rows = 0
+
+    def add(self, *values: object) -> None:
+        """Add one distinct viewing, given by its normalized values."""
+        text = "\x1f".join("" if v is None else str(v) for v in values)
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+        self._sum = (self._sum + int.from_bytes(digest, "big")) & 0xFFFFFFFFFFFFFFFF
+        self.rows += 1
+
+    def hexdigest(self) -> str:
+        """``'<rows>-<16 hex digits>'``; ``''`` when no row was added."""
+        return f"{self.rows}-{self._sum:016x}" if self.rows else ""
+
+
+def identity_conflicts(
+    ledger: Iterable[tuple[str, str]], fingerprints: dict[str, str], account_label: str
+) -> list[str]:
+    """Exports of this import already imported under another account label.
+
+    One export is one account's history: importing it again under a second label
+    would count every viewing twice (new account, profile and session ids). Labels are
+    compared normalized (:func:`normalize_name`), as the account ids are.
+
+    Args:
+        ledger: ``(fingerprint, account_label)`` of every earlier import.
+        fingerprints: file name -> :class:`ExportFingerprint` hex digest of this import.
+        account_label: The label given now.
+
+    Returns:
+        One message per conflicting file, naming the earlier label(s); empty when none.
+    """
+    earlier: dict[str, set[str]] = {}
+    for fingerprint, label in ledger:
+        if normalize_name(label) != normalize_name(account_label):
+            earlier.setdefault(fingerprint, set()).add(label)
+    return [
+        f"{name} was already imported as account {', '.join(map(repr, sorted(earlier[fp])))}"
+        for name, fp in fingerprints.items()
+        if fp and fp in earlier
+    ]

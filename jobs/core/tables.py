@@ -228,6 +228,23 @@ RESUME_STATE = TableSpec(
     ),
 )
 
+IMPORT_LEDGER = TableSpec(
+    name="import_ledger",
+    description="Which export was imported under which account label: the importer refuses "
+    "the same export under a second label (it would count every viewing twice).",
+    key=("fingerprint", "account_id"),
+    schema=StructType(
+        [
+            col("fingerprint", StringType(), "order-independent hash of the export's viewings"),
+            col("account_label", StringType(), "label given at import"),
+            col("account_id", LongType(), "stable hash of the account label"),
+            col("source_file", StringType(), "file name as imported (for the message)"),
+            col("viewings", LongType(), "distinct viewings fingerprinted"),
+            col("imported_at", TimestampType(), "when the import committed (UTC)"),
+        ]
+    ),
+)
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -240,6 +257,7 @@ TABLES: dict[str, TableSpec] = {
         PLAYBACK_EVENT,
         PLAYBACK_EVENT_QUARANTINE,
         RESUME_STATE,
+        IMPORT_LEDGER,
     )
 }
 

@@ -16,15 +16,21 @@ import pytest
 
 from jobs.core.netflix_export import (
     DEVICE_TYPES,
+    ExportFingerprint,
     ParsedTitle,
     ParseError,
+    check_duration,
     classify_device,
+    detect_encoding,
+    detect_separator,
+    identity_conflicts,
     is_autoplay,
     normalize_name,
     parse_country,
     parse_hms,
     parse_start_time,
     parse_title,
+    start_time_day_first,
     title_stats,
 )
 
@@ -70,6 +76,103 @@ def test_parse_start_time_forms(raw, expected):
 def test_parse_start_time_rejects(raw):
     with pytest.raises(ParseError, match="Start Time"):
         parse_start_time(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "day_first", "expected"),
+    [
+        ("1/16/20 14:19", False, dt.datetime(2020, 1, 16, 14, 19, tzinfo=UTC)),
+        ("01/16/2020 2:19 PM", False, dt.datetime(2020, 1, 16, 14, 19, tzinfo=UTC)),
+        ("1/16/2020 12:05:09 AM", False, dt.datetime(2020, 1, 16, 0, 5, 9, tzinfo=UTC)),
+        ("1-16-2020 14:19:05", False, dt.datetime(2020, 1, 16, 14, 19, 5, tzinfo=UTC)),
+        ("16/1/2020 14:19", True, dt.datetime(2020, 1, 16, 14, 19, tzinfo=UTC)),
+        ("16.01.20 14:19:30", True, dt.datetime(2020, 1, 16, 14, 19, 30, tzinfo=UTC)),
+        ("05/02/99 23:00", True, dt.datetime(1999, 2, 5, 23, 0, tzinfo=UTC)),
+        ("05/02/2023 23:00", False, dt.datetime(2023, 5, 2, 23, 0, tzinfo=UTC)),
+        ("2023-01-25 21:08:18", True, dt.datetime(2023, 1, 25, 21, 8, 18, tzinfo=UTC)),
+    ],
+)
+def test_parse_start_time_locale_forms(raw, day_first, expected):
+    assert parse_start_time(raw, day_first=day_first) == expected
+
+
+@pytest.mark.parametrize("raw", ["16/1/2020 14:19", "1/16/2020 13:00 PM", "1/16/2020 0:10 AM"])
+def test_parse_start_time_locale_rejects(raw):
+    with pytest.raises(ParseError, match="Start Time"):
+        parse_start_time(raw)
+
+
+def test_date_order_is_decided_per_file():
+    assert start_time_day_first(["05/02/2023 10:00", "25/01/2023 10:00"]) is True
+    assert start_time_day_first(["05/02/2023 10:00", "01/25/2023 10:00"]) is False
+    assert start_time_day_first(["05/02/2023 10:00", "2023-01-25 10:00"]) is False  # ambiguous
+    with pytest.raises(ParseError, match="mixes day-first"):
+        start_time_day_first(["25/01/2023 10:00", "01/25/2023 10:00"])
+
+
+HEADER = "Profile Name,Start Time,Duration,Attributes,Title,Supplemental Video Type\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (HEADER + "Ana,2023-01-25 21:08:18,0:01:00,,Amélie,\n", "utf-8"),
+        ("\ufeff" + HEADER + "Ana,2023,0,,Amélie,\n", "utf-8-sig"),
+        ("\ufeff" + HEADER.replace(",", "\t"), "utf-16"),
+        (HEADER.replace(",", "\t") + "Zoë\t\n", "utf-16-le"),
+        (HEADER + "Zoë,Señora Acero,\n", "cp1252"),
+    ],
+)
+def test_detect_encoding(tmp_path, data, encoding):
+    path = tmp_path / "e.csv"
+    path.write_bytes(data.encode(encoding))
+    assert detect_encoding(str(path)) == encoding
+
+
+def test_detect_encoding_latin1_and_non_text(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_bytes(HEADER.encode() + b"Zo\xeb \x81,x\n")  # 0x81: undefined in cp1252
+    assert detect_encoding(str(path)) == "latin-1"
+    path.write_bytes(b"")
+    with pytest.raises(ParseError, match="empty"):
+        detect_encoding(str(path))
+    path.write_bytes(b"PK\x03\x04rest")
+    with pytest.raises(ParseError, match="xlsx"):
+        detect_encoding(str(path))
+    with pytest.raises(IsADirectoryError):
+        detect_encoding(str(tmp_path))
+
+
+def test_detect_separator():
+    assert detect_separator(HEADER) == ","
+    assert detect_separator("\ufeff" + HEADER.replace(",", "\t")) == "\t"
+    assert detect_separator(HEADER.replace(",", ";")) == ";"
+    with pytest.raises(ParseError, match=r"header 'a\|b'.*Start Time"):
+        detect_separator("a|b\n", "x.csv")
+
+
+def test_check_duration():
+    check_duration(86_400, 86_400)
+    with pytest.raises(ParseError, match="max_duration_sec"):
+        check_duration(999 * 3600, 86_400)
+
+
+def test_fingerprint_ignores_row_order_and_tells_exports_apart():
+    a, b, c = ExportFingerprint(), ExportFingerprint(), ExportFingerprint()
+    for fp, rows in ((a, ["x", "y", "z"]), (b, ["z", "x", "y"]), (c, ["x", "y"])):
+        for r in rows:
+            fp.add(r, 1)
+    assert a.hexdigest() == b.hexdigest() != c.hexdigest()
+    assert a.hexdigest().startswith("3-") and ExportFingerprint().hexdigest() == ""
+
+
+def test_identity_conflicts_name_the_earlier_label():
+    ledger = [("3-ab", "household-ke"), ("5-cd", "other")]
+    assert identity_conflicts(ledger, {"ke.csv": "3-ab"}, "Household-KE") == []
+    assert identity_conflicts(ledger, {"ke.csv": "3-ab"}, "ke-2") == [
+        "ke.csv was already imported as account 'household-ke'"
+    ]
+    assert identity_conflicts(ledger, {"new.csv": "9-ef"}, "ke-2") == []
 
 
 def test_parse_error_is_value_error_and_names_value():
