@@ -323,7 +323,11 @@ def register(*specs: TableSpec) -> None:
 # Specs of later layers live in their own modules and register themselves here, so that
 # get_spec() and DeltaEngine.create_all() know every table. Optional while those layers
 # are being built.
-for _module in ("jobs.core.tables_star", "jobs.core.tables_dq") if __name__ != "__main__" else ():
+for _module in (
+    ("jobs.core.tables_star", "jobs.core.tables_dq", "jobs.core.tables_reco")
+    if __name__ != "__main__"
+    else ()
+):
     try:
         __import__(_module)
     except ModuleNotFoundError as _exc:  # pragma: no cover - layer not present
