@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--page-size", type=int, default=20)
     p = add("statistics", "items, hours and breakdowns per period")
     p.add_argument("--period", choices=list(PERIODS), default="all")
+    from jobs.core.recommend.queries import register_subcommands  # home, more-like-this, ab-report
+
+    register_subcommands(sub, add_env_argument)
     return parser
 
 
@@ -394,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = build_spark("query", cfg)
     engine = get_engine(spark, cfg)
+    from jobs.core.recommend.queries import QUERIES, run_query
+
+    if args.name in QUERIES:
+        return run_query(args, engine)
     try:
         profile_id = resolve_profile(
             engine.read("profile"), engine.read("account"), args.profile, args.account

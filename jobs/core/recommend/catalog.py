@@ -17,7 +17,7 @@ import unicodedata
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType
+from pyspark.sql.types import LongType, StringType
 
 try:  # the export parser is moving to jobs.core.netflix_export
     from jobs.core.netflix_export import normalize_name  # type: ignore[import-not-found]
@@ -85,7 +85,7 @@ def _genres(catalog: DataFrame) -> DataFrame:
 
 
 _slug_udf = F.udf(slug, StringType())
-_key_udf = F.udf(lambda s: stable_id("genre", s), "long")
+_key_udf = F.udf(lambda s: stable_id("genre", s), LongType())
 
 
 def genre_dimension(catalog: DataFrame) -> DataFrame:
@@ -140,7 +140,7 @@ def seasons(episodes: DataFrame) -> DataFrame:
         season_label, episode_count (distinct episodes seen of that season).
     """
     key = F.coalesce(F.col("season_number").cast("string"), F.col("season_label"), F.lit(""))
-    sid = F.udf(lambda t, k: stable_id("season", t, k), "long")
+    sid = F.udf(lambda t, k: stable_id("season", t, k), LongType())
     return (
         episodes.withColumn("_k", key)
         .groupBy("title_id", "_k")

@@ -266,3 +266,22 @@ def current_lists(lists: DataFrame, now: dt.datetime) -> DataFrame:
     live = lists.where(F.col("expires_at") > F.lit(now))
     newest = F.max("generated_at").over(Window.partitionBy("profile_id", "context"))
     return live.withColumn("_g", newest).where(F.col("generated_at") == F.col("_g")).drop("_g")
+
+
+def history_weights(train: DataFrame, tau: float) -> DataFrame:
+    """Recency weights of a profile's titles: exp(-(n - 1) / tau) for the n-th newest.
+
+    The next titles a member starts follow the recent ones far more than old ones
+    (session-based item-kNN, Ludewig & Jannach, UMUAI 2018); tau = conf
+    ``recommend.training.recency_tau_titles`` (0 = every title weighs 1).
+
+    Args:
+        train: profile_id, title_id, last_ts.
+
+    Returns:
+        profile_id, title_id, weight in (0, 1].
+    """
+    w = Window.partitionBy("profile_id").orderBy(F.desc("last_ts"), "title_id")
+    n = F.row_number().over(w) - 1
+    weight = F.exp(-n / F.lit(float(tau))) if tau > 0 else F.lit(1.0)
+    return train.select("profile_id", "title_id", weight.alias("weight"))

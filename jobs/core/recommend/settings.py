@@ -29,6 +29,7 @@ class TrainingSettings:
     window_days: int | None = 90
     min_history_titles: int = 3
     max_titles_per_profile: int = 500
+    recency_tau_titles: float = 20.0
 
 
 @dataclass(frozen=True)
