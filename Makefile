@@ -4,6 +4,7 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_ROOT  ?= lakehouse/demo
+MLT_TITLE  ?= Narcos
 
 .DEFAULT_GOAL := help
 .PHONY: help venv check-java demo test test-fast lint format bench-resume dq notebook clean
@@ -41,6 +42,13 @@ format: venv ## ruff format and autofix
 
 bench-resume: venv ## resume_state vs Netflix's Latest Bookmark on every shared export
 	$(PY) bench/resume_accuracy.py ../shared/data/viewing-activity/*.csv
+
+recommend: venv ## recommendations on the demo lake (after make demo): home row with explanations, More Like This
+	$(PY) -m jobs.build_interactions --lake-root $(DEMO_ROOT)
+	$(PY) -m jobs.train_recommenders --lake-root $(DEMO_ROOT)
+	$(PY) -m jobs.generate_recommendations --lake-root $(DEMO_ROOT)
+	$(PY) -m jobs.query home --profile "Profile 1" --account household-ke --lake-root $(DEMO_ROOT)
+	$(PY) -m jobs.query more-like-this --title "$(MLT_TITLE)" --model item_cosine --lake-root $(DEMO_ROOT)
 
 dq: venv ## run every data-quality suite on the demo lake (after make demo)
 	$(PY) -m dq.run --suite all --lake-root $(DEMO_ROOT)
