@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     unseen = sum(1 for p in test for i in test[p] if i not in ix)
     res: dict = collections.defaultdict(dict)
     rng = np.random.default_rng(7)
-    for u, p in enumerate(users):
+    for p in users:
         seen = [ix[i] for _, i in train[p]]
         ss = set(seen)
         res["popularity"][p] = metrics([items[j] for j in pop if j not in ss][:20], test[p])
