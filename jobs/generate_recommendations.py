@@ -118,13 +118,22 @@ def generate_all(engine, s, everything: bool = False) -> dict:
     )
     alltrain = engine.read("training_interactions")
     as_of = alltrain.agg(F.max("window_end")).first()[0] or now
-    popular = lists.popularity(
-        alltrain,
-        engine.read("profile").select("profile_id", "country_code"),
-        as_of,
-        s.lists.popularity_window_days,
-        s.lists.popularity_min_profiles,
-    ).cache()
+    people = engine.read("profile").select("profile_id", "country_code")
+    recent = lists.popularity(
+        alltrain, people, as_of, s.lists.popularity_window_days, s.lists.popularity_min_profiles
+    )
+    # all-time popularity ranks below every recent title: lists stay full when the recent
+    # window holds only titles the profile has seen
+    history = engine.read("user_content_interaction").select(
+        "profile_id", "title_id", F.col("event_ts").alias("last_ts")
+    )
+    ever = lists.popularity(history, people, as_of, None, s.lists.popularity_min_profiles)
+    popular = (
+        recent.unionByName(ever.withColumn("score", F.col("score") * 1e-3))
+        .groupBy("country_code", "title_id")
+        .agg(F.max("score").alias("score"))
+        .cache()
+    )
     bridge = engine.read("title_genre_bridge")
     genres = catalog.primary_genre(bridge)
     als = _als_scores(
