@@ -4,7 +4,7 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_ROOT  ?= lakehouse/demo
-MLT_TITLE  ?= Narcos
+MLT_TITLE  ?= The King's Affection
 
 .DEFAULT_GOAL := help
 .PHONY: help venv check-java demo test test-fast lint format bench-resume dq notebook clean
