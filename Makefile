@@ -5,9 +5,10 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_ROOT  ?= lakehouse/demo
 API_PORT   ?= 8000
+MLT_TITLE  ?= The King's Affection
 
 .DEFAULT_GOAL := help
-.PHONY: help venv check-java demo serve test test-fast lint typecheck format bench-resume dq notebook clean
+.PHONY: help venv check-java demo serve recommend test test-fast lint typecheck format bench-resume dq notebook clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -28,6 +29,13 @@ demo: check-java venv ## import the bundled sample, ingest it (--once), show cou
 
 serve: venv ## the HTTP API on the demo lake (after make demo) at http://127.0.0.1:$(API_PORT)/docs
 	LAKEHOUSE_ROOT=$(abspath $(DEMO_ROOT)) $(PY) -m uvicorn api.app:create_app --factory --host 127.0.0.1 --port $(API_PORT)
+
+recommend: venv ## recommendations on the demo lake (after make demo): home row with explanations, More Like This
+	$(PY) -m jobs.build_interactions --lake-root $(DEMO_ROOT)
+	$(PY) -m jobs.train_recommenders --lake-root $(DEMO_ROOT)
+	$(PY) -m jobs.generate_recommendations --lake-root $(DEMO_ROOT)
+	$(PY) -m jobs.query home --profile "Profile 1" --account household-ke --lake-root $(DEMO_ROOT)
+	$(PY) -m jobs.query more-like-this --title "$(MLT_TITLE)" --model item_cosine --lake-root $(DEMO_ROOT)
 
 test: check-java venv ## run the test suite (prints the 15 slowest tests at the end)
 	$(PY) -m pytest

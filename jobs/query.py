@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--page-size", type=int, default=20)
     p = add("statistics", "items, hours and breakdowns per period")
     p.add_argument("--period", choices=list(PERIODS), default="all")
+    from jobs.core.recommend.queries import register_subcommands  # home, more-like-this, ab-report
+
+    register_subcommands(sub, add_job_arguments)
     return parser
 
 
@@ -368,6 +371,10 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
 
     spark = build_spark("query", cfg)
     engine = get_engine(spark, cfg)
+    from jobs.core.recommend.queries import QUERIES, run_query
+
+    if args.name in QUERIES:
+        return run_query(args, engine)
     profile_id = resolve_profile(
         engine.read("profile"), engine.read("account"), args.profile, args.account
     )

@@ -110,6 +110,8 @@ def arrow_schema(schema: T.StructType) -> pa.Schema:
     for f in schema.fields:
         if isinstance(f.dataType, T.DecimalType):
             atype = pa.decimal128(f.dataType.precision, f.dataType.scale)
+        elif isinstance(f.dataType, T.ArrayType):  # embeddings: array<float>
+            atype = pa.list_(_ARROW_TYPES.get(type(f.dataType.elementType)))
         else:
             atype = _ARROW_TYPES.get(type(f.dataType))
         if atype is None:

@@ -26,7 +26,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.core import tables_dq, tables_star
+from jobs.core import tables_dq, tables_reco, tables_star
 from jobs.core.table_spec import DELTA_RETENTION, TableSpec, col
 
 __all__ = ["DELTA_RETENTION", "TABLES", "TableSpec", "col", "conform", "get_spec", "register"]
@@ -311,7 +311,7 @@ def register(*specs: TableSpec) -> None:
 # declared in their own modules (which import only jobs.core.table_spec, so there is no
 # import cycle) and registered here: get_spec() and DeltaEngine.create_all() know every
 # table. A new layer adds its module's specs the same way.
-register(*tables_star.SPECS, *tables_dq.SPECS)
+register(*tables_star.SPECS, *tables_dq.SPECS, *tables_reco.SPECS)
 
 
 def conform(df: DataFrame, table: str) -> DataFrame:

@@ -1,0 +1,246 @@
+"""Generate recommendation lists, explanations, current_recommendations and the cache.
+
+    python -m jobs.generate_recommendations --lake-root lakehouse/demo [--all]
+
+Regenerates only the profiles touched since the last generation (new or changed
+interactions, by ``ingested_at``), profiles whose lists expired, and every profile when a
+model version changed (or with ``--all``). Each profile's home list comes from its A/B
+variant's model (conf recommend.ab); profiles with too little history get a popularity list
+of their country. ``recommendation_list`` and ``recommendation_explanation`` are
+append-only history; ``current_recommendations`` and ``recommendation_cache`` are rewritten
+for the regenerated profiles. Rerunning with nothing new does nothing.
+Exit codes: 0 done, 1 run failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+
+from pyspark.sql import functions as F
+
+from jobs.core.ids import stable_id
+from jobs.core.recommend import ab, catalog, explanations, generate, lists, state
+from jobs.core.recommend.jobutil import start
+
+log = logging.getLogger("generate_recommendations")
+JOB = "generate_recommendations"
+OUT = [
+    "recommendation_list",
+    "recommendation_explanation",
+    "current_recommendations",
+    "recommendation_cache",
+    "ab_assignment",
+    "build_state",
+]
+
+
+def _args(p) -> None:
+    p.add_argument("--all", action="store_true", help="regenerate every profile")
+
+
+def _als_scores(engine, versions, profiles, n):
+    from pyspark.ml.recommendation import ALSModel
+
+    path = os.path.join(engine.cfg.paths.lake_root, "models", "als", versions.get("als", "-"))
+    if not os.path.exists(path):
+        return None
+    model = ALSModel.load(path)
+    users = engine.spark.read.parquet(path + "-users")
+    items = engine.spark.read.parquet(path + "-items")
+    return lists.als_scores(model, users, items, profiles, n)
+
+
+def _targets(engine, marks, everything, now):
+    inter = engine.read("user_content_interaction")
+    profiles = engine.read("profile").select("profile_id", "country_code")
+    last = marks.get("item_item_edge", (None, None))[1]
+    if everything or last is None:
+        return profiles
+    touched = inter.where(F.col("ingested_at") > F.lit(last)).select("profile_id")
+    expired = (
+        engine.read("current_recommendations")
+        .where(F.col("expires_at") <= F.lit(now))
+        .select("profile_id")
+    )
+    have = engine.read("current_recommendations").select("profile_id")
+    new = profiles.select("profile_id").join(have, "profile_id", "left_anti")
+    return profiles.join(touched.unionByName(expired).unionByName(new).distinct(), "profile_id")
+
+
+def generate_all(engine, s, everything: bool = False) -> dict:
+    """One generation for the target profiles; returns counts."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    engine.create_all(OUT)
+    edges = engine.read("item_item_edge").cache()
+    versions = {
+        r.model: r.model_version
+        for r in edges.select("model", "model_version").distinct().collect()
+    }
+    if not versions:
+        raise FileNotFoundError(
+            "item_item_edge is empty: run python -m jobs.train_recommenders first"
+        )
+    marks = state.read_marks(engine, JOB)
+    known = {k.removeprefix("model:"): v for k, (v, _) in marks.items() if k.startswith("model:")}
+    vkeys = {m: stable_id("model_version", v) for m, v in versions.items()}
+    models_changed = known != vkeys
+    targets = _targets(engine, marks, everything or models_changed, now).cache()
+    n_targets = targets.count()
+    if n_targets == 0:
+        log.info("no profile touched or expired since the last generation: nothing to do")
+        return {"profiles": 0}
+    assign = ab.assign_variants(targets, s.ab.experiment, s.ab.split, now)
+    engine.merge(
+        "ab_assignment",
+        assign,
+        _insert_only("t.experiment = s.experiment AND t.profile_id = s.profile_id"),
+    )
+    variants = (
+        engine.read("ab_assignment")
+        .where(F.col("experiment") == s.ab.experiment)
+        .select("profile_id", "variant")
+    )
+    profiles = targets.join(variants, "profile_id").cache()
+    train = (
+        engine.read("training_interactions")
+        .join(profiles.select("profile_id"), "profile_id")
+        .cache()
+    )
+    seen = (
+        engine.read("user_content_interaction")
+        .join(profiles.select("profile_id"), "profile_id")
+        .select("profile_id", "title_id")
+        .distinct()
+    )
+    alltrain = engine.read("training_interactions")
+    as_of = alltrain.agg(F.max("window_end")).first()[0] or now
+    people = engine.read("profile").select("profile_id", "country_code")
+    recent = lists.popularity(
+        alltrain, people, as_of, s.lists.popularity_window_days, s.lists.popularity_min_profiles
+    )
+    # all-time popularity ranks below every recent title: lists stay full when the recent
+    # window holds only titles the profile has seen
+    history = engine.read("user_content_interaction").select(
+        "profile_id", "title_id", F.col("event_ts").alias("last_ts")
+    )
+    ever = lists.popularity(history, people, as_of, None, s.lists.popularity_min_profiles)
+    popular = (
+        recent.unionByName(ever.withColumn("score", F.col("score") * 1e-3))
+        .groupBy("country_code", "title_id")
+        .agg(F.max("score").alias("score"))
+        .cache()
+    )
+    bridge = engine.read("title_genre_bridge")
+    genres = catalog.primary_genre(bridge)
+    als = _als_scores(
+        engine, versions, profiles.where(F.col("variant") == "als"), s.lists.candidates
+    )
+    parts = [
+        generate.home_lists(profiles, train, seen, edges, als, popular, genres, versions, s, now),
+        generate.because_you_watched(profiles, train, seen, edges, versions, s, now),
+        generate.genre_lists(
+            profiles, train, seen, popular, bridge, engine.read("dim_genre"), s, now
+        ),
+    ]
+    new = parts[0].unionByName(parts[1]).unionByName(parts[2])
+    with_rel = explanations.related_titles(new, train, edges.where(F.col("model") == "als")).cache()
+    why = explanations.explain(with_rel, engine.read("title"))
+    engine.append("recommendation_list", with_rel)
+    engine.append("recommendation_explanation", why)
+    _current_and_cache(engine, with_rel, why, profiles, s, now)
+    state.write_marks(
+        engine,
+        JOB,
+        {
+            "item_item_edge": engine.version("item_item_edge"),
+            **{f"model:{m}": vkeys[m] for m in versions},
+        },
+        now.replace(tzinfo=dt.UTC),
+    )
+    ild = (
+        lists.intra_list_diversity(with_rel.where("context = 'home'"), bridge)
+        .agg(F.avg("ild"))
+        .first()[0]
+    )
+    return {
+        "profiles": n_targets,
+        "list_rows": with_rel.count(),
+        "home_intra_list_diversity": ild,
+        "versions": versions,
+    }
+
+
+def _insert_only(on: str):
+    from jobs.core.delta import MergeSpec
+
+    return MergeSpec(on=on, update={})
+
+
+def _current_and_cache(engine, new, why, profiles, s, now):
+    """Rewrite current_recommendations and the cache for the regenerated profiles."""
+    keep = engine.read("current_recommendations").join(
+        profiles.select("profile_id"), "profile_id", "left_anti"
+    )
+    keep = keep.where(F.col("expires_at") > F.lit(now))
+    current = keep.unionByName(new.select(*keep.columns)).cache()
+    current.count()
+    engine.overwrite("current_recommendations", current)
+    titles = engine.read("title").select("title_id", F.col("title_name").alias("title"))
+    items = new.join(
+        why.select("profile_id", "context", "title_id", F.col("text").alias("why")),
+        ["profile_id", "context", "title_id"],
+        "left",
+    ).join(titles, "title_id", "left")
+    payload = items.groupBy("profile_id", "context", "generated_at").agg(
+        F.to_json(
+            F.array_sort(
+                F.collect_list(
+                    F.struct(
+                        F.col("rank_position").alias("rank"),
+                        "title_id",
+                        "title",
+                        F.round("score", 4).alias("score"),
+                        "why",
+                    )
+                )
+            )
+        ).alias("payload")
+    )
+    old = engine.read("recommendation_cache").join(
+        profiles.select("profile_id"), "profile_id", "left_anti"
+    )
+    cache = payload.select(
+        "profile_id",
+        "context",
+        "payload",
+        "generated_at",
+        F.lit(None).cast("timestamp").alias("last_accessed"),
+        F.lit(s.lists.ttl_minutes).alias("ttl_minutes"),
+    )
+    engine.overwrite("recommendation_cache", old.unionByName(cache).cache())
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = start(JOB, __doc__.splitlines()[0], argv, _args)
+    if isinstance(started, int):
+        return started
+    args, cfg, s = started
+    from jobs.core.delta import TableNotFoundError, get_engine
+    from jobs.core.spark import build_spark
+
+    spark = build_spark(JOB, cfg)
+    try:
+        report = generate_all(get_engine(spark, cfg), s, args.all)
+    except (FileNotFoundError, TableNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
