@@ -84,6 +84,9 @@ class IngestSettings:
     max_future_sec: int
     max_position_sec: int
     concurrent_writes_max_rows: int = 250_000
+    landing_cleanup: str = "archive"
+    landing_archive_dir: str = "{lake_root}/landing_archive"
+    landing_retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,11 @@ def load_config(
                 concurrent_writes_max_rows=int(
                     raw["ingest"].get("concurrent_writes_max_rows", 250_000)
                 ),
+                landing_cleanup=str(raw["ingest"].get("landing_cleanup", "archive")).lower(),
+                landing_archive_dir=str(
+                    raw["ingest"].get("landing_archive_dir", "{lake_root}/landing_archive")
+                ),
+                landing_retention_days=int(raw["ingest"].get("landing_retention_days", 30)),
             ),
             resume=ResumeSettings(finish_ratio=float(raw["resume"]["finish_ratio"])),
             continue_watching=ContinueWatchingSettings(
