@@ -48,11 +48,25 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
-from jobs.core.checkpoints import batch_files, check_location, rebase, reset
+from jobs.core.checkpoints import (
+    batch_files,
+    check_location,
+    committed_files,
+    last_committed_batch,
+    rebase,
+    reset,
+)
 from jobs.core.config import Config, ConfigError, IngestSettings, add_env_argument, load_config
 from jobs.core.delta import DeltaEngine, get_engine
 from jobs.core.errors import RunError
-from jobs.core.landing import archive_dir, purge_archive, source_options, vanished
+from jobs.core.landing import (
+    SOURCE_OPTIONS,
+    archive_dir,
+    clean,
+    cleanup_mode,
+    purge_archive,
+    vanished,
+)
 from jobs.core.locks import LOCK_NAME, writer_lock
 from jobs.core.logs import setup_logging
 from jobs.core.playback_state import apply_events
@@ -368,6 +382,7 @@ class BatchWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         start = time.monotonic()
+        self.clean_landing(batch_id - 1)  # committed before this batch was planned
         raw = batch.persist()
         try:
             # a corrupt or unreadable table stops the batch before any commit
@@ -382,6 +397,23 @@ class BatchWriter:
             raise
         finally:
             raw.unpersist()
+
+    def clean_landing(self, batch_id: int | None = None) -> int:
+        """Archive or delete the landing files of committed micro-batches.
+
+        Args:
+            batch_id: only this batch's files (skipped unless it has committed); None:
+                every committed batch's files still in the landing dir.
+        """
+        paths = self.cfg.paths
+        mode = cleanup_mode(self.cfg.ingest, paths.lake_root, paths.landing_dir)
+        if batch_id is None:
+            files = committed_files(self.checkpoint)
+        elif batch_id < 0 or batch_id > (last_committed_batch(self.checkpoint) or -1):
+            return 0
+        else:
+            files = batch_files(self.checkpoint, batch_id)
+        return clean(files, paths.landing_dir, mode, archive_dir(self.cfg.ingest, paths.lake_root))
 
     def count_vanished(self, batch_id: int) -> None:
         """Log and count the batch's landing files that were gone when it was read."""
@@ -538,7 +570,7 @@ def build_stream(spark: SparkSession, cfg: Config, rules: list | None = None) ->
     lines = (
         spark.readStream.option("maxFilesPerTrigger", cfg.ingest.max_files_per_trigger)
         .option("pathGlobFilter", "*.jsonl")
-        .options(**source_options(cfg.ingest, cfg.paths.lake_root, cfg.paths.landing_dir))
+        .options(**SOURCE_OPTIONS)
         .text(cfg.paths.landing_dir)
         .select(
             F.col("value").alias("raw_record"),
@@ -570,6 +602,7 @@ def start_ingest(
     check_tables_load(engine, WRITES)
     os.makedirs(cfg.paths.landing_dir, exist_ok=True)
     writer = BatchWriter(engine, cfg)
+    writer.clean_landing()  # files of batches committed before a crash
     # one rule list for both halves: the stream narrows rows by it, the writer applies it
     stream = build_stream(spark, cfg, writer.rules).writeStream.queryName(cfg.ingest.query_name)
     stream = stream.option("checkpointLocation", cfg.checkpoint_path(cfg.ingest.query_name))
@@ -610,7 +643,9 @@ def run(
     """Run the ingest, as the checkpoint's one writer.
 
     Takes the checkpoint's writer lock, checks the checkpoint (:func:`prepare_checkpoint`),
-    purges archived landing files past ``ingest.landing_retention_days``, then streams.
+    purges archived landing files past ``ingest.landing_retention_days``, then streams;
+    processed landing files are archived or deleted as their batches commit
+    (:mod:`jobs.core.landing`).
 
     Args:
         spark: the session to use (default: one built here and stopped at the end).
@@ -626,6 +661,7 @@ def run(
     checkpoint = cfg.checkpoint_path(cfg.ingest.query_name)
     with writer_lock(checkpoint, owner="ingest_playback_events"):
         prepare_checkpoint(cfg, checkpoint_action)
+        cleanup_mode(cfg.ingest, cfg.paths.lake_root, cfg.paths.landing_dir)  # fail early
         purge_archive(
             archive_dir(cfg.ingest, cfg.paths.lake_root), cfg.ingest.landing_retention_days
         )
@@ -678,6 +714,7 @@ def _stream(spark: SparkSession, cfg: Config, once: bool) -> dict[str, int]:
         if writer.failure is not None:  # our own clear error, not Spark's wrapper
             raise writer.failure from exc
         raise
+    writer.clean_landing()  # the last batch's files, and any a crash left behind
     seconds = time.monotonic() - start
     totals = dict(writer.totals)
     totals["duplicates"] += progress.stream_duplicates

@@ -80,6 +80,26 @@ def batch_files(checkpoint: str, batch_id: int) -> list[str]:
     return out
 
 
+def last_committed_batch(checkpoint: str) -> int | None:
+    """The id of the newest micro-batch whose commit record (``commits/<id>``) exists."""
+    commits = Path(checkpoint) / "commits"
+    ids = [int(p.name) for p in commits.iterdir() if p.name.isdigit()] if commits.is_dir() else []
+    return max(ids, default=None)
+
+
+def committed_files(checkpoint: str) -> list[str]:
+    """Every landing file (local path) read by a micro-batch that has committed."""
+    last = last_committed_batch(checkpoint)
+    if last is None:
+        return []
+    seen: dict[str, None] = {}
+    for log_file in _log_files(checkpoint):
+        for entry in _entries(log_file):
+            if entry["batchId"] <= last:
+                seen[local_path(entry["path"])] = None
+    return list(seen)
+
+
 def check_location(checkpoint: str, landing_dir: str) -> None:
     """Raise when ``checkpoint`` was made for another landing dir than ``landing_dir``.
 

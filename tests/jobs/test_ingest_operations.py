@@ -8,6 +8,7 @@ tables with every event exactly once.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -121,20 +122,34 @@ def test_rebase_rewrites_only_the_folder_of_each_recorded_file(tmp_path):
 
 # --- the landing lifecycle ------------------------------------------------------------
 def test_processed_landing_files_are_archived_then_purged_after_the_retention(spark, tmp_path):
-    cfg = config(tmp_path, landing_retention_days=30)
+    cfg = config(tmp_path, landing_retention_days=30, max_files_per_trigger=1)
     land(cfg, "a.jsonl", FIRST)
     land(cfg, "b.jsonl", SECOND)
     ingest.run(cfg, once=True, spark=spark)
     archive = Path(landing.archive_dir(cfg.ingest, cfg.paths.lake_root))
-    assert sorted(os.listdir(cfg.paths.landing_dir)) == []
-    archived = sorted(p.name for p in archive.rglob("*.jsonl"))
-    assert archived == ["a.jsonl", "b.jsonl"]
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert os.listdir(cfg.paths.landing_dir) == []  # the last batch's file too
+    assert sorted(os.listdir(archive / today)) == ["a.jsonl", "b.jsonl"]
     assert get_engine(spark, cfg).read("playback_event").count() == 3
-    # land() dates the files in 2023: far past the retention, so the next start purges them
+    # an archive day past the retention goes at the next start; other folders stay
+    for folder in ("2026-01-01", "notes"):
+        (archive / folder).mkdir()
+        (archive / folder / "x.jsonl").write_text("{}\n")
     land(cfg, "c.jsonl", THIRD)
-    os.utime(Path(cfg.paths.landing_dir) / "c.jsonl")  # landed now
     ingest.run(cfg, once=True, spark=spark)
-    assert sorted(p.name for p in archive.rglob("*.jsonl")) == ["c.jsonl"]
+    assert sorted(os.listdir(archive)) == ["notes", today]
+    assert sorted(os.listdir(archive / today)) == ["a.jsonl", "b.jsonl", "c.jsonl"]
+
+
+def test_files_of_committed_batches_left_by_a_crash_are_archived_at_the_next_start(spark, tmp_path):
+    cfg = config(tmp_path, landing_cleanup="off")
+    land(cfg, "a.jsonl", FIRST)
+    ingest.run(cfg, once=True, spark=spark)
+    assert os.listdir(cfg.paths.landing_dir) == ["a.jsonl"]
+    archiving = config(tmp_path)
+    land(archiving, "b.jsonl", SECOND)
+    assert ingest.run(archiving, once=True, spark=spark)["rows_in"] == 1
+    assert os.listdir(cfg.paths.landing_dir) == []
 
 
 def test_delete_mode_removes_processed_files(spark, tmp_path):
@@ -145,16 +160,20 @@ def test_delete_mode_removes_processed_files(spark, tmp_path):
     assert not Path(landing.archive_dir(cfg.ingest, cfg.paths.lake_root)).exists()
 
 
-def test_purge_keeps_files_within_the_retention(tmp_path):
-    old, new = tmp_path / "x" / "old.jsonl", tmp_path / "x" / "new.jsonl"
-    old.parent.mkdir()
-    for path in (old, new):
-        path.write_text("{}\n")
-    now = time.time()
-    os.utime(old, (now - 31 * 86_400,) * 2)
-    os.utime(new, (now - 29 * 86_400,) * 2)
-    assert landing.purge_archive(str(tmp_path), 30, now=now) == 1
-    assert [p.name for p in tmp_path.rglob("*.jsonl")] == ["new.jsonl"]
+def test_purge_keeps_the_days_within_the_retention(tmp_path):
+    for day in ("2026-10-23", "2026-10-24", "2026-11-22"):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / "a.jsonl").write_text("{}\n")
+    assert landing.purge_archive(str(tmp_path), 30, today=dt.date(2026, 11, 23)) == 1
+    assert sorted(os.listdir(tmp_path)) == ["2026-10-24", "2026-11-22"]
+
+
+def test_an_archive_dir_inside_the_landing_dir_is_a_config_error(tmp_path):
+    from jobs.core.config import ConfigError
+
+    cfg = config(tmp_path, landing_archive_dir="{lake_root}/landing/old")
+    with pytest.raises(ConfigError, match="must be outside paths.landing_dir"):
+        landing.cleanup_mode(cfg.ingest, cfg.paths.lake_root, cfg.paths.landing_dir)
 
 
 def test_a_landing_file_that_vanishes_before_it_is_read_is_counted_not_fatal(
@@ -267,12 +286,12 @@ def test_two_real_ingests_on_one_checkpoint_the_second_refuses_at_start(spark, t
     assert engine.read("playback_session").where("session_id = 's1'").first().event_count == 2
 
 
-def _write_lock(checkpoint, **holder):
-    os.makedirs(checkpoint, exist_ok=True)
+def _write_lock(folder, **holder):
+    os.makedirs(folder, exist_ok=True)
     info = {"owner": "ingest", "pid": os.getppid(), "host": socket.gethostname(),
-            "started_at": "2026-11-23T10:00:00+00:00", "checkpoint": str(checkpoint)}  # fmt: skip
+            "started_at": "2026-11-23T10:00:00+00:00", "checkpoint": str(folder)}  # fmt: skip
     info.update(holder)
-    (Path(checkpoint) / locks.LOCK_NAME).write_text(json.dumps(info))
+    (Path(folder) / locks.LOCK_NAME).write_text(json.dumps(info))
 
 
 def test_a_live_lock_refuses_and_names_its_holder(tmp_path):
