@@ -22,10 +22,18 @@ so a late event — hours or years old, as in a replay of an export — is never
 late. ``ingest.dedupe_watermark`` optionally adds Spark's stateful
 ``dropDuplicatesWithinWatermark`` on *arrival* time (docs/architecture.md).
 
+Operations (docs/operations.md, "When things go wrong"): one writer per checkpoint
+(:mod:`jobs.core.locks`); a checkpoint made for another landing dir is refused with the
+way out, ``--rebase-checkpoint`` or ``--reset-checkpoint`` (:mod:`jobs.core.checkpoints`);
+every target table must load before a micro-batch writes (:mod:`jobs.core.table_health`);
+processed landing files are archived or deleted after their batch commits, and a file
+that vanished before its read is logged and counted (:mod:`jobs.core.landing`).
+
 Usage::
 
     python -m jobs.ingest_playback_events --once          # drain the landing dir, stop
     python -m jobs.ingest_playback_events                 # run continuously
+    python -m jobs.ingest_playback_events --once --rebase-checkpoint   # after moving the lake
 """
 
 from __future__ import annotations
@@ -132,7 +140,7 @@ def validate(
 ) -> Callable[[DataFrame], DataFrame]:
     """Add ``reject_reason``: NULL for a valid event, else the ';'-joined reasons.
 
-    Rules (issue #2): parseable JSON with the right types; required fields present
+    Rules (the landing contract, docs/architecture.md): parseable JSON with the right types; required fields present
     (:data:`REQUIRED_FIELDS`); ``event_type`` in :data:`EVENT_TYPES`; ``0 <= position_sec
     <= ingest.max_position_sec`` (86 400 s); ``country_code`` matches ``^[A-Z]{2}$``;
     ``event_time`` at most ``ingest.max_future_sec`` (300 s) after ``now``.

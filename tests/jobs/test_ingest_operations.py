@@ -137,7 +137,7 @@ def test_processed_landing_files_are_archived_then_purged_after_the_retention(sp
         (archive / folder / "x.jsonl").write_text("{}\n")
     land(cfg, "c.jsonl", THIRD)
     ingest.run(cfg, once=True, spark=spark)
-    assert sorted(os.listdir(archive)) == ["notes", today]
+    assert sorted(os.listdir(archive)) == [today, "notes"]
     assert sorted(os.listdir(archive / today)) == ["a.jsonl", "b.jsonl", "c.jsonl"]
 
 
