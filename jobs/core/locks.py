@@ -5,7 +5,8 @@ work and dies with ``CONCURRENT_STREAM_LOG_UPDATE``. The lock makes the second r
 start instead. The lock file (``<checkpoint>/_writer.lock``, JSON) is created atomically
 (written to a temp file, then hard-linked into place, which fails when it exists) and
 removed when the run ends. A lock left by a run that died (``kill -9``, OOM) is *stale*
-and taken over with a warning when its pid no longer runs on this host, or when it was
+and taken over with a warning when its pid no longer runs on this host (or is a zombie,
+or was reused by another process: the lock keeps the process's start time), or when it was
 written for another checkpoint path (a copied lake). A lock held from another host is
 never taken over: the message says how to remove it once that run is known dead.
 """
@@ -31,14 +32,35 @@ class WriterLockedError(RunError):
     """Another run holds the checkpoint's writer lock."""
 
 
-def _alive(pid: int) -> bool:
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name, or None (no /proc, no pid)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def start_ticks(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, from /proc), to tell a reused pid."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def _alive(pid: int, started: str | None = None) -> bool:
+    """Whether ``pid`` runs (not a zombie) and, when ``started`` is given, is that process."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # runs, as another user
-        return True
-    return True
+        pass
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc here: trust kill(0)
+    if fields[0] == "Z":
+        return False  # exited, not yet reaped by its parent
+    return started is None or start_ticks(pid) == started
 
 
 def _read(path: str) -> dict | None:
@@ -57,8 +79,9 @@ def stale_reason(holder: dict, checkpoint: str) -> str | None:
         return "unreadable lock file"
     if holder.get("checkpoint") != checkpoint:
         return f"written for {holder.get('checkpoint')} (a copied or moved lake)"
-    if holder.get("host") == socket.gethostname() and not _alive(int(holder.get("pid", -1))):
-        return f"pid {holder.get('pid')} on {holder.get('host')} is no longer running"
+    pid = int(holder.get("pid", -1))
+    if holder.get("host") == socket.gethostname() and not _alive(pid, holder.get("pid_start")):
+        return f"pid {pid} on {holder.get('host')} is no longer running"
     return None
 
 
@@ -92,6 +115,7 @@ def acquire(checkpoint: str, owner: str) -> str:
     info = {
         "owner": owner,
         "pid": os.getpid(),
+        "pid_start": start_ticks(os.getpid()),
         "host": socket.gethostname(),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "checkpoint": checkpoint,

@@ -295,7 +295,7 @@ def _write_lock(folder, **holder):
 
 
 def test_a_live_lock_refuses_and_names_its_holder(tmp_path):
-    _write_lock(tmp_path / "cp")
+    _write_lock(tmp_path / "cp", pid_start=locks.start_ticks(os.getppid()))
     with pytest.raises(locks.WriterLockedError, match=rf"pid {os.getppid()} .* since 2026-11-23"):
         locks.acquire(str(tmp_path / "cp"), "ingest")
 
@@ -311,6 +311,7 @@ def test_a_lock_from_another_host_is_never_taken_over(tmp_path):
     [
         ({"pid": 2**22 + 12345}, "is no longer running"),  # a pid beyond pid_max: dead
         ({"checkpoint": "/elsewhere/_checkpoints/q"}, "a copied or moved lake"),
+        ({"pid_start": "1"}, "is no longer running"),  # a live pid, reused by another process
     ],
 )
 def test_a_stale_lock_is_taken_over_with_a_warning(tmp_path, caplog, holder, reason):
