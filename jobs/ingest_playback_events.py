@@ -22,10 +22,18 @@ so a late event — hours or years old, as in a replay of an export — is never
 late. ``ingest.dedupe_watermark`` optionally adds Spark's stateful
 ``dropDuplicatesWithinWatermark`` on *arrival* time (docs/architecture.md).
 
+Operations (docs/operations.md, "When things go wrong"): one writer per checkpoint
+(:mod:`jobs.core.locks`); a checkpoint made for another landing dir is refused with the
+way out, ``--rebase-checkpoint`` or ``--reset-checkpoint`` (:mod:`jobs.core.checkpoints`);
+every target table must load before a micro-batch writes (:mod:`jobs.core.table_health`);
+processed landing files are archived or deleted after their batch commits, and a file
+that vanished before its read is logged and counted (:mod:`jobs.core.landing`).
+
 Usage::
 
     python -m jobs.ingest_playback_events --once          # drain the landing dir, stop
     python -m jobs.ingest_playback_events                 # run continuously
+    python -m jobs.ingest_playback_events --once --rebase-checkpoint   # after moving the lake
 """
 
 from __future__ import annotations
@@ -40,20 +48,40 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.core import cli
+from jobs.core.checkpoints import (
+    batch_files,
+    check_location,
+    committed_files,
+    last_committed_batch,
+    rebase,
+    reset,
+)
 from jobs.core.cli import job_parser
 from jobs.core.config import Config, IngestSettings
 from jobs.core.delta import DeltaEngine, get_engine
+from jobs.core.errors import RunError
+from jobs.core.landing import (
+    SOURCE_OPTIONS,
+    archive_dir,
+    clean,
+    cleanup_mode,
+    purge_archive,
+    vanished,
+)
+from jobs.core.locks import LOCK_NAME, writer_lock
 from jobs.core.playback_state import apply_events
 from jobs.core.spark import build_spark
 from jobs.core.stream_expectations import (
+    BatchCheck,
     breaks_drop_rule,
     check_batch,
     load_rules,
@@ -62,6 +90,7 @@ from jobs.core.stream_expectations import (
     violations_from,
     write_stream_results,
 )
+from jobs.core.table_health import check_tables_load
 from jobs.core.tables import EVENT_TYPES, LANDING_EVENT_SCHEMA, PLAYBACK_EVENT
 
 log = logging.getLogger("ingest_playback_events")
@@ -112,7 +141,7 @@ def validate(
 ) -> Callable[[DataFrame], DataFrame]:
     """Add ``reject_reason``: NULL for a valid event, else the ';'-joined reasons.
 
-    Rules (issue #2): parseable JSON with the right types; required fields present
+    Rules (the landing contract, docs/architecture.md): parseable JSON with the right types; required fields present
     (:data:`REQUIRED_FIELDS`); ``event_type`` in :data:`EVENT_TYPES`; ``0 <= position_sec
     <= ingest.max_position_sec`` (86 400 s); ``country_code`` matches ``^[A-Z]{2}$``;
     ``event_time`` at most ``ingest.max_future_sec`` (300 s) after ``now``.
@@ -258,14 +287,89 @@ def drop_stored(
     return events.join(stored.hint("shuffle_merge"), KEY, "left_anti")
 
 
+class BatchPlan(NamedTuple):
+    """What one pass over a cached micro-batch tells before anything is written.
+
+    Attributes:
+        checked: the batch with the stream rules applied (``reject_reason`` set on rows a
+            ``drop`` rule refused) and the violation counts.
+        rows_in: rows read; ``quarantined``: rows to quarantine; ``valid``: rows to store
+            before dedupe.
+        dts: the ``dt`` partitions (ISO dates) of the rows to store.
+        span: (min, max) ``event_time`` of those rows as UTC text, or None.
+    """
+
+    checked: BatchCheck
+    rows_in: int
+    quarantined: int
+    valid: int
+    dts: list[str]
+    span: tuple[str, str] | None
+
+
+def plan_batch(raw: DataFrame, rules: list, batch_id: int) -> BatchPlan:
+    """Count a validated micro-batch in one pass and apply the stream rules.
+
+    One aggregation over the cached batch gives the counts (valid, refused by a ``drop``
+    stream rule, rejected), the ``dt`` partitions and time span of the events to store,
+    and the violations of every stream rule (stream_expectations in conf).
+
+    Raises:
+        StreamExpectationError: a ``fail`` rule broke; nothing of the batch is written.
+    """
+    validate_rules(raw, rules)
+    valid = F.col("reject_reason").isNull()
+    dropped = valid & breaks_drop_rule(rules)
+    keep = valid & ~dropped
+    groups = (
+        raw.groupBy(
+            valid.alias("valid"),
+            dropped.alias("dropped"),
+            F.when(keep, F.to_date("event_time")).alias("dt"),
+        )
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            # UTC text (the session time zone), whatever the Python process's zone
+            F.date_format(F.min("event_time"), UTC_MICROS).alias("t0"),
+            F.date_format(F.max("event_time"), UTC_MICROS).alias("t1"),
+            *violation_sums(rules),
+        )
+        .collect()
+    )
+    checked_rows = [r for r in groups if r["valid"]]
+    checked = check_batch(
+        raw,
+        rules,
+        batch_id=batch_id,
+        precounted=(sum(r["n"] for r in checked_rows), violations_from(checked_rows, rules)),
+    )
+    stored = [r for r in groups if r["valid"] and not r["dropped"]]
+    dts = sorted({r["dt"].isoformat() for r in stored if r["dt"] is not None})
+    times = [t for r in stored if r["dt"] is not None for t in (r["t0"], r["t1"])]
+    rows_in = sum(r["n"] for r in groups)
+    valid_n = sum(r["n"] for r in stored)
+    span = (min(times), max(times)) if times else None
+    return BatchPlan(checked, rows_in, rows_in - valid_n, valid_n, dts, span)
+
+
 class BatchWriter:
-    """The ``foreachBatch`` function: writes one micro-batch to all tables, idempotently."""
+    """The ``foreachBatch`` function: writes one micro-batch to all tables, idempotently.
+
+    Steps per micro-batch: every target table must load (else nothing is written), one
+    counting pass (:func:`plan_batch`), the landing files that vanished before the read
+    are logged and counted, then the writes (:meth:`write`), each table's commit with its
+    own transaction marker.
+    """
 
     def __init__(self, engine: DeltaEngine, cfg: Config):
         self.engine = engine
         self.cfg = cfg
         self.query = cfg.ingest.query_name
-        self.totals = {"rows_in": 0, "quarantined": 0, "duplicates": 0, "written": 0}
+        self.checkpoint = cfg.checkpoint_path(self.query)
+        self.totals = {
+            "rows_in": 0, "quarantined": 0, "duplicates": 0, "written": 0, "missing_files": 0,
+        }  # fmt: skip
+        self.failure: RunError | None = None
         self._query_id: str | None = None
         self.rules = load_rules(cfg)
 
@@ -277,7 +381,7 @@ class BatchWriter:
         at 0 and must not be mistaken for a replay of the old query's batches.
         """
         if self._query_id is None:
-            meta = os.path.join(self.cfg.checkpoint_path(self.query), "metadata")
+            meta = os.path.join(self.checkpoint, "metadata")
             with open(meta, encoding="utf-8") as fh:
                 self._query_id = json.loads(fh.readline())["id"]
         return self._query_id
@@ -287,157 +391,148 @@ class BatchWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         start = time.monotonic()
+        self.clean_landing(batch_id - 1)  # committed before this batch was planned
         raw = batch.persist()
         try:
-            # one pass over the cached batch gives the counts (valid, refused by a 'drop'
-            # stream rule, rejected), the dt partitions and time span of the events to
-            # store, and the violations of every stream rule (stream_expectations in conf)
-            validate_rules(raw, self.rules)
-            valid = F.col("reject_reason").isNull()
-            dropped = valid & breaks_drop_rule(self.rules)
-            keep = valid & ~dropped
-            groups = (
-                raw.groupBy(
-                    valid.alias("valid"),
-                    dropped.alias("dropped"),
-                    F.when(keep, F.to_date("event_time")).alias("dt"),
-                )
-                .agg(
-                    F.count(F.lit(1)).alias("n"),
-                    # UTC text (the session time zone), whatever the Python process's zone
-                    F.date_format(F.min("event_time"), UTC_MICROS).alias("t0"),
-                    F.date_format(F.max("event_time"), UTC_MICROS).alias("t1"),
-                    *violation_sums(self.rules),
-                )
-                .collect()
-            )
-            checked_rows = [r for r in groups if r["valid"]]
-            # a 'fail' rule raises here, before anything of the batch is written; rows a
-            # 'drop' rule refuses get their reason and go to the quarantine
-            checked = check_batch(
-                raw,
-                self.rules,
-                batch_id=batch_id,
-                precounted=(
-                    sum(r["n"] for r in checked_rows),
-                    violations_from(checked_rows, self.rules),
-                ),
-            )
-            batch = checked.batch
-            counts: dict[bool, int] = {}
-            dts: list[str] = []
-            times: list = []
-            for r in groups:
-                ok = bool(r["valid"]) and not r["dropped"]
-                counts[ok] = counts.get(ok, 0) + r["n"]
-                if ok and r["dt"] is not None:
-                    dts.append(r["dt"].isoformat())
-                    times += [r["t0"], r["t1"]]
-            rows_in = sum(counts.values())
-            if rows_in == 0:
+            # a corrupt or unreadable table stops the batch before any commit
+            check_tables_load(self.engine, WRITES)
+            plan = plan_batch(raw, self.rules, batch_id)
+            self.count_vanished(batch_id)
+            if plan.rows_in == 0:
                 return
-            t_read = time.monotonic() - start
-            quarantined = counts.get(False, 0)
-            # every table gets its own commit with its own txn marker, so the writes may run
-            # at once (Spark jobs and delta-rs commits overlap) — for batches up to
-            # ingest.concurrent_writes_max_rows; all are done (or the batch fails, to be
-            # replayed) before the next micro-batch starts
-            at_once = rows_in <= self.cfg.ingest.concurrent_writes_max_rows
-            pool = ThreadPoolExecutor(
-                max_workers=4 if at_once else 1, thread_name_prefix="batch-write"
-            )
-            events = None
-            try:
-                pending = [
-                    pool.submit(
-                        write_stream_results,
-                        self.engine,
-                        self.rules,
-                        checked,
-                        run_id=f"{self.query}:{self.query_id}:{batch_id}",
-                        suite=self.query,
-                        batch_id=batch_id,
-                        env=self.cfg.env,
-                        app_id=self.app_id("dq_result"),
-                    )
-                ]
-                if quarantined:
-                    pending.append(
-                        pool.submit(
-                            self.engine.append,
-                            "playback_event_quarantine",
-                            to_quarantine(batch, batch_id),
-                            self.app_id("playback_event_quarantine"),
-                            batch_id,
-                        )
-                    )
-                events = to_events(batch, self.query_id, batch_id)
-                if not self.cfg.ingest.dedupe_watermark:
-                    # no stateful stream dedupe: duplicates within the micro-batch go here
-                    events = events.dropDuplicates(KEY)
-                if self.cfg.ingest.dedupe_against_table:
-                    span = (min(times), max(times)) if times else None
-                    events = drop_stored(self.engine, events, self.query_id, batch_id, dts, span)
-                t0 = time.monotonic()
-                events = events.persist()
-                written = events.count()
-                t_dedupe = time.monotonic() - t0
-                duplicates = counts.get(True, 0) - written
-                appended = pool.submit(
-                    self.engine.append,
-                    "playback_event",
-                    events,
-                    self.app_id("playback_event"),
-                    batch_id,
-                )
-                merges = apply_events(
-                    self.engine,
-                    events,
-                    self.cfg.resume.finish_ratio,
-                    f"{self.query}:{self.query_id}",
-                    batch_id,
-                    pool=pool,
-                )
-                result = appended.result()
-                for future in pending:
-                    future.result()
-            finally:
-                pool.shutdown(wait=True)
-                if events is not None:
-                    events.unpersist()
-            sess, res = merges["playback_session"], merges["resume_state"]
-            for key, value in (
-                ("rows_in", rows_in),
-                ("quarantined", quarantined),
-                ("duplicates", duplicates),
-                ("written", written),
-            ):
-                self.totals[key] += value
-            log.info(
-                "batch %d: rows_in=%d quarantined=%d duplicates_dropped=%d written=%d%s "
-                "session(ins=%s upd=%s%s) resume(ins=%s upd=%s%s) %.1fs "
-                "[read %.1fs, dedupe %.1fs, events %.1fs, session %.1fs, resume %.1fs]",
-                batch_id,
-                rows_in,
-                quarantined,
-                duplicates,
-                written,
-                " (replay: already committed)" if result.skipped else "",
-                sess.metrics.get("rows_inserted", "-"),
-                sess.metrics.get("rows_updated", "-"),
-                " skipped" if sess.skipped else "",
-                res.metrics.get("rows_inserted", "-"),
-                res.metrics.get("rows_updated", "-"),
-                " skipped" if res.skipped else "",
-                time.monotonic() - start,
-                t_read,
-                t_dedupe,
-                result.seconds,
-                sess.seconds,
-                res.seconds,
-            )
+            self.write(plan, batch_id, start)
+        except RunError as exc:
+            self.failure = exc  # run() raises it again instead of Spark's wrapper
+            raise
         finally:
             raw.unpersist()
+
+    def clean_landing(self, batch_id: int | None = None) -> int:
+        """Archive or delete the landing files of committed micro-batches.
+
+        Args:
+            batch_id: only this batch's files (skipped unless it has committed); None:
+                every committed batch's files still in the landing dir.
+        """
+        paths = self.cfg.paths
+        mode = cleanup_mode(self.cfg.ingest, paths.lake_root, paths.landing_dir)
+        if batch_id is None:
+            files = committed_files(self.checkpoint)
+        elif batch_id < 0 or batch_id > (last_committed_batch(self.checkpoint) or -1):
+            return 0
+        else:
+            files = batch_files(self.checkpoint, batch_id)
+        return clean(files, paths.landing_dir, mode, archive_dir(self.cfg.ingest, paths.lake_root))
+
+    def count_vanished(self, batch_id: int) -> None:
+        """Log and count the batch's landing files that were gone when it was read."""
+        gone = vanished(batch_files(self.checkpoint, batch_id))
+        if gone:
+            self.totals["missing_files"] += len(gone)
+            log.warning(
+                "batch %d: %d landing file(s) vanished before they were read, skipped: %s",
+                batch_id, len(gone), ", ".join(gone[:5]) + (" ..." if len(gone) > 5 else ""),
+            )  # fmt: skip
+
+    def dedupe(self, batch: DataFrame, plan: BatchPlan, batch_id: int) -> DataFrame:
+        """The batch's ``playback_event`` rows without duplicates (see :func:`drop_stored`)."""
+        events = to_events(batch, self.query_id, batch_id)
+        if not self.cfg.ingest.dedupe_watermark:
+            # no stateful stream dedupe: duplicates within the micro-batch go here
+            events = events.dropDuplicates(KEY)
+        if self.cfg.ingest.dedupe_against_table:
+            events = drop_stored(self.engine, events, self.query_id, batch_id, plan.dts, plan.span)
+        return events
+
+    def write(self, plan: BatchPlan, batch_id: int, start: float) -> None:
+        """Commit the batch to every table and log what each got.
+
+        Every table gets its own commit with its own txn marker, so the writes may run at
+        once (Spark jobs and delta-rs commits overlap) for batches up to
+        ``ingest.concurrent_writes_max_rows``; all are done (or the batch fails, to be
+        replayed) before the next micro-batch starts.
+        """
+        t_read = time.monotonic() - start
+        batch = plan.checked.batch
+        at_once = plan.rows_in <= self.cfg.ingest.concurrent_writes_max_rows
+        pool = ThreadPoolExecutor(max_workers=4 if at_once else 1, thread_name_prefix="batch-write")
+        events = None
+        try:
+            pending = [pool.submit(self._write_dq, plan, batch_id)]
+            if plan.quarantined:
+                pending.append(pool.submit(
+                    self.engine.append, "playback_event_quarantine",
+                    to_quarantine(batch, batch_id), self.app_id("playback_event_quarantine"),
+                    batch_id,
+                ))  # fmt: skip
+            t0 = time.monotonic()
+            events = self.dedupe(batch, plan, batch_id).persist()
+            written = events.count()
+            t_dedupe = time.monotonic() - t0
+            appended = pool.submit(
+                self.engine.append, "playback_event", events, self.app_id("playback_event"),
+                batch_id,
+            )  # fmt: skip
+            merges = apply_events(
+                self.engine, events, self.cfg.resume.finish_ratio,
+                f"{self.query}:{self.query_id}", batch_id, pool=pool,
+            )  # fmt: skip
+            result = appended.result()
+            for future in pending:
+                future.result()
+        finally:
+            pool.shutdown(wait=True)
+            if events is not None:
+                events.unpersist()
+        counts = {
+            "rows_in": plan.rows_in, "quarantined": plan.quarantined,
+            "duplicates": plan.valid - written, "written": written,
+        }  # fmt: skip
+        for key, value in counts.items():
+            self.totals[key] += value
+        timings = (time.monotonic() - start, t_read, t_dedupe)
+        log_batch(batch_id, counts, result, merges, timings)
+
+    def _write_dq(self, plan: BatchPlan, batch_id: int) -> None:
+        write_stream_results(
+            self.engine,
+            self.rules,
+            plan.checked,
+            run_id=f"{self.query}:{self.query_id}:{batch_id}",
+            suite=self.query,
+            batch_id=batch_id,
+            env=self.cfg.env,
+            app_id=self.app_id("dq_result"),
+        )
+
+
+def log_batch(batch_id: int, counts: dict, result, merges: dict, timings: tuple) -> None:
+    """One log line per micro-batch: counts, what each merge did, and where time went."""
+    sess, res = merges["playback_session"], merges["resume_state"]
+    total, t_read, t_dedupe = timings
+    log.info(
+        "batch %d: rows_in=%d quarantined=%d duplicates_dropped=%d written=%d%s "
+        "session(ins=%s upd=%s%s) resume(ins=%s upd=%s%s) %.1fs "
+        "[read %.1fs, dedupe %.1fs, events %.1fs, session %.1fs, resume %.1fs]",
+        batch_id,
+        counts["rows_in"],
+        counts["quarantined"],
+        counts["duplicates"],
+        counts["written"],
+        " (replay: already committed)" if result.skipped else "",
+        sess.metrics.get("rows_inserted", "-"),
+        sess.metrics.get("rows_updated", "-"),
+        " skipped" if sess.skipped else "",
+        res.metrics.get("rows_inserted", "-"),
+        res.metrics.get("rows_updated", "-"),
+        " skipped" if res.skipped else "",
+        total,
+        t_read,
+        t_dedupe,
+        result.seconds,
+        sess.seconds,
+        res.seconds,
+    )
 
 
 class ProgressLog:
@@ -484,6 +579,7 @@ def build_stream(spark: SparkSession, cfg: Config, rules: list | None = None) ->
     lines = (
         spark.readStream.option("maxFilesPerTrigger", cfg.ingest.max_files_per_trigger)
         .option("pathGlobFilter", "*.jsonl")
+        .options(**SOURCE_OPTIONS)
         .text(cfg.paths.landing_dir)
         .select(
             F.col("value").alias("raw_record"),
@@ -512,8 +608,10 @@ def start_ingest(
     """
     engine = get_engine(spark, cfg)
     engine.create_all(list(WRITES))
+    check_tables_load(engine, WRITES)
     os.makedirs(cfg.paths.landing_dir, exist_ok=True)
     writer = BatchWriter(engine, cfg)
+    writer.clean_landing()  # files of batches committed before a crash
     # one rule list for both halves: the stream narrows rows by it, the writer applies it
     stream = build_stream(spark, cfg, writer.rules).writeStream.queryName(cfg.ingest.query_name)
     stream = stream.option("checkpointLocation", cfg.checkpoint_path(cfg.ingest.query_name))
@@ -525,18 +623,68 @@ def start_ingest(
     return stream.foreachBatch(writer).start(), writer
 
 
-def run(cfg: Config, once: bool, spark: SparkSession | None = None) -> dict[str, int]:
-    """Run the ingest; returns the totals (rows_in, quarantined, duplicates, written)."""
-    spark = spark or build_spark("ingest_playback_events", cfg)
-    start = time.monotonic()
-    query, writer = start_ingest(spark, cfg, once)
-    log.info(
-        "ingesting %s -> %s (%s)",
-        cfg.paths.landing_dir,
-        cfg.paths.tables_dir,
-        "availableNow" if once else f"every {cfg.ingest.trigger_interval}",
-    )
-    progress = ProgressLog()
+def prepare_checkpoint(cfg: Config, action: str | None = None) -> None:
+    """Check (and on request rebase or reset) the ingest's checkpoint before it starts.
+
+    Args:
+        action: None (check only), ``"rebase"`` (point the checkpoint's recorded landing
+            files at ``paths.landing_dir``) or ``"reset"`` (move it aside; the landing dir
+            is read anew and the exact dedupe skips every stored event).
+
+    Raises:
+        CheckpointRelocatedError: without an action, when the checkpoint was made for
+            another landing dir (a moved, copied or restored lake).
+    """
+    checkpoint = cfg.checkpoint_path(cfg.ingest.query_name)
+    if action == "reset":
+        reset(checkpoint, keep=(LOCK_NAME,))
+    elif action == "rebase":
+        rebase(checkpoint, cfg.paths.landing_dir)
+    check_location(checkpoint, cfg.paths.landing_dir)
+
+
+def run(
+    cfg: Config,
+    once: bool,
+    spark: SparkSession | None = None,
+    checkpoint_action: str | None = None,
+) -> dict[str, int]:
+    """Run the ingest, as the checkpoint's one writer.
+
+    Takes the checkpoint's writer lock, checks the checkpoint (:func:`prepare_checkpoint`),
+    purges archived landing files past ``ingest.landing_retention_days``, then streams;
+    processed landing files are archived or deleted as their batches commit
+    (:mod:`jobs.core.landing`).
+
+    Args:
+        spark: the session to use (default: one built here and stopped at the end).
+        checkpoint_action: see :func:`prepare_checkpoint`.
+
+    Returns:
+        The totals: rows_in, quarantined, duplicates, written, missing_files.
+
+    Raises:
+        RunError: another writer holds the lock, the checkpoint belongs to another landing
+            dir, or a target table cannot be loaded (nothing of the batch written).
+    """
+    checkpoint = cfg.checkpoint_path(cfg.ingest.query_name)
+    with writer_lock(checkpoint, owner="ingest_playback_events"):
+        prepare_checkpoint(cfg, checkpoint_action)
+        cleanup_mode(cfg.ingest, cfg.paths.lake_root, cfg.paths.landing_dir)  # fail early
+        purge_archive(
+            archive_dir(cfg.ingest, cfg.paths.lake_root), cfg.ingest.landing_retention_days
+        )
+        own = spark is None
+        spark = spark or build_spark("ingest_playback_events", cfg)
+        try:
+            return _stream(spark, cfg, once)
+        finally:
+            if own:
+                spark.stop()
+
+
+def _await(query: StreamingQuery, progress: ProgressLog) -> None:
+    """Wait for the query to end, polling its progress; SIGINT/SIGTERM stop it cleanly."""
     stop = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -557,6 +705,25 @@ def run(cfg: Config, once: bool, spark: SparkSession | None = None) -> dict[str,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     progress.poll(query)
+
+
+def _stream(spark: SparkSession, cfg: Config, once: bool) -> dict[str, int]:
+    start = time.monotonic()
+    query, writer = start_ingest(spark, cfg, once)
+    log.info(
+        "ingesting %s -> %s (%s)",
+        cfg.paths.landing_dir,
+        cfg.paths.tables_dir,
+        "availableNow" if once else f"every {cfg.ingest.trigger_interval}",
+    )
+    progress = ProgressLog()
+    try:
+        _await(query, progress)
+    except StreamingQueryException as exc:
+        if writer.failure is not None:  # our own clear error, not Spark's wrapper
+            raise writer.failure from exc
+        raise
+    writer.clean_landing()  # the last batch's files, and any a crash left behind
     seconds = time.monotonic() - start
     totals = dict(writer.totals)
     totals["duplicates"] += progress.stream_duplicates
@@ -567,21 +734,6 @@ def run(cfg: Config, once: bool, spark: SparkSession | None = None) -> dict[str,
         totals["written"] / seconds if seconds else 0.0,
     )
     return totals
-
-
-def _run(args: argparse.Namespace, cfg: Config) -> int:
-    spark = build_spark("ingest_playback_events", cfg)
-    try:
-        run(cfg, once=args.once, spark=spark)
-    finally:
-        spark.stop()
-    return 0
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    if args.max_files_per_trigger is None:
-        return {}
-    return {"ingest": {"max_files_per_trigger": args.max_files_per_trigger}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -601,7 +753,35 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="override ingest.max_files_per_trigger",
     )
+    moved = parser.add_mutually_exclusive_group()
+    moved.add_argument(
+        "--rebase-checkpoint",
+        dest="checkpoint_action",
+        action="store_const",
+        const="rebase",
+        help="after moving, copying or restoring the lake: point the checkpoint at this "
+        "lake's landing dir (nothing is re-read)",
+    )
+    moved.add_argument(
+        "--reset-checkpoint",
+        dest="checkpoint_action",
+        action="store_const",
+        const="reset",
+        help="move the checkpoint aside and read the landing dir anew (events already "
+        "stored are skipped by the exact dedupe)",
+    )
     return cli.run(_run, parser, argv, overrides=_overrides)
+
+
+def _run(args: argparse.Namespace, cfg: Config) -> int:
+    run(cfg, once=args.once, checkpoint_action=args.checkpoint_action)
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    if args.max_files_per_trigger is None:
+        return {}
+    return {"ingest": {"max_files_per_trigger": args.max_files_per_trigger}}
 
 
 if __name__ == "__main__":

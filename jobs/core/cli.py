@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs.core.config import Config, ConfigError, add_env_argument, load_config
+from jobs.core.errors import RunError
 from jobs.core.logs import setup_logging
 
 EXIT_OK = 0
@@ -48,8 +49,8 @@ class UsageError(ValueError):
     """A bad argument found after parsing (exit 2); the message says what to pass instead."""
 
 
-class JobError(RuntimeError):
-    """The run failed for a reason the user can act on (exit 1); the message says how."""
+# The run failed for a reason the user can act on (exit 1); the message says how.
+JobError = RunError
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:

@@ -133,6 +133,11 @@ class IngestSettings(Section):
     max_future_sec: NonNegativeInt
     max_position_sec: PositiveInt
     concurrent_writes_max_rows: NonNegativeInt
+    # processed landing files: archived under landing_archive_dir/<UTC date>/ (kept
+    # landing_retention_days), deleted, or left in place, once their micro-batch committed
+    landing_cleanup: Literal["archive", "delete", "off"]
+    landing_archive_dir: str
+    landing_retention_days: PositiveInt
 
 
 class ResumeSettings(Section):
