@@ -41,10 +41,36 @@ def register_tables(
         if not engine.exists(name):
             continue
         if engine.name == "spark":
-            location = engine.path(name).replace("'", "\\'")
-            spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING DELTA LOCATION '{location}'")
+            _register_catalog_table(spark, name, engine.path(name))
         else:
             engine.read(name).createOrReplaceTempView(name)
         done.append(name)
     log.info("registered %d tables for SQL (%s engine)", len(done), engine.name)
     return done
+
+
+def _register_catalog_table(spark: SparkSession, name: str, path: str) -> None:
+    """``CREATE TABLE IF NOT EXISTS name USING DELTA LOCATION path``, pointing at ``path``.
+
+    A temporary view of the same name (the rust engine's) would shadow the table: it is
+    dropped. A catalog table of that name over another folder (another lake) is
+    re-pointed: dropping an external table leaves its files alone.
+    """
+    spark.catalog.dropTempView(name)
+    wanted = _normalized(path)
+    if spark.catalog.tableExists(name):
+        current = spark.sql(f"DESCRIBE DETAIL `{name}`").first().location
+        if _normalized(current) != wanted:
+            log.info("table %s pointed at %s; re-pointing it to %s", name, current, wanted)
+            spark.sql(f"DROP TABLE `{name}`")
+    location = path.replace("'", "\\'")
+    spark.sql(f"CREATE TABLE IF NOT EXISTS `{name}` USING DELTA LOCATION '{location}'")
+
+
+def _normalized(location: str) -> str:
+    """A table location without its ``file:`` scheme and trailing slash, for comparison."""
+    for scheme in ("file://", "file:"):
+        if location.startswith(scheme):
+            location = location[len(scheme) :]
+            break
+    return location.rstrip("/")
