@@ -611,6 +611,8 @@ class SparkDeltaEngine(DeltaEngine):
     def create(self, spec: TableSpec) -> None:
         from delta.tables import DeltaTable
 
+        if self.exists(spec.name):  # cheaper than resolving createIfNotExists
+            return
         builder = (
             DeltaTable.createIfNotExists(self.spark)
             .location(self.path(spec.name))
