@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pyspark
 import pytest
 from pyspark.sql import functions as F
 
@@ -28,7 +29,8 @@ from jobs.load_catalog import load_catalog
 from tests.conftest import ROOT, SAMPLES
 
 ACCOUNT = "household-ke"
-BIN = Path(sys.executable).parent  # the venv's spark-class / spark-submit (pip's pyspark)
+SPARK_HOME = Path(pyspark.__file__).parent  # pip's pyspark is a whole Spark distribution
+BIN = SPARK_HOME / "bin"  # its spark-class and spark-submit
 
 
 def free_port() -> int:
@@ -62,8 +64,13 @@ def cluster(tmp_path):
         pytest.skip("no delta-spark jars (DELTA_JARS_DIR or ../shared/delta-spark-jars)")
     port, ui = free_port(), free_port()
     url = f"spark://127.0.0.1:{port}"
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(tmp_path)}
-    env.pop("SPARK_HOME", None)  # spark-class finds pip's pyspark itself
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(SPARK_HOME),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(tmp_path),
+        "PYSPARK_PYTHON": sys.executable,
+    }
     procs = []
     logs = tmp_path / "daemons"
     logs.mkdir()
@@ -104,13 +111,13 @@ def cluster(tmp_path):
 def submit(url: str, lake_root: str, job: str, *args: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
+        "SPARK_HOME": str(SPARK_HOME),
         "SPARK_SUBMIT": str(BIN / "spark-submit"),
         "PYSPARK_PYTHON": sys.executable,  # the executors' Python workers: this venv's
         "LAKEHOUSE_DELTA_ENGINE": "spark",
         "SPARK_LOG_LEVEL": "WARN",
         "SPARK_SUBMIT_OPTS_EXTRA": "--executor-memory 768m --driver-memory 1g",
     }
-    env.pop("SPARK_HOME", None)
     cmd = ["./spark-submit.sh", "--master", url, "--env", "test", "--delta", "jars", job,
            "--lake-root", lake_root, *args]  # fmt: skip
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
