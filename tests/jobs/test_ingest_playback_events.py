@@ -276,9 +276,9 @@ def test_restart_after_a_crash_between_commits_gives_the_same_tables(
     if engine_name == "spark":
         request.applymarker(
             pytest.mark.xfail(
-                reason="found on delta-spark: after a crash before the playback_event append "
-                "and a restart, playback_session.event_count counts the replayed batch's "
-                "events again (s1: 4, expected 2); cause not yet isolated",
+                reason="found on delta-spark: after a crash mid-batch and a restart, "
+                "playback_session.event_count counts the replayed batch's events again "
+                "(crash before the events append: s1 4, expected 2); cause not yet isolated",
                 strict=False,
             )
         )
