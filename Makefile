@@ -6,6 +6,17 @@ STAMP      := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_ROOT  ?= lakehouse/demo
 API_PORT   ?= 8000
 MLT_TITLE  ?= The King's Affection
+# delta-spark jars beside the repo (CI has them): the tests' spark half, and the demo
+# when DELTA_ENGINE=spark (or LAKEHOUSE_DELTA_ENGINE=spark) asks for that engine
+SHARED_JARS := $(abspath ../shared/delta-spark-jars)
+ifeq ($(DELTA_JARS_DIR),)
+ifneq ($(wildcard $(SHARED_JARS)/*.jar),)
+test test-fast: export DELTA_JARS_DIR := $(SHARED_JARS)
+ifneq ($(filter spark,$(DELTA_ENGINE) $(LAKEHOUSE_DELTA_ENGINE)),)
+demo dq: export DELTA_JARS_DIR := $(SHARED_JARS)
+endif
+endif
+endif
 
 .DEFAULT_GOAL := help
 .PHONY: help venv check-java demo serve recommend test test-fast lint typecheck format bench-resume dq notebook clean
@@ -24,7 +35,7 @@ venv: $(STAMP) ## create .venv and install the project with its dev tools (pip)
 check-java: ## fail with install advice unless Java 17+ is on PATH
 	@scripts/check-java.sh
 
-demo: check-java venv ## import the bundled sample, ingest it (--once), show counts and Continue Watching
+demo: check-java venv ## import the bundled sample, ingest it, show counts and Continue Watching (DELTA_ENGINE=spark: on delta-spark)
 	$(PY) -m jobs.demo --lake-root $(DEMO_ROOT)
 
 serve: venv ## the HTTP API on the demo lake (after make demo) at http://127.0.0.1:$(API_PORT)/docs

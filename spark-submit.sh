@@ -61,7 +61,7 @@ job_file="$here/jobs/$job.py"
 
 submit=${SPARK_SUBMIT:-$(command -v spark-submit || echo "$here/.venv/bin/spark-submit")}
 [ -x "$submit" ] || { echo "error: spark-submit not found; run 'make venv' or set SPARK_SUBMIT" >&2; exit 2; }
-python_bin=$(dirname "$submit")/python
+python_bin=${PYSPARK_PYTHON:-$(dirname "$submit")/python}
 [ -x "$python_bin" ] || python_bin=$(command -v python3)
 # a pip-installed pyspark is its own SPARK_HOME; the driver and workers use this Python
 if [ -z "${SPARK_HOME:-}" ]; then

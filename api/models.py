@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_valida
 _TAG = re.compile(r"<[^>]*>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _SPACE = re.compile(r"\s+")
-# set by the app from conf/api.yaml (text_max_chars); a module value keeps validators simple
+# set by the app from the api: section of conf/base.yaml (text_max_chars); a module value keeps validators simple
 TEXT_MAX_CHARS = 200
 
 

@@ -1,4 +1,4 @@
-"""Access tokens: HS256 JWTs for one profile, signed with the secret of ``conf/api.yaml``.
+"""Access tokens: HS256 JWTs for one profile, signed with the secret of ``the api: section of conf/base.yaml``.
 
 Claims: ``sub`` (the profile_id, as text), ``role`` (``profile`` or ``admin``), ``iss``,
 ``iat``, ``exp`` and ``jti``. A profile token reads and writes only that profile's

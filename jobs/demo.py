@@ -69,6 +69,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
         print(totals)
 
         engine = get_engine(spark, cfg)
+        print(f"\nDelta engine: {engine.name} (DELTA_ENGINE=spark|rust picks one)")
         print("\nrows per table:")
         for name in TABLES:
             if engine.exists(name):

@@ -24,10 +24,12 @@ keep to functions both Spark SQL and DataFusion know (``coalesce``, ``greatest``
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +38,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from jobs.core.config import Config, EngineChoice
-from jobs.core.spark import delta_spark_available
+from jobs.core.spark import delta_spark_available, engine_choice
 from jobs.core.tables import TABLES, TableSpec, conform, get_spec
 
 log = logging.getLogger(__name__)
@@ -120,16 +122,87 @@ def arrow_schema(schema: T.StructType) -> pa.Schema:
     return pa.schema(fields)
 
 
+WRITE_OPERATIONS = ("append", "merge", "overwrite", "delete")
+WriteHook = Callable[[str, str], None]
+_write_hooks: list[WriteHook] = []
+
+
+def add_write_hook(hook: WriteHook) -> Callable[[], None]:
+    """Call ``hook(operation, table)`` before every write of every engine in this process.
+
+    ``operation`` is one of :data:`WRITE_OPERATIONS`. The hook runs before the engine
+    checks the transaction marker or touches the table, so an exception it raises is a
+    crash before that commit: the fault-injection point of the exactly-once tests, the
+    same on both engines.
+
+    Returns:
+        A function that removes the hook again.
+    """
+    _write_hooks.append(hook)
+    return lambda: _write_hooks.remove(hook) if hook in _write_hooks else None
+
+
+def _hooked(operation: str, method: Callable[..., WriteResult]) -> Callable[..., WriteResult]:
+    @functools.wraps(method)
+    def write(self: DeltaEngine, table: str, *args: Any, **kwargs: Any) -> WriteResult:
+        for hook in list(_write_hooks):
+            hook(operation, table)
+        return method(self, table, *args, **kwargs)
+
+    write.__write_hooked__ = True  # type: ignore[attr-defined]
+    return write
+
+
 class DeltaEngine(ABC):
-    """The interface every job uses to touch a Delta table (see module docstring)."""
+    """The interface every job uses to touch a Delta table (see module docstring).
+
+    Every subclass's write methods (:data:`WRITE_OPERATIONS`) run the hooks registered
+    with :func:`add_write_hook` first.
+    """
 
     name: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap each write operation of an engine class so the write hooks run first."""
+        super().__init_subclass__(**kwargs)
+        for operation in WRITE_OPERATIONS:
+            method = cls.__dict__.get(operation)
+            if method is None or getattr(method, "__isabstractmethod__", False):
+                continue
+            if not getattr(method, "__write_hooked__", False):
+                setattr(cls, operation, _hooked(operation, method))
 
     def __init__(self, spark: SparkSession, cfg: Config):
         self.spark = spark
         self.cfg = cfg
 
+    max_attempts = 6
+
     # -- helpers shared by both engines ---------------------------------------------
+    def _conflicts(self) -> tuple[type[BaseException], ...]:
+        """The engine's exceptions for a commit that lost a race with another writer."""
+        return ()
+
+    def _retry(self, table: str, action: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` again after a lost commit race, up to ``max_attempts`` times.
+
+        ``fn`` must re-read the table and re-check the transaction marker itself, so a
+        retry never writes twice. Backoff: 0.2 s, doubling.
+        """
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return fn()
+            except self._conflicts() as exc:
+                if attempt == self.max_attempts:
+                    raise
+                wait = 0.1 * 2**attempt
+                log.warning(
+                    "%s %s: commit conflict (%s); retry %d/%d in %.1fs",
+                    table, action, str(exc).splitlines()[0][:120], attempt, self.max_attempts - 1, wait,
+                )  # fmt: skip
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
     def path(self, table: str) -> str:
         """Storage path of ``table``."""
         return self.cfg.table_path(table)
@@ -245,28 +318,15 @@ class RustDeltaEngine(DeltaEngine):
     A commit that loses a race with another writer (``CommitFailedError``: the ingest and
     a maintenance or catch-up job at once) is retried from the start — re-reading the
     table and re-checking the transaction marker — up to ``max_attempts`` times with
-    exponential backoff.
+    exponential backoff (:meth:`DeltaEngine._retry`).
     """
 
     name = "rust"
-    max_attempts = 6
 
-    def _retry(self, table: str, action: str, fn):
+    def _conflicts(self) -> tuple[type[BaseException], ...]:
         from deltalake.exceptions import CommitFailedError
 
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return fn()
-            except CommitFailedError as exc:
-                if attempt == self.max_attempts:
-                    raise
-                wait = 0.1 * 2**attempt
-                log.warning(
-                    "%s %s: commit conflict (%s); retry %d/%d in %.1fs",
-                    table, action, str(exc).splitlines()[0][:120], attempt, self.max_attempts - 1, wait,
-                )  # fmt: skip
-                time.sleep(wait)
-        raise AssertionError("unreachable")
+        return (CommitFailedError,)
 
     def _table(self, table: str, version: int | None = None):
         from deltalake import DeltaTable
@@ -502,9 +562,28 @@ class RustDeltaEngine(DeltaEngine):
 # delta-spark
 # ======================================================================================
 class SparkDeltaEngine(DeltaEngine):
-    """delta-spark engine: the ``DeltaTable`` API and Delta's idempotent writes."""
+    """delta-spark engine: the ``DeltaTable`` API and Delta's idempotent writes.
+
+    Commits that lose a race (Delta's optimistic concurrency: ``ConcurrentAppendException``,
+    ``ConcurrentDeleteReadException``... from a concurrent OPTIMIZE or catch-up merge)
+    are retried like the rust engine's, re-checking the transaction marker first.
+    """
 
     name = "spark"
+
+    def _conflicts(self) -> tuple[type[BaseException], ...]:
+        from delta import exceptions as dx
+
+        return (
+            dx.DeltaConcurrentModificationException,
+            dx.ConcurrentWriteException,
+            dx.MetadataChangedException,
+            dx.ProtocolChangedException,
+            dx.ConcurrentAppendException,
+            dx.ConcurrentDeleteReadException,
+            dx.ConcurrentDeleteDeleteException,
+            dx.ConcurrentTransactionException,
+        )
 
     def _delta_table(self, table: str):
         from delta.tables import DeltaTable
@@ -524,6 +603,8 @@ class SparkDeltaEngine(DeltaEngine):
     def create(self, spec: TableSpec) -> None:
         from delta.tables import DeltaTable
 
+        if self.exists(spec.name):  # cheaper than resolving createIfNotExists
+            return
         builder = (
             DeltaTable.createIfNotExists(self.spark)
             .location(self.path(spec.name))
@@ -537,30 +618,30 @@ class SparkDeltaEngine(DeltaEngine):
         builder.execute()
 
     def transaction_version(self, table: str, app_id: str) -> int | None:
-        """Newest ``txn`` (SetTransaction) version of ``app_id`` in the Delta log.
+        """Newest ``txn`` (SetTransaction) version of ``app_id`` in the table's Delta log.
 
-        Reads the log's JSON commits and Parquet checkpoints (the same actions delta-spark
-        consults before skipping an idempotent write).
+        Read from the log's snapshot (last checkpoint plus the newer commits), the state
+        delta-spark itself consults before skipping an idempotent write: through delta-rs,
+        which loads only the log, without a Spark job; through delta-spark's own
+        ``Snapshot.transactions`` when delta-rs cannot load the table (a table feature it
+        does not know).
         """
-        from pyspark.errors import AnalysisException
+        from deltalake import DeltaTable
 
-        log_dir = self.path(table).rstrip("/") + "/_delta_log"
-        versions = []
-        for fmt, pattern in (("json", "*.json"), ("parquet", "*.checkpoint*.parquet")):
-            try:
-                actions = self.spark.read.format(fmt).load(f"{log_dir}/{pattern}")
-            except AnalysisException:  # no checkpoint written yet
-                continue
-            if "txn" not in actions.columns:
-                continue
-            row = (
-                actions.where(actions.txn.appId == app_id)
-                .selectExpr("max(txn.version) AS v")
-                .first()
-            )
-            if row.v is not None:
-                versions.append(int(row.v))
-        return max(versions) if versions else None
+        if not self.exists(table):
+            raise TableNotFoundError(f"Delta table {table!r} not found at {self.path(table)}")
+        try:
+            return DeltaTable(self.path(table)).transaction_version(app_id)
+        except Exception as exc:  # noqa: BLE001 - any load failure: ask the JVM instead
+            log.debug("%s: delta-rs cannot load the log (%s); using delta-spark", table, exc)
+        jvm = self.spark.sparkContext._jvm  # noqa: SLF001 - Delta's Scala API, no Python one
+        delta_log = getattr(jvm, "org.apache.spark.sql.delta.DeltaLog").forTable(
+            self.spark._jsparkSession,  # noqa: SLF001
+            self.path(table),
+        )
+        none = jvm.scala.Option.empty()
+        found = delta_log.update(False, none, none).transactions().get(app_id)
+        return int(found.get()) if found.isDefined() else None
 
     def _txn_conf(self, app_id: str | None, version: int | None):
         """Delta's session confs for idempotent DML (MERGE/DELETE/UPDATE)."""
@@ -589,6 +670,11 @@ class SparkDeltaEngine(DeltaEngine):
         }
 
     def _write(self, table, df, mode, predicate, app_id, version) -> WriteResult:
+        return self._retry(
+            table, mode, lambda: self._write_once(table, df, mode, predicate, app_id, version)
+        )
+
+    def _write_once(self, table, df, mode, predicate, app_id, version) -> WriteResult:
         start = time.monotonic()
         if _already_done(self, table, app_id, version):
             return WriteResult(True, self.version(table))
@@ -611,6 +697,11 @@ class SparkDeltaEngine(DeltaEngine):
         return self._write(table, df, "overwrite", predicate, app_id, version)
 
     def merge(self, table, source, spec: MergeSpec, app_id=None, version=None) -> WriteResult:
+        return self._retry(
+            table, "merge", lambda: self._merge_once(table, source, spec, app_id, version)
+        )
+
+    def _merge_once(self, table, source, spec: MergeSpec, app_id, version) -> WriteResult:
         start = time.monotonic()
         if _already_done(self, table, app_id, version):
             return WriteResult(True, self.version(table))
@@ -630,9 +721,13 @@ class SparkDeltaEngine(DeltaEngine):
 
     def delete(self, table: str, predicate: str) -> WriteResult:
         start = time.monotonic()
-        self._delta_table(table).delete(predicate)
-        v, metrics = self._last_metrics(table)
-        return WriteResult(False, v, metrics, time.monotonic() - start)
+
+        def attempt() -> WriteResult:
+            self._delta_table(table).delete(predicate)
+            v, metrics = self._last_metrics(table)
+            return WriteResult(False, v, metrics, time.monotonic() - start)
+
+        return self._retry(table, "delete", attempt)
 
     def read(self, table, version=None, partition_filters=None) -> DataFrame:
         if not self.exists(table):
@@ -669,9 +764,12 @@ class SparkDeltaEngine(DeltaEngine):
         return [r.asDict(recursive=True) for r in rows]
 
     def optimize(self, table, zorder_by=None) -> dict[str, Any]:
-        opt = self._delta_table(table).optimize()
-        result = opt.executeZOrderBy(*zorder_by) if zorder_by else opt.executeCompaction()
-        return result.collect()[0].asDict(recursive=True)
+        def attempt() -> dict[str, Any]:
+            opt = self._delta_table(table).optimize()
+            result = opt.executeZOrderBy(*zorder_by) if zorder_by else opt.executeCompaction()
+            return result.collect()[0].asDict(recursive=True)
+
+        return self._retry(table, "optimize", attempt)
 
     def vacuum(self, table, retention_hours) -> list[str]:
         self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
@@ -689,7 +787,7 @@ def get_engine(spark: SparkSession, cfg: Config) -> DeltaEngine:
         EngineUnavailableError: ``spark`` was asked for but its jars are not there.
     """
     ok, why = delta_spark_available(spark)
-    choice = cfg.delta.engine
+    choice = engine_choice(cfg)
     if choice is EngineChoice.SPARK and not ok:
         raise EngineUnavailableError(
             f"delta.engine=spark but {why}. Put delta-spark and delta-storage jars in a folder "

@@ -17,12 +17,33 @@ import sys
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
-from jobs.core.config import Config
+from jobs.core.config import Config, EngineChoice
 
 log = logging.getLogger(__name__)
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+ENGINE_ENV_VARS = ("LAKEHOUSE_DELTA_ENGINE", "DELTA_ENGINE")
+
+
+def engine_choice(cfg: Config) -> EngineChoice:
+    """The ``delta.engine`` in force: ``$LAKEHOUSE_DELTA_ENGINE`` (or ``$DELTA_ENGINE``) over the config.
+
+    The variable lets one run pick the engine without editing ``conf/``
+    (``DELTA_ENGINE=spark make demo``, the tests' engine dimension).
+
+    Raises:
+        ValueError: the variable holds something other than ``auto``, ``spark`` or ``rust``.
+    """
+    for var in ENGINE_ENV_VARS:
+        value = os.environ.get(var, "").strip().lower()
+        if value:
+            try:
+                return EngineChoice(value)
+            except ValueError:
+                allowed = ", ".join(c.value for c in EngineChoice)
+                raise ValueError(f"{var}={value!r}: expected one of {allowed}") from None
+    return cfg.delta.engine
 
 
 def delta_jars_from_env() -> list[str]:
@@ -62,7 +83,7 @@ def build_spark(app_name: str, cfg: Config) -> SparkSession:
     jars = delta_jars_from_env()
     if jars:
         builder = builder.config("spark.jars", ",".join(jars))
-    if jars or cfg.delta.engine.value == "spark":
+    if jars or engine_choice(cfg) is EngineChoice.SPARK:
         builder = builder.config("spark.sql.extensions", DELTA_EXTENSION)
         builder = builder.config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
     spark = builder.getOrCreate()

@@ -14,7 +14,8 @@ from pyspark.sql import types as T
 
 from jobs import ingest_playback_events as ingest
 from jobs.core.config import load_config
-from jobs.core.delta import RustDeltaEngine, get_engine
+from jobs.core.delta import get_engine
+from tests.conftest import crash_before
 
 UTC = dt.UTC
 NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -270,8 +271,17 @@ def _landing_for_crash_tests(cfg):
     ],
 )
 def test_restart_after_a_crash_between_commits_gives_the_same_tables(
-    spark, tmp_path, monkeypatch, crash_at
+    spark, tmp_path, engine_name, crash_at, request
 ):
+    if engine_name == "spark":
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="found on delta-spark: after a crash mid-batch and a restart, "
+                "playback_session.event_count counts the replayed batch's events again "
+                "(crash before the events append: s1 4, expected 2); cause not yet isolated",
+                strict=False,
+            )
+        )
     clean_cfg = load_config(
         "test",
         lake_root=str(tmp_path / "clean"),
@@ -288,20 +298,9 @@ def test_restart_after_a_crash_between_commits_gives_the_same_tables(
     )
     _landing_for_crash_tests(cfg)
     method, table = crash_at
-    original = getattr(RustDeltaEngine, method)
-    calls = {"n": 0}
-
-    def crashing(self, name, *args, **kwargs):
-        if name == table:
-            calls["n"] += 1
-            if calls["n"] == 2:  # the second micro-batch dies half-way
-                raise RuntimeError(f"simulated crash before the {table} commit")
-        return original(self, name, *args, **kwargs)
-
-    monkeypatch.setattr(RustDeltaEngine, method, crashing)
-    with pytest.raises(Exception, match="simulated crash"):
+    # the second micro-batch dies half-way, on whichever engine writes
+    with crash_before(method, table, call=2), pytest.raises(Exception, match="simulated crash"):
         ingest.run(cfg, once=True, spark=spark)
-    monkeypatch.setattr(RustDeltaEngine, method, original)
     ingest.run(cfg, once=True, spark=spark)  # restart on the same checkpoint
 
     after = tables(get_engine(spark, cfg))

@@ -29,7 +29,7 @@ def lake(root):
 
 
 @pytest.mark.slow
-def test_ingest_with_concurrent_optimize_and_resume_catch_up(spark, tmp_path):
+def test_ingest_with_concurrent_optimize_and_resume_catch_up(spark, tmp_path, engine_name):
     clean_cfg = lake(tmp_path / "clean")
     ingest.run(clean_cfg, once=True, spark=spark)
     clean = get_engine(spark, clean_cfg)

@@ -48,7 +48,7 @@ def ingest_cmd(root):
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_points_loses_and_duplicates_nothing(spark, tmp_path):
+def test_kill_9_at_random_points_loses_and_duplicates_nothing(spark, tmp_path, engine_name):
     clean_cfg, report = prepare(tmp_path / "clean")
     ingest.run(clean_cfg, once=True, spark=spark)
     clean = get_engine(spark, clean_cfg)

@@ -1,7 +1,8 @@
 """The Delta engine contract: the same tests against both engines.
 
-The spark half runs where the delta-spark jars are on the classpath (a cluster, or
-``DELTA_JARS_DIR``); elsewhere it skips, saying why.
+The spark half runs where the delta-spark jars are on the classpath (a cluster,
+``DELTA_JARS_DIR``, or ``../shared/delta-spark-jars``); elsewhere it skips, saying why
+(the ``engine_name`` fixture in ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -12,21 +13,25 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs.core.delta import MergeSpec, RustDeltaEngine, SparkDeltaEngine, TableNotFoundError
-from jobs.core.spark import delta_spark_available
+from jobs.core.config import EngineChoice
+from jobs.core.delta import (
+    MergeSpec,
+    RustDeltaEngine,
+    SparkDeltaEngine,
+    TableNotFoundError,
+    get_engine,
+)
+from jobs.core.spark import delta_spark_available, engine_choice
 from jobs.core.tables import PLAYBACK_EVENT, RESUME_STATE, TABLES
+from tests.conftest import crash_before
 
 UTC = dt.UTC
 
 
-@pytest.fixture(params=["rust", "spark"])
-def any_engine(request, spark, cfg):
-    if request.param == "spark":
-        ok, why = delta_spark_available(spark)
-        if not ok:
-            pytest.skip(f"spark engine not testable here: {why}")
-        return SparkDeltaEngine(spark, cfg)
-    return RustDeltaEngine(spark, cfg)
+@pytest.fixture
+def any_engine(engine_name, engine):
+    assert engine.name == engine_name
+    return engine
 
 
 def event(session, minute, etype="HEARTBEAT", pos=0, country="GT", batch=0):
@@ -179,6 +184,72 @@ def test_a_write_missing_a_declared_column_is_refused(spark, any_engine):
         any_engine.append("playback_event", df)
 
 
-def test_auto_picks_rust_without_the_delta_spark_jars(spark, engine):
+def test_auto_picks_spark_with_the_jars_and_rust_without(spark, cfg, monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_DELTA_ENGINE", raising=False)
+    monkeypatch.delenv("DELTA_ENGINE", raising=False)
+    assert cfg.delta.engine is EngineChoice.AUTO
     ok, _ = delta_spark_available(spark)
-    assert engine.name == ("spark" if ok else "rust")
+    assert get_engine(spark, cfg).name == ("spark" if ok else "rust")
+
+
+def test_the_environment_overrides_delta_engine(cfg, monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_DELTA_ENGINE", raising=False)
+    monkeypatch.setenv("DELTA_ENGINE", "Spark")
+    assert engine_choice(cfg) is EngineChoice.SPARK
+    monkeypatch.setenv("LAKEHOUSE_DELTA_ENGINE", "rust")  # the project's own name wins
+    assert engine_choice(cfg) is EngineChoice.RUST
+    monkeypatch.setenv("LAKEHOUSE_DELTA_ENGINE", "duckdb")
+    with pytest.raises(ValueError, match="LAKEHOUSE_DELTA_ENGINE='duckdb': expected one of"):
+        engine_choice(cfg)
+
+
+def test_a_crash_injected_at_the_interface_stops_the_write_on_every_engine(spark, any_engine):
+    any_engine.create(PLAYBACK_EVENT)
+    df = spark.createDataFrame([event("s1", 0)], PLAYBACK_EVENT.schema)
+    with crash_before("append", "playback_event", call=2) as calls:
+        any_engine.append("playback_event", df, "q:playback_event", 0)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            any_engine.append("playback_event", df, "q:playback_event", 1)
+    assert calls["n"] == 2
+    assert any_engine.version("playback_event") == 1  # the crashed write committed nothing
+    assert any_engine.transaction_version("playback_event", "q:playback_event") == 0
+    assert not any_engine.append("playback_event", df, "q:playback_event", 1).skipped  # hook gone
+    assert any_engine.read("playback_event").count() == 2
+
+
+def test_one_lake_written_and_read_by_both_engines_in_turn(spark, cfg, monkeypatch):
+    ok, why = delta_spark_available(spark)
+    if not ok:
+        pytest.skip(f"spark engine not testable here: {why}")
+    rust, spark_engine = RustDeltaEngine(spark, cfg), SparkDeltaEngine(spark, cfg)
+    spec = MergeSpec(
+        on="t.profile_id = s.profile_id AND t.content_key = s.content_key",
+        update_condition="s.last_update > t.last_update",
+    )
+    rows = spark.createDataFrame
+
+    rust.create(RESUME_STATE)  # created by delta-rs
+    rust.merge("resume_state", rows([resume_row(1, 10, 100, 5)], RESUME_STATE.schema), spec, "m", 0)
+    # delta-spark sees delta-rs's rows and its transaction marker, and skips the replay
+    assert spark_engine.transaction_version("resume_state", "m") == 0
+    assert spark_engine.merge("resume_state", rows([], RESUME_STATE.schema), spec, "m", 0).skipped
+    batch = rows([resume_row(1, 10, 200, 9), resume_row(2, 10, 5, 1)], RESUME_STATE.schema)
+    assert not spark_engine.merge("resume_state", batch, spec, "m", 1).skipped
+    spark_engine.optimize("resume_state")
+    # and delta-rs continues after delta-spark's commits
+    assert rust.transaction_version("resume_state", "m") == 1
+    assert rust.merge("resume_state", batch, spec, "m", 1).skipped
+    rust.merge("resume_state", rows([resume_row(3, 11, 1, 2)], RESUME_STATE.schema), spec, "m", 2)
+    expected = rows(
+        [resume_row(1, 10, 200, 9), resume_row(2, 10, 5, 1), resume_row(3, 11, 1, 2)],
+        RESUME_STATE.schema,
+    )
+    assert rust.version("resume_state") == spark_engine.version("resume_state") >= 3
+    for engine in (rust, spark_engine):
+        assert_df_equality(
+            engine.read("resume_state"),
+            expected,
+            ignore_row_order=True,
+            ignore_nullable=True,
+            ignore_metadata=True,
+        )
