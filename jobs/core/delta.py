@@ -375,6 +375,8 @@ class RustDeltaEngine(DeltaEngine):
 
         if app_id is None:
             return None
+        if version is None:
+            raise ValueError(f"transaction marker {app_id!r} needs a version")
         return CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
 
     def append(self, table, df, app_id=None, version=None) -> WriteResult:
@@ -635,6 +637,8 @@ class SparkDeltaEngine(DeltaEngine):
         except Exception as exc:  # noqa: BLE001 - any load failure: ask the JVM instead
             log.debug("%s: delta-rs cannot load the log (%s); using delta-spark", table, exc)
         jvm = self.spark.sparkContext._jvm  # noqa: SLF001 - Delta's Scala API, no Python one
+        if jvm is None:
+            raise RuntimeError("the SparkSession has no JVM gateway (stopped?)")
         delta_log = getattr(jvm, "org.apache.spark.sql.delta.DeltaLog").forTable(
             self.spark._jsparkSession,  # noqa: SLF001
             self.path(table),

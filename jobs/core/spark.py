@@ -98,6 +98,8 @@ def delta_spark_available(spark: SparkSession) -> tuple[bool, str]:
     classpath and the session was started with that extension.
     """
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - the one documented way to probe a class
+    if jvm is None:
+        return False, "the SparkSession has no JVM gateway (stopped?)"
     try:
         loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
         jvm.java.lang.Class.forName(DELTA_EXTENSION, False, loader)

@@ -67,7 +67,8 @@ def _register_catalog_table(spark: SparkSession, name: str, path: str) -> None:
     spark.catalog.dropTempView(name)
     wanted = _normalized(path)
     if spark.catalog.tableExists(name):
-        current = spark.sql(f"DESCRIBE DETAIL `{name}`").first().location
+        detail = spark.sql(f"DESCRIBE DETAIL `{name}`").first()
+        current = detail.location if detail is not None else ""
         if _normalized(current) != wanted:
             log.info("table %s pointed at %s; re-pointing it to %s", name, current, wanted)
             spark.sql(f"DROP TABLE `{name}`")
