@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import replace
+
 from pathlib import Path
 
 import pyarrow as pa
@@ -140,7 +140,9 @@ def make_client(lake, settings) -> Callable:
     from api.app import create_app
 
     def make(**overrides):
-        app = create_app(replace(settings, snapshot_refresh_sec=0, **overrides), "test", str(lake))
+        app = create_app(
+            settings.model_copy(update={"snapshot_refresh_sec": 0, **overrides}), "test", str(lake)
+        )
         return TestClient(app)
 
     return make
