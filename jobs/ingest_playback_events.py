@@ -54,6 +54,8 @@ from jobs.core.spark import build_spark
 from jobs.core.stream_expectations import (
     breaks_drop_rule,
     check_batch,
+    check_quarantine_ratio,
+    load_quarantine_ratio,
     load_rules,
     validate_rules,
     violation_sums,
@@ -266,6 +268,7 @@ class BatchWriter:
         self.totals = {"rows_in": 0, "quarantined": 0, "duplicates": 0, "written": 0}
         self._query_id: str | None = None
         self.rules = load_rules(cfg.env)
+        self.quarantine_ratio = load_quarantine_ratio(cfg.env)
 
     @property
     def query_id(self) -> str:
@@ -336,6 +339,9 @@ class BatchWriter:
                 return
             t_read = time.monotonic() - start
             quarantined = counts.get(False, 0)
+            # the batch-level threshold (stream.quarantine_ratio): 'fail' raises before any write
+            ratio = check_quarantine_ratio(self.quarantine_ratio, quarantined, rows_in, batch_id)
+            checked = checked._replace(ratio=ratio)
             # every table gets its own commit with its own txn marker, so the writes may run
             # at once (Spark jobs and delta-rs commits overlap) — for batches up to
             # ingest.concurrent_writes_max_rows; all are done (or the batch fails, to be
