@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fast tests again on the newest supported Python (requires-python: 3.11-3.13), in
-# its own venv (.venv-pyX.Y, reused while pyproject.toml is unchanged). Looks for the
-# interpreter in pyenv, then on PATH; skips with the reason when neither has it (a fresh
+# its own venv (~/.cache/viewing-lakehouse/venv-pyX.Y, reused while pyproject.toml is
+# unchanged). Looks for the interpreter in pyenv, then on PATH; skips with the reason when neither has it (a fresh
 # machine without pyenv). A selection of unit and Spark tests (a few minutes): the DQ
 # suites and runner checks, the in-stream rules, the Delta engine, the playback rules
 # and the Python-version checks (workers on the driver's interpreter).
@@ -22,18 +22,20 @@ if [ -z "$py" ]; then
   echo "newest-python: SKIPPED: neither python3.13 nor python3.12 found (pyenv or PATH); install one with 'pyenv install 3.13' to test it"
   exit 0
 fi
-venv=".venv-py$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+# outside the clone (CI clones afresh): reused while pyproject.toml is unchanged
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/viewing-lakehouse/venv-py$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 stamp="$venv/.installed-$(cksum pyproject.toml | cut -d' ' -f1)"
 if [ ! -e "$stamp" ]; then
   rm -rf "$venv"
   "$py" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e '.[dev]'
+  # not editable: the venv outlives this clone; the tests import the clone's code (cwd)
+  "$venv/bin/python" -m pip install --quiet '.[dev]'
   touch "$stamp"
 fi
 echo "newest-python: $("$venv/bin/python" -V) in $venv"
 # shellcheck disable=SC2086
-"$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider ${NEWEST_PYTHON_TESTS:-\
+PYTHONPATH="$PWD" "$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider ${NEWEST_PYTHON_TESTS:-\
   tests/dq/test_python_versions.py tests/dq/test_schedule.py tests/dq/test_data_docs.py \
   tests/jobs/core/test_stream_expectations.py tests/jobs/core/test_playback_state.py \
   tests/jobs/core/test_delta.py tests/jobs/core/test_config.py}
