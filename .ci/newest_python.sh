@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The fast tests again on the newest supported Python (requires-python: 3.11-3.13), in
 # its own venv (~/.cache/viewing-lakehouse/venv-pyX.Y, reused while pyproject.toml is
-# unchanged). Looks for the interpreter in pyenv, then on PATH; skips with the reason when neither has it (a fresh
-# machine without pyenv). A selection of unit and Spark tests (a few minutes): the DQ
-# suites and runner checks, the in-stream rules, the Delta engine, the playback rules
-# and the Python-version checks (workers on the driver's interpreter).
+# unchanged). Looks for the interpreter in pyenv, then on PATH; skips with the reason
+# when neither has it (a fresh machine without pyenv). A selection of unit and Spark
+# tests that takes a few minutes: the Python-version checks (workers on the driver's
+# interpreter), the schedule, offline Data Docs, the in-stream rules, the Delta engine,
+# the playback rules and the config.
 # Override: NEWEST_PYTHON_TESTS="tests/..." .ci/newest_python.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
