@@ -19,7 +19,7 @@ class ExpectRowCountToMatchTable(SqlRowsExpectation):
         condition: Spark SQL filter on the batch (default ``true``), no braces.
         other_condition: Spark SQL filter on ``other_table`` (default ``true``), no braces.
 
-    Offending row: ``rows, other_rows`` when the counts differ.
+    Offending row: ``batch_rows, other_rows`` when the counts differ.
     """
 
     other_table: str
@@ -35,7 +35,7 @@ class ExpectRowCountToMatchTable(SqlRowsExpectation):
             if "{" in text or "}" in text:
                 raise ValueError(f"ExpectRowCountToMatchTable: braces are not allowed in {text!r}")
         return (
-            f"SELECT b.n AS rows, o.n AS other_rows FROM "
+            f"SELECT b.n AS batch_rows, o.n AS other_rows FROM "
             f"(SELECT count(*) AS n FROM {{batch}} WHERE {where}) b CROSS JOIN "
             f"(SELECT count(*) AS n FROM {other} WHERE {other_where}) o WHERE b.n <> o.n"
         )

@@ -17,7 +17,7 @@ class ExpectUnknownMemberRow(SqlRowsExpectation):
         key_column: the surrogate key (e.g. ``movie_key``).
         unknown_key: the unknown member's key (default ``-1``).
 
-    Offending row: ``key_column, rows`` when there are zero or several such rows.
+    Offending row: ``key_column, row_count`` when there are zero or several such rows.
     """
 
     key_column: str
@@ -28,6 +28,6 @@ class ExpectUnknownMemberRow(SqlRowsExpectation):
         key = ident(cls._param(values, "key_column"))
         unknown = int(cls._param(values, "unknown_key"))
         return (
-            f"SELECT {unknown} AS {key}, count(*) AS rows FROM {{batch}} "
+            f"SELECT {unknown} AS {key}, count(*) AS row_count FROM {{batch}} "
             f"WHERE {key} = {unknown} HAVING count(*) <> 1"
         )
