@@ -77,6 +77,39 @@ class UsageError(Exception):
     """A usage or configuration error: exit code 2 with this message."""
 
 
+class TableUnreadableError(UsageError):
+    """A table exists but cannot be read (corrupt or missing ``_delta_log`` commit, no
+    permission, a data file gone): exit code 2, the message names the table and its path."""
+
+
+def unreadable_message(engine: Any, table: str, exc: BaseException) -> str:
+    """One line naming ``table``, its path, the first line of the cause and what to do."""
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    return (
+        f"table {table!r} at {engine.path(table)} cannot be read ({type(exc).__name__}: "
+        f"{first[:200]}); check its _delta_log (a truncated or missing commit JSON: restore it "
+        "from a backup or copy) and the files' permissions, then run again"
+    )
+
+
+def read_table(engine: Any, table: str) -> Any:
+    """``engine.read(table)`` with its schema resolved, or a one-line error.
+
+    Raises:
+        TableUnreadableError: the table's log or files cannot be read.
+    """
+    from jobs.core.delta import TableNotFoundError
+
+    try:
+        df = engine.read(table)
+        df.schema  # noqa: B018 - resolves the file listing now, not inside GX
+    except TableNotFoundError:
+        raise
+    except Exception as exc:  # deltalake.DeltaError, OSError, Spark AnalysisException...
+        raise TableUnreadableError(unreadable_message(engine, table, exc)) from exc
+    return df
+
+
 # -- suites as data -------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExpectationSpec:
@@ -566,12 +599,19 @@ def run_suites(
 
     Returns:
         ``(results, artifacts)``; artifacts has ``validations`` (JSON paths),
-        ``data_docs`` (index.html path or None) and ``seconds`` per suite.
+        ``data_docs`` (index.html path or None), ``seconds`` per suite and
+        ``unreadable``: one message per table that exists but cannot be read (its
+        suites get status ERROR, the other suites still run).
     """
     gx = import_gx()
     session = gx_session(gx, out_dir / "data_docs")
     results: list[CheckResult] = []
-    artifacts: dict[str, Any] = {"validations": [], "data_docs": None, "seconds": {}}
+    artifacts: dict[str, Any] = {
+        "validations": [],
+        "data_docs": None,
+        "seconds": {},
+        "unreadable": [],
+    }
     json_dir = out_dir / "validations" / run_id
     for suite in suites:
         start = time.monotonic()
@@ -592,10 +632,18 @@ def run_suites(
                     )
                 )
             continue
-        for other in suite.requires:
-            engine.read(other).createOrReplaceTempView(other)
-        # few partitions: GX runs one Spark job per metric on the (cached) batch
-        df = engine.read(suite.table).coalesce(max(1, spark.sparkContext.defaultParallelism))
+        try:
+            for other in suite.requires:
+                read_table(engine, other).createOrReplaceTempView(other)
+            # few partitions: GX runs one Spark job per metric on the (cached) batch
+            df = read_table(engine, suite.table)
+        except TableUnreadableError as exc:
+            log.error("suite %s: %s", suite.name, exc)
+            results.append(_skip(suite, str(exc), "ERROR"))
+            if str(exc) not in artifacts["unreadable"]:
+                artifacts["unreadable"].append(str(exc))
+            continue
+        df = df.coalesce(max(1, spark.sparkContext.defaultParallelism))
         validation, checks = validate_suite(session, suite, df, run_id, run_at)
         results.extend(checks)
         json_dir.mkdir(parents=True, exist_ok=True)
@@ -609,6 +657,11 @@ def run_suites(
     if artifacts["validations"]:
         try:
             session.context.build_data_docs()
+            from dq.data_docs import make_offline
+
+            # GX links its CSS/JS from CDNs: ship them, so the docs open air-gapped
+            offline = make_offline(out_dir / "data_docs")
+            log.info("data docs: %s", offline)
             index = out_dir / "data_docs" / "index.html"
             artifacts["data_docs"] = str(index) if index.exists() else None
         except Exception as exc:  # a docs renderer must not hide the results
@@ -685,8 +738,17 @@ def _run(args: argparse.Namespace, cfg: Config, spark: Any = None) -> int:
     out_dir = output_dir(cfg)
     try:
         engine = get_engine(spark, cfg)
-        results, artifacts = run_suites(spark, engine, suites, out_dir, run_id, run_at)
-        record_results(spark, engine, results, run_id, cfg.env, run_at)
+        try:
+            results, artifacts = run_suites(spark, engine, suites, out_dir, run_id, run_at)
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            record_results(spark, engine, results, run_id, cfg.env, run_at)
+        except Exception as exc:  # dq_result itself corrupt or read-only
+            print(format_summary(results))
+            print(f"error: {unreadable_message(engine, 'dq_result', exc)}", file=sys.stderr)
+            return EXIT_USAGE
     finally:
         if own_spark:
             spark.stop()
@@ -697,7 +759,9 @@ def _run(args: argparse.Namespace, cfg: Config, spark: Any = None) -> int:
     print(f"\nvalidation results: {out_dir / 'validations' / run_id}")
     print(f"data docs:          {artifacts['data_docs'] or 'not built'}")
     print("history:            Delta table dq_result")
-    if code == EXIT_USAGE:
+    if artifacts["unreadable"]:
+        print(f"error: {'; '.join(artifacts['unreadable'])}", file=sys.stderr)
+    elif code == EXIT_USAGE:
         print(
             "error: a check could not run (status ERROR above); fix the suite file or build the "
             "table, then run again",

@@ -84,6 +84,8 @@ from jobs.core.stream_expectations import (
     BatchCheck,
     breaks_drop_rule,
     check_batch,
+    check_quarantine_ratio,
+    load_quarantine_ratio,
     load_rules,
     validate_rules,
     violation_sums,
@@ -372,6 +374,7 @@ class BatchWriter:
         self.failure: RunError | None = None
         self._query_id: str | None = None
         self.rules = load_rules(cfg)
+        self.quarantine_ratio = load_quarantine_ratio(cfg)
 
     @property
     def query_id(self) -> str:
@@ -400,6 +403,11 @@ class BatchWriter:
             self.count_vanished(batch_id)
             if plan.rows_in == 0:
                 return
+            # the batch-level threshold (quarantine_ratio): 'fail' raises before any write
+            ratio = check_quarantine_ratio(
+                self.quarantine_ratio, plan.quarantined, plan.rows_in, batch_id
+            )
+            plan = plan._replace(checked=plan.checked._replace(ratio=ratio))
             self.write(plan, batch_id, start)
         except RunError as exc:
             self.failure = exc  # run() raises it again instead of Spark's wrapper

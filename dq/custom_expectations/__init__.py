@@ -21,6 +21,9 @@ from dq.custom_expectations.expect_no_overlapping_validity_ranges import (
 )
 from dq.custom_expectations.expect_no_stale_open_sessions import ExpectNoStaleOpenSessions
 from dq.custom_expectations.expect_one_current_row_per_key import ExpectOneCurrentRowPerKey
+from dq.custom_expectations.expect_row_count_to_match_table import ExpectRowCountToMatchTable
+from dq.custom_expectations.expect_rows_to_satisfy_condition import ExpectRowsToSatisfyCondition
+from dq.custom_expectations.expect_unknown_member_row import ExpectUnknownMemberRow
 
 CUSTOM_EXPECTATIONS = {
     cls.__name__: cls
@@ -33,6 +36,9 @@ CUSTOM_EXPECTATIONS = {
         ExpectNoOverlappingValidityRanges,
         ExpectNoStaleOpenSessions,
         ExpectOneCurrentRowPerKey,
+        ExpectRowCountToMatchTable,
+        ExpectRowsToSatisfyCondition,
+        ExpectUnknownMemberRow,
     )
 }
 

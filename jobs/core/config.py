@@ -194,10 +194,20 @@ class StreamRule(Section):
     description: str = ""
 
 
+class QuarantineRatioSettings(Section):
+    """Per micro-batch: the share of its rows quarantined may not exceed ``max_ratio``."""
+
+    max_ratio: float = Field(ge=0, le=1)
+    action: Literal["warn", "fail"] = "warn"
+    min_rows: NonNegativeInt = 100  # smaller batches are not judged
+    description: str | None = None
+
+
 class StreamExpectationSettings(Section):
-    """Row-level rules the ingest applies to every micro-batch."""
+    """Row-level rules the ingest applies to every micro-batch, and the quarantine ratio."""
 
     rules: tuple[StreamRule, ...]
+    quarantine_ratio: QuarantineRatioSettings | None = None
 
     @field_validator("rules")
     @classmethod

@@ -86,6 +86,9 @@ def build_spark(app_name: str, cfg: Config) -> SparkSession:
     if jars or engine_choice(cfg) is EngineChoice.SPARK:
         builder = builder.config("spark.sql.extensions", DELTA_EXTENSION)
         builder = builder.config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+    # workers run the driver's interpreter (a bare `python3` may be another version)
+    if not (os.environ.get("PYSPARK_PYTHON") or SparkConf().contains("spark.pyspark.python")):
+        os.environ["PYSPARK_PYTHON"] = cfg.spark.conf.get("spark.pyspark.python", sys.executable)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
     return spark

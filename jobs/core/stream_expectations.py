@@ -81,6 +81,58 @@ class StreamExpectationError(RuntimeError):
     """A ``fail`` rule was violated; nothing of the micro-batch was written."""
 
 
+@dataclass(frozen=True)
+class QuarantineRatio:
+    """A micro-batch level expectation: the share of its rows sent to the quarantine.
+
+    A feed that suddenly sends malformed or refused rows should be noticed even though
+    each row is quarantined safely. ``stream_expectations.quarantine_ratio`` in
+    ``conf/base.yaml``; ``action`` ``warn`` records a WARN row in ``dq_result``,
+    ``fail`` stops the query before the batch is written (it is reprocessed on
+    restart, after the producer or the threshold is fixed).
+
+    Attributes:
+        max_ratio: highest allowed ``quarantined / rows_in`` (0..1).
+        action: :attr:`Action.WARN` or :attr:`Action.FAIL`.
+        min_rows: batches smaller than this are not judged (one bad row of three is
+            not a trend).
+        name: the dq_result ``expectation``.
+        description: why (shown in dq_result).
+    """
+
+    max_ratio: float
+    action: Action = Action.WARN
+    min_rows: int = 100
+    name: str = "quarantine_ratio"
+    description: str = "share of a micro-batch's rows quarantined"
+
+
+class RatioOutcome(NamedTuple):
+    """One micro-batch judged by a :class:`QuarantineRatio`.
+
+    Attributes:
+        rule: the threshold.
+        quarantined: rows quarantined (validation rejects and ``drop`` rules).
+        rows_in: rows of the batch.
+        judged: False when the batch had fewer than ``rule.min_rows`` rows.
+    """
+
+    rule: QuarantineRatio
+    quarantined: int
+    rows_in: int
+    judged: bool
+
+    @property
+    def ratio(self) -> float:
+        """Quarantined rows / rows in (0 for an empty batch)."""
+        return self.quarantined / self.rows_in if self.rows_in else 0.0
+
+    @property
+    def broken(self) -> bool:
+        """Judged and above ``max_ratio``."""
+        return self.judged and self.ratio > self.rule.max_ratio
+
+
 class BatchCheck(NamedTuple):
     """Outcome of :func:`check_batch`.
 
@@ -88,11 +140,14 @@ class BatchCheck(NamedTuple):
         batch: the input with ``reject_reason`` set on rows a ``drop`` rule refused.
         counts: violations per rule name (every rule present, 0 when none).
         rows_checked: rows the rules were evaluated on (the ones valid before).
+        ratio: the quarantine-ratio outcome of the batch, when the caller checked it
+            (:func:`check_quarantine_ratio`); :func:`write_stream_results` records it.
     """
 
     batch: DataFrame
     counts: dict[str, int]
     rows_checked: int
+    ratio: RatioOutcome | None = None
 
 
 class ExpectationOutcome(NamedTuple):
@@ -147,6 +202,118 @@ def load_rules(cfg: Config) -> list[Rule]:
     The config loader has already checked their keys, actions and unique names.
     """
     return parse_rules([rule.model_dump() for rule in cfg.stream_expectations.rules])
+
+
+def parse_quarantine_ratio(item: dict[str, Any] | None) -> QuarantineRatio | None:
+    """``stream.quarantine_ratio`` (``{max_ratio, action, min_rows, description}``) or None.
+
+    Raises:
+        ConfigError: ``max_ratio`` missing or outside 0..1, an action other than
+            warn|fail, a negative ``min_rows``.
+    """
+    if not item:
+        return None
+    where = "stream.quarantine_ratio"
+    if not isinstance(item, dict) or "max_ratio" not in item:
+        raise ConfigError(f"{where}: expected a mapping with max_ratio (0..1), got {item!r}")
+    try:
+        max_ratio = float(item["max_ratio"])
+        min_rows = int(item.get("min_rows", 100))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: max_ratio and min_rows must be numbers, got {item!r}"
+        ) from None
+    action = str(item.get("action", "warn")).lower()
+    if action not in (Action.WARN, Action.FAIL):
+        raise ConfigError(f"{where}: action {action!r} is not one of ['warn', 'fail']")
+    if not 0 <= max_ratio <= 1 or min_rows < 0:
+        raise ConfigError(f"{where}: max_ratio must be in 0..1 and min_rows >= 0, got {item!r}")
+    return QuarantineRatio(
+        max_ratio,
+        Action(action),
+        min_rows,
+        description=str(item.get("description") or QuarantineRatio.description),
+    )
+
+
+def load_quarantine_ratio(cfg: Config) -> QuarantineRatio | None:
+    """The quarantine-ratio threshold of ``cfg`` (``stream_expectations.quarantine_ratio``).
+
+    Returns:
+        The threshold, or None when the environment sets none.
+    """
+    item = cfg.stream_expectations.quarantine_ratio
+    return None if item is None else parse_quarantine_ratio(item.model_dump(exclude_none=True))
+
+
+def check_quarantine_ratio(
+    rule: QuarantineRatio | None, quarantined: int, rows_in: int, batch_id: int | None = None
+) -> RatioOutcome | None:
+    """Judge one micro-batch's quarantine share; call it before anything is written.
+
+    Args:
+        rule: from :func:`load_quarantine_ratio` (None: no threshold, returns None).
+        quarantined: rows of the batch going to ``playback_event_quarantine``.
+        rows_in: rows of the batch.
+        batch_id: micro-batch id, for the error message.
+
+    Returns:
+        The :class:`RatioOutcome` (put it in ``BatchCheck.ratio`` for dq_result).
+
+    Raises:
+        StreamExpectationError: the share is above ``max_ratio`` and the action is fail.
+    """
+    if rule is None:
+        return None
+    outcome = RatioOutcome(rule, int(quarantined), int(rows_in), rows_in >= rule.min_rows)
+    if outcome.broken and rule.action is Action.FAIL:
+        where = f" in micro-batch {batch_id}" if batch_id is not None else ""
+        raise StreamExpectationError(
+            f"quarantine ratio {outcome.ratio:.1%} ({quarantined} of {rows_in} rows){where} "
+            f"is above stream_expectations.quarantine_ratio.max_ratio {rule.max_ratio:.1%}: nothing of "
+            "this batch was written and the query stops; it reprocesses the batch on "
+            "restart. Look at playback_event_quarantine's reasons and fix the producer, or "
+            "raise the threshold in conf/base.yaml."
+        )
+    return outcome
+
+
+def ratio_result_row(
+    outcome: RatioOutcome,
+    run_id: str,
+    suite: str,
+    table: str = "playback_event",
+    batch_id: int | None = None,
+    env: str | None = None,
+    run_at: dt.datetime | None = None,
+) -> tuple:
+    """The ``dq_result`` row of a :class:`RatioOutcome` (SKIPPED below ``min_rows``)."""
+    rule = outcome.rule
+    status = (
+        "SKIPPED"
+        if not outcome.judged
+        else ("PASS" if not outcome.broken else rule.action.value.upper())
+    )
+    return (
+        run_id,
+        suite,
+        table,
+        rule.name,
+        rule.name,
+        rule.action.value,
+        None if not outcome.judged else not outcome.broken,
+        status,
+        f"{outcome.ratio:.4f} ({outcome.quarantined} of {outcome.rows_in} rows; "
+        f"max {rule.max_ratio})",
+        outcome.quarantined,
+        outcome.rows_in,
+        None,
+        rule.description,
+        "stream",
+        batch_id,
+        env,
+        run_at or dt.datetime.now(dt.UTC),
+    )
 
 
 # -- evaluation -----------------------------------------------------------------------
@@ -385,7 +552,9 @@ def write_stream_results(
     env: str | None = None,
     app_id: str | None = None,
 ) -> Any:
-    """Append one ``dq_result`` row per rule for a checked batch (idempotent with ``app_id``).
+    """Append one ``dq_result`` row per rule, and one for the quarantine ratio, per batch.
+
+    The ratio row is written when ``check.ratio`` is set; idempotent with ``app_id``.
 
     Args:
         engine: the :class:`jobs.core.delta.DeltaEngine`; ``dq_result`` must exist
@@ -402,10 +571,16 @@ def write_stream_results(
     Returns:
         The engine's ``WriteResult``, or None when there was nothing to write.
     """
-    if not rules or check.rows_checked == 0:
+    if (not rules or check.rows_checked == 0) and check.ratio is None:
         return None
-    rows = result_rows(
-        rules, check.counts, check.rows_checked, run_id, suite, "playback_event", batch_id, env
+    rows = (
+        result_rows(
+            rules, check.counts, check.rows_checked, run_id, suite, "playback_event", batch_id, env
+        )
+        if rules and check.rows_checked
+        else []
     )
+    if check.ratio is not None:
+        rows.append(ratio_result_row(check.ratio, run_id, suite, batch_id=batch_id, env=env))
     df = engine.spark.createDataFrame(rows, get_spec("dq_result").schema)
     return engine.append("dq_result", df, app_id, batch_id if app_id else None)

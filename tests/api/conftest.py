@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-
 from pathlib import Path
 
 import pyarrow as pa

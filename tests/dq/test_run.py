@@ -112,3 +112,18 @@ def _params():
     from jobs.core.config import load_config
 
     return load_config("test").dq_params()
+
+
+def test_an_unreadable_table_exits_2_naming_it(spark, lake, capsys):
+    """A truncated last commit of playback_event: one line naming the table, exit 2."""
+    log_dir = Path(lake.paths.tables_dir) / "playback_event" / "_delta_log"
+    last = sorted(log_dir.glob("*.json"))[-1]
+    text = last.read_text(encoding="utf-8")
+    last.write_text(text[: len(text) // 2], encoding="utf-8")
+    assert main(args(lake, "--suite", "playback_event,playback_session"), spark=spark) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, captured.err
+    assert "playback_event" in errors[0] and "cannot be read" in errors[0]
+    assert str(log_dir.parent) in errors[0]
+    assert "Traceback" not in captured.err + captured.out

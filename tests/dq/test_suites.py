@@ -125,7 +125,11 @@ GOOD_USERS = [
     user(21, 2, EPOCH, FAR, True),
 ]
 DIMS = {
-    "dim_movies": [dict(movie_key=k) for k in (-1, 100, 101)],
+    "dim_movies": [
+        dict(movie_key=-1),
+        dict(movie_key=100, title_id=10),
+        dict(movie_key=101, title_id=20),
+    ],
     "dim_device": [dict(device_key=k) for k in (-1, 7)],
     "dim_date": [dict(date_key=k) for k in (-1, 20240101)],
 }
@@ -141,6 +145,42 @@ def with_rows(*extra: dict) -> Callable[[list[dict]], list[dict]]:
 
 def changed(i: int, **values) -> Callable[[list[dict]], list[dict]]:
     return lambda rows: [({**r, **values} if j == i else r) for j, r in enumerate(rows)]
+
+
+def dup(i: int = 0) -> Callable[[list[dict]], list[dict]]:
+    """The rows plus a copy of row ``i``."""
+    return lambda rows: [*rows, rows[i]]
+
+
+def without(i: int) -> Callable[[list[dict]], list[dict]]:
+    return lambda rows: rows[:i] + rows[i + 1 :]
+
+
+D = dt.date
+GOOD_MOVIES = [
+    dict(movie_key=-1, content_type="UNKNOWN", catalog_match="unmatched"),
+    dict(movie_key=100, title_id=10, content_type="MOVIE", catalog_show_id="s1",
+         catalog_match="matched"),
+    dict(movie_key=101, title_id=20, episode_id=21, content_type="EPISODE",
+         catalog_match="ambiguous"),
+]  # fmt: skip
+GOOD_RECORDS = [
+    dict(record_id=1, profile_id=1, content_key=10, title_id=10, content_type="MOVIE",
+         watch_number=1, is_rewatch=False, is_completed=True, completed_at=NOW - H,
+         progress_pct=95.0),
+    dict(record_id=2, profile_id=1, content_key=10, title_id=10, content_type="MOVIE",
+         watch_number=2, is_rewatch=True, is_completed=False, progress_pct=None),
+    dict(record_id=3, profile_id=1, content_key=21, title_id=20, episode_id=21,
+         content_type="EPISODE", watch_number=1, is_rewatch=False, is_completed=True,
+         completed_at=NOW - H, progress_pct=100.0),
+]  # fmt: skip
+GOOD_DOMAIN_EVENTS = [
+    dict(event_id="e1", event_type="MovieWatched", profile_id=1, title_id=10),
+    dict(event_id="e2", event_type="TVEpisodeWatched", profile_id=1, title_id=20, episode_id=21),
+    dict(event_id="e3", event_type="ViewingAbandoned", profile_id=2, title_id=10),
+]
+# tables the suites join (other_table), registered as temporary views
+VIEWS = {**DIMS, "dim_users": GOOD_USERS, "viewing_record": GOOD_RECORDS}
 
 
 CASES: dict[str, tuple[str, list[dict], dict[int, Callable[[list[dict]], list[dict]]]]] = {
@@ -211,6 +251,150 @@ CASES: dict[str, tuple[str, list[dict], dict[int, Callable[[list[dict]], list[di
             6: changed(1, movie_key=None),
         },
     ),
+    "catalog_title": (
+        "catalog_title",
+        [
+            dict(show_id="s1", catalog_type="Movie", title="A", runtime_sec=5400),
+            dict(show_id="s2", catalog_type="TV Show", title="B", number_of_seasons=2),
+        ],
+        {
+            0: dup(),
+            1: with_rows(dict(show_id=None)),
+            2: changed(0, catalog_type="Film"),
+            3: changed(0, runtime_sec=0),
+        },
+    ),
+    "dim_movies": (
+        "dim_movies",
+        GOOD_MOVIES,
+        {
+            0: dup(1),
+            1: without(0),
+            2: changed(1, content_type="FILM"),
+            3: changed(2, catalog_show_id="s7"),
+        },
+    ),
+    "dim_device": (
+        "dim_device",
+        [dict(device_key=-1, device_type="other"), dict(device_key=7, device_type="TV")],
+        {0: dup(1), 1: dup(0), 2: changed(1, device_type="Smart TV")},
+    ),
+    "dim_date": (
+        "dim_date",
+        [
+            dict(date_key=-1, weekday="unknown", is_weekend=False),
+            dict(date_key=20240106, date=D(2024, 1, 6), is_weekend=True),  # a Saturday
+            dict(date_key=20240108, date=D(2024, 1, 8), is_weekend=False),
+        ],
+        {0: dup(1), 1: without(0), 2: changed(2, is_weekend=True)},
+    ),
+    "last_10_movies": (
+        "last_10_movies",
+        [dict(profile_id=1, rank=1, movie_key=100), dict(profile_id=1, rank=2, movie_key=-1)],
+        {0: dup(), 1: changed(1, rank=11), 2: changed(0, movie_key=999)},
+    ),
+    "history_90_days": (
+        "history_90_days",
+        [dict(profile_id=1, movie_key=100, sessions=2, total_seconds=3600)],
+        {0: dup(), 1: changed(0, sessions=0), 2: changed(0, total_seconds=-1)},
+    ),
+    "content_type_preference": (
+        "content_type_preference",
+        [
+            dict(profile_id=1, dimension="content_type", value="MOVIE", share=1.0),
+            dict(profile_id=1, dimension="genre", value="Dramas", share=0.5),
+        ],
+        {0: dup(), 1: changed(0, dimension="mood"), 2: changed(1, share=1.5)},
+    ),
+    "region_login": (
+        "region_login",
+        [dict(country_code="KE", date_key=20240101, active_profiles=2, sessions=3)],
+        {0: dup(), 1: changed(0, active_profiles=4)},
+    ),
+    "daily_watch_minutes": (
+        "daily_watch_minutes",
+        [dict(profile_id=1, date_key=20240101, sessions=1, watch_minutes=90.5)],
+        {0: dup(), 1: changed(0, watch_minutes=1500.0)},
+    ),
+    "viewing_record": (
+        "viewing_record",
+        GOOD_RECORDS,
+        {
+            0: with_rows({**GOOD_RECORDS[0], "content_key": 11}),  # same record_id only
+            1: with_rows({**GOOD_RECORDS[0], "record_id": 9}),  # same viewing, new id
+            2: changed(0, is_rewatch=True),
+            3: changed(1, completed_at=NOW),
+            4: changed(0, progress_pct=120.0),
+        },
+    ),
+    "show_progress": (
+        "show_progress",
+        [
+            dict(profile_id=1, title_id=20, is_completed=False, episodes_watched=3),
+            dict(
+                profile_id=2,
+                title_id=20,
+                is_completed=True,
+                completed_at=NOW - H,
+                episodes_watched=10,
+            ),
+        ],  # fmt: skip
+        {0: dup(), 1: changed(0, is_completed=True), 2: changed(0, episodes_watched=-1)},
+    ),
+    "binge_session": (
+        "binge_session",
+        [
+            dict(
+                binge_id=1,
+                profile_id=1,
+                title_id=20,
+                started_at=NOW - 3 * H,
+                ended_at=NOW - H,
+                episodes_watched=3,
+                sessions=4,
+            )
+        ],  # fmt: skip
+        {0: dup(), 1: changed(0, ended_at=NOW - 4 * H), 2: changed(0, sessions=2)},
+    ),
+    "abandoned_content": (
+        "abandoned_content",
+        [dict(profile_id=1, content_key=10, last_activity_at=NOW - 100 * H, abandoned_at=NOW - H)],
+        {0: dup(), 1: changed(0, abandoned_at=NOW - 200 * H)},
+    ),
+    "viewing_statistics": (
+        "viewing_statistics",
+        [
+            dict(
+                profile_id=1,
+                period="week",
+                period_start=D(2024, 1, 1),
+                breakdown="total",
+                breakdown_value="all",
+                items_watched=3,
+                items_completed=2,
+                watch_hours=4.5,
+            )
+        ],
+        {
+            0: dup(),
+            1: changed(0, period="day"),
+            2: changed(0, breakdown="mood"),
+            3: changed(0, watch_hours=-1.0),
+            4: changed(0, items_completed=4),
+        },
+    ),  # fmt: skip
+    "viewing_domain_event": (
+        "viewing_domain_event",
+        GOOD_DOMAIN_EVENTS,
+        {
+            0: dup(),
+            1: changed(2, event_type="Abandoned"),
+            2: changed(2, profile_id=99),  # no such profile in dim_users
+            3: changed(2, title_id=999),  # no such title in dim_movies
+            4: with_rows({**GOOD_DOMAIN_EVENTS[0], "event_id": "e4"}),  # one MovieWatched too many
+            5: without(1),  # a completed episode without its TVEpisodeWatched
+        },
+    ),
 }
 
 
@@ -228,14 +412,12 @@ def gx_session(tmp_path_factory):
     return make_session(import_gx(), tmp_path_factory.mktemp("docs"))
 
 
-@pytest.fixture
-def star_views(spark):
-    """The star dimensions the fact suite joins, as temporary views."""
-    if "fact_watch_history" not in TABLES:
-        pytest.skip("star schema tables are not declared yet (jobs.core.tables_star)")
-    frame(spark, "dim_users", GOOD_USERS).createOrReplaceTempView("dim_users")
-    for name, rows in DIMS.items():
-        frame(spark, name, rows).createOrReplaceTempView(name)
+def register_views(spark, name: str) -> None:
+    """The tables suite ``name`` joins (``other_table``), as temporary views of VIEWS."""
+    for table in suite(name).requires:
+        if table not in TABLES:
+            pytest.skip(f"{table} is not declared yet")
+        frame(spark, table, VIEWS[table]).createOrReplaceTempView(table)
 
 
 def validate(gx_session, s: Suite, df: DataFrame, tag: str):
@@ -260,8 +442,7 @@ def test_suite_passes_on_a_table_that_meets_it(spark, gx_session, name, request)
     table, rows, _ = CASES[name]
     if table not in TABLES:
         pytest.skip(f"{table} is not declared yet")
-    if name == "fact_watch_history":
-        request.getfixturevalue("star_views")
+    register_views(spark, name)
     checks = validate(gx_session, suite(name), frame(spark, table, rows), "good")
     assert [(c.expectation_id, c.status) for c in checks] == [
         (c.expectation_id, "PASS") for c in checks
@@ -276,8 +457,7 @@ def test_expectation_fails_on_a_table_that_breaks_it(spark, gx_session, name, in
     table, rows, breakers = CASES[name]
     if table not in TABLES:
         pytest.skip(f"{table} is not declared yet")
-    if name == "fact_watch_history":
-        request.getfixturevalue("star_views")
+    register_views(spark, name)
     s = suite(name)
     only = replace(s, expectations=tuple(e for e in s.expectations if e.index == index))
     (check,) = validate(gx_session, only, frame(spark, table, breakers[index](rows)), f"bad{index}")

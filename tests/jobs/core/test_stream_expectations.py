@@ -144,3 +144,37 @@ def test_result_rows_match_the_dq_result_schema(spark):
     rows = result_rows([FAIL], {"has_session": 0}, 10, "r", "q", batch_id=1, env="test")
     df = spark.createDataFrame(rows, get_spec("dq_result").schema)
     assert df.first().status == "PASS" and df.first().observed_value == "0 of 10 rows"
+
+
+def test_quarantine_ratio_warns_or_fails_per_micro_batch(spark, engine, batch, cfg):
+    from jobs.core.stream_expectations import (
+        QuarantineRatio,
+        check_quarantine_ratio,
+        load_quarantine_ratio,
+        parse_quarantine_ratio,
+    )
+
+    conf = load_quarantine_ratio(cfg)
+    assert conf is not None and 0 < conf.max_ratio < 1  # configured in conf/base.yaml
+    warn = QuarantineRatio(0.25, Action.WARN, min_rows=4)
+    ok = check_quarantine_ratio(warn, 1, 4, batch_id=3)
+    assert not ok.broken and ok.ratio == 0.25
+    too_many = check_quarantine_ratio(warn, 2, 4, batch_id=3)  # the batch: 1 reject + 1 drop
+    assert too_many.broken
+    assert not check_quarantine_ratio(warn, 2, 3).judged  # under min_rows
+    fail = QuarantineRatio(0.25, Action.FAIL, min_rows=4)
+    with pytest.raises(StreamExpectationError, match=r"50\.0% \(2 of 4 rows\) in micro-batch 3"):
+        check_quarantine_ratio(fail, 2, 4, batch_id=3)
+    with pytest.raises(ConfigError, match="action 'drop'"):
+        parse_quarantine_ratio({"max_ratio": 0.1, "action": "drop"})
+    with pytest.raises(ConfigError, match="max_ratio must be in 0..1"):
+        parse_quarantine_ratio({"max_ratio": 5})
+
+    engine.create(get_spec("dq_result"))
+    checked = check_batch(batch, [DROP], batch_id=3)._replace(ratio=too_many)
+    write_stream_results(engine, [DROP], checked, "q:id:3", "q", 3, "test")
+    row = engine.read("dq_result").where("expectation = 'quarantine_ratio'").collect()
+    assert [(r.status, r.success, r.unexpected_count, r.element_count) for r in row] == [
+        ("WARN", False, 2, 4)
+    ]
+    assert row[0].observed_value.startswith("0.5000 (2 of 4 rows")
