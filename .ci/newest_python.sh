@@ -4,8 +4,8 @@
 # unchanged). Looks for the interpreter in pyenv, then on PATH; skips with the reason
 # when neither has it (a fresh machine without pyenv). A selection of unit and Spark
 # tests that takes a few minutes: the Python-version checks (workers on the driver's
-# interpreter), the schedule, offline Data Docs, the in-stream rules, the Delta engine,
-# the playback rules and the config.
+# interpreter), the schedule, offline Data Docs, the in-stream rules,
+# the playback rules and the config (the Delta engine suite runs in make test).
 # Override: NEWEST_PYTHON_TESTS="tests/..." .ci/newest_python.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
