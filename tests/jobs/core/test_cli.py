@@ -172,6 +172,7 @@ def test_a_wrong_type_stops_a_job_with_exit_2_naming_the_key(broken_conf, tmp_pa
     base.write_text(base.read_text().replace("heartbeat_sec: 30", "heartbeat_sec: half a minute"))
     done = _job(
         "jobs.generate_events",
+        "jobs.generate_recommendations",
         "--env",
         "test",
         "--lake-root",
@@ -208,17 +209,20 @@ def test_a_bad_argument_found_after_parsing_exits_2(tmp_path):
 @pytest.mark.parametrize(
     "module",
     [
+        "jobs.build_interactions",
         "jobs.build_star_schema",
         "jobs.build_viewing_activity",
         "jobs.close_abandoned_sessions",
         "jobs.continue_watching",
         "jobs.demo",
+        "jobs.evaluate_recommenders",
         "jobs.generate_events",
         "jobs.import_viewing_activity",
         "jobs.ingest_playback_events",
         "jobs.load_catalog",
         "jobs.maintain_tables",
         "jobs.merge_resume_state",
+        "jobs.train_recommenders",
         "dq.run",
     ],
 )
