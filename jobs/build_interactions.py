@@ -20,9 +20,9 @@ import logging
 import os
 import sys
 
+from jobs.core.cli import JobError, UsageError, job_parser, run
 from jobs.core.recommend import interactions as ri
 from jobs.core.recommend import state
-from jobs.core.cli import JobError, UsageError, job_parser, run
 
 log = logging.getLogger("build_interactions")
 JOB = "build_interactions"

@@ -23,9 +23,9 @@ import sys
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType
 
+from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.ids import stable_id
 from jobs.core.recommend import catalog as cat
-from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.recommend.offline import evaluate
 
 log = logging.getLogger("evaluate_recommenders")
@@ -130,10 +130,10 @@ def _main(args, cfg) -> int:
     return 0
 
 
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m jobs.evaluate_recommenders`` (see the module docstring)."""
     return run(_main, _parser(), argv, usage_errors=(FileNotFoundError,))
+
 
 if __name__ == "__main__":
     sys.exit(main())

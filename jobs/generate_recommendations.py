@@ -22,9 +22,9 @@ import sys
 
 from pyspark.sql import functions as F
 
+from jobs.core.cli import JobError, job_parser, run
 from jobs.core.ids import stable_id
 from jobs.core.recommend import ab, catalog, explanations, generate, lists, state
-from jobs.core.cli import JobError, job_parser, run
 
 log = logging.getLogger("generate_recommendations")
 JOB = "generate_recommendations"
@@ -83,9 +83,7 @@ def generate_all(engine, s, everything: bool = False) -> dict:
         for r in edges.select("model", "model_version").distinct().collect()
     }
     if not versions:
-        raise JobError(
-            "item_item_edge is empty: run python -m jobs.train_recommenders first"
-        )
+        raise JobError("item_item_edge is empty: run python -m jobs.train_recommenders first")
     marks = state.read_marks(engine, JOB)
     known = {k.removeprefix("model:"): v for k, (v, _) in marks.items() if k.startswith("model:")}
     vkeys = {m: stable_id("model_version", v) for m, v in versions.items()}

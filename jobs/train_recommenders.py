@@ -23,10 +23,10 @@ import sys
 
 from pyspark.sql import functions as F
 
+from jobs.core.cli import JobError, UsageError, job_parser, run
 from jobs.core.recommend import catalog as cat
 from jobs.core.recommend import interactions as ri
 from jobs.core.recommend import similarity as sim
-from jobs.core.cli import JobError, UsageError, job_parser, run
 
 log = logging.getLogger("train_recommenders")
 JOB = "train_recommenders"
@@ -52,7 +52,9 @@ def _parser():
 
 def model_version(model: str, data_version: int, params: object) -> str:
     """``<model>-v<data version>-<8 hex of the parameters>``."""
-    digest = hashlib.sha1(json.dumps(params.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:8]
+    digest = hashlib.sha1(
+        json.dumps(params.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()[:8]
     return f"{model}-v{data_version}-{digest}"
 
 

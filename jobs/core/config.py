@@ -272,7 +272,7 @@ class TrainingSettings(Section):
     window_days: PositiveInt | None  # days before the as-of (None = all history)
     min_history_titles: PositiveInt  # fewer distinct titles -> cold start (popularity list)
     max_titles_per_profile: PositiveInt
-    recency_tau_titles: PositiveFloat
+    recency_tau_titles: float = Field(ge=0)  # 0 = every title of the history weighs 1
 
 
 class ItemCosineSettings(Section):

@@ -17,8 +17,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.core.recommend import ab, evaluation, interactions, lists
 from jobs.core.config import ConfigError, load_config
+from jobs.core.recommend import ab, evaluation, interactions, lists
 from jobs.core.recommend.settings import EvaluationSettings
 
 
@@ -35,6 +35,7 @@ def _evaluation(**changes: float) -> EvaluationSettings:
         "k_ndcg": 10,
     }
     return EvaluationSettings(**{**values, **changes})
+
 
 T0 = dt.datetime(2024, 1, 1, 20, 0)
 
@@ -203,8 +204,7 @@ def test_metrics_match_a_hand_computed_example(spark):
         [(1, 6), (1, 9), (1, 99), (2, 2), (3, 4)], "profile_id long, title_id long"
     )
     got = {
-        r.profile_id: r
-        for r in evaluation.ranking_metrics(recs, truth, _evaluation()).collect()
+        r.profile_id: r for r in evaluation.ranking_metrics(recs, truth, _evaluation()).collect()
     }
     # profile 1: hits at ranks 2 and 5 of 3 relevant
     dcg = 1 / math.log2(3) + 1 / math.log2(6)
