@@ -58,15 +58,25 @@ def model_version(model: str, data_version: int, params: object) -> str:
     return f"{model}-v{data_version}-{digest}"
 
 
+def _parse_as_of(value: str) -> dt.datetime | None:
+    """``--as-of`` as a naive UTC datetime; None for ``latest``. Raises UsageError."""
+    if value == "latest":
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--as-of {value!r}: pass 'latest' or a UTC ISO time (2026-11-23T00:00:00)"
+        ) from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC)
+    return parsed.replace(tzinfo=None)
+
+
 def _as_of(engine, value: str) -> dt.datetime:
-    if value != "latest":
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise UsageError(
-                f"--as-of {value!r}: pass 'latest' or a UTC ISO time (2026-11-23T00:00:00)"
-            ) from None
-        return parsed.replace(tzinfo=None)
+    parsed = _parse_as_of(value)
+    if parsed is not None:
+        return parsed
     newest = engine.read("user_content_interaction").agg(F.max("event_ts")).first()[0]
     if newest is None:
         raise JobError(
@@ -158,6 +168,7 @@ def _main(args, cfg) -> int:
     from jobs.core.delta import get_engine
     from jobs.core.spark import build_spark
 
+    _parse_as_of(args.as_of)  # a bad --as-of fails before Spark starts
     if args.catalog and not os.path.exists(args.catalog):
         raise UsageError(f"--catalog {args.catalog}: no such file; pass netflix_titles.csv")
     spark = build_spark(JOB, cfg)
