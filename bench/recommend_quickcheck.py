@@ -36,18 +36,17 @@ def metrics(recs: list, truth: set) -> tuple[float, float, float]:
     return r20, p10, dcg / idcg
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tau", type=float, default=20.0)
-    ap.add_argument("--shrink", type=float, default=5.0)
-    ap.add_argument("--corpus", default=str(CORPUS))
-    ap.add_argument("--samples", type=int, default=2000)
-    args = ap.parse_args(argv)
+def temporal_split(corpus: str) -> tuple[dict, dict, dict]:
+    """Per-profile split of the exports: (train, test, household) keyed by profile.
+
+    train[p] = [(first view, title)...] oldest first, test[p] = held-out titles (the
+    newest 20 %); profiles with fewer than 5 training titles are left out.
+    """
     from jobs.core.recommend.corpus import read_export
 
     first: dict = {}
     household: dict = {}
-    for f in sorted(Path(args.corpus).glob("*.csv")):
+    for f in sorted(Path(corpus).glob("*.csv")):
         for h, p, _c, _tn, nt, _tt, ts, _d in read_export(f):
             household[p] = h
             if (p, nt) not in first or ts < first[(p, nt)]:
@@ -62,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         if len(seq) - n_test < 5:
             continue
         train[p], test[p] = seq[:-n_test], {i for _, i in seq[-n_test:]}
+    return train, test, household
+
+
+def score_models(train: dict, test: dict, tau: float, shrink: float) -> tuple[dict, int, int]:
+    """Metrics per model and profile: (results, training titles, held-out titles never seen)."""
     items = sorted({i for seq in train.values() for _, i in seq})
     ix = {i: n for n, i in enumerate(items)}
     users = sorted(train)
@@ -73,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     co = (x.T @ x).tocoo()
     keep = co.row != co.col
     rr, cc, d = co.row[keep], co.col[keep], co.data[keep]
-    sim = sp.csr_matrix(
-        (d / np.sqrt(n[rr] * n[cc]) * d / (d + args.shrink), (rr, cc)), shape=co.shape
-    )
+    sim = sp.csr_matrix((d / np.sqrt(n[rr] * n[cc]) * d / (d + shrink), (rr, cc)), shape=co.shape)
     pop = np.argsort(-n, kind="stable")
     unseen = sum(1 for p in test for i in test[p] if i not in ix)
     res: dict = collections.defaultdict(dict)
@@ -87,30 +89,31 @@ def main(argv: list[str] | None = None) -> int:
         cand = [j for j in rng.permutation(len(items))[:2000] if j not in ss][:20]
         res["random"][p] = metrics([items[j] for j in cand], test[p])
         order = [ix[i] for _, i in sorted(train[p], reverse=True)]
-        w = np.exp(-np.arange(len(order)) / args.tau)
+        w = np.exp(-np.arange(len(order)) / tau)
         h = sp.csr_matrix((w, (np.zeros(len(order), int), order)), shape=(1, len(items)))
         s = (h @ sim).toarray().ravel() + 1e-9 * n / n.max()  # popularity breaks ties / fills
         s[seen] = -1
         res["item_cosine"][p] = metrics([items[j] for j in np.argsort(-s)[:20]], test[p])
+    return res, len(items), unseen
+
+
+def print_table(res: dict, users: list, household: dict, samples: int) -> None:
+    """Markdown table: means and ratio to popularity with a household-bootstrap 95 % CI."""
     hhs = sorted({household[p] for p in users})
     by_h = {h: [p for p in users if household[p] == h] for h in hhs}
-    print(
-        f"profiles {len(users)}, households {len(hhs)}, training titles {len(items)}, "
-        f"held-out titles {sum(len(t) for t in test.values())}, never in training {unseen}"
-    )
     print(
         "| model | recall@20 | precision@10 | ndcg@10 | recall@20 vs pop [95% CI] | ndcg@10 vs pop [95% CI] |"
     )
     print("|---|---|---|---|---|---|")
     boot = np.random.default_rng(1)
-    samples = [boot.choice(hhs, len(hhs)) for _ in range(args.samples)]
+    draws = [boot.choice(hhs, len(hhs)) for _ in range(samples)]
     for m in res:
         means = [np.mean([res[m][p][k] for p in users]) for k in range(3)]
         cells = []
         for k in (0, 2):
             base = np.mean([res["popularity"][p][k] for p in users])
             ratios = []
-            for smp in samples:
+            for smp in draws:
                 ps = [p for h in smp for p in by_h[h]]
                 ratios.append(
                     np.mean([res[m][p][k] for p in ps])
@@ -121,6 +124,24 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {m} | {means[0]:.4f} | {means[1]:.4f} | {means[2]:.4f} | {cells[0]} | {cells[1]} |"
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tau", type=float, default=20.0)
+    ap.add_argument("--shrink", type=float, default=5.0)
+    ap.add_argument("--corpus", default=str(CORPUS))
+    ap.add_argument("--samples", type=int, default=2000)
+    args = ap.parse_args(argv)
+    train, test, household = temporal_split(args.corpus)
+    res, n_items, unseen = score_models(train, test, args.tau, args.shrink)
+    users = sorted(train)
+    print(
+        f"profiles {len(users)}, households {len({household[p] for p in users})}, "
+        f"training titles {n_items}, held-out titles {sum(len(t) for t in test.values())}, "
+        f"never in training {unseen}"
+    )
+    print_table(res, users, household, args.samples)
     return 0
 
 

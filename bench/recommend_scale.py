@@ -123,11 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--env", default="local")
     args = p.parse_args(argv)
     from jobs.core.config import load_config
-    from jobs.core.recommend.settings import load_recommend_settings
     from jobs.core.spark import build_spark
 
     cfg = load_config(args.env, lake_root="/tmp/recommend-bench")
-    s = load_recommend_settings(args.env)
+    s = cfg.recommend
     spark = build_spark("recommend_scale", cfg)
     out = []
     if not args.skip_corpus:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 
+from jobs.core.cli import JobError, UsageError, job_parser, run
 from jobs.core.recommend import interactions as ri
 from jobs.core.recommend import state
-from jobs.core.recommend.jobutil import start
 
 log = logging.getLogger("build_interactions")
 JOB = "build_interactions"
@@ -29,9 +30,11 @@ SOURCES = ("playback_session", "title", "episode")
 TABLES = ["viewing_session", "user_content_interaction", "user_content_rating", "build_state"]
 
 
-def _args(p) -> None:
+def _parser():
+    p = job_parser("python -m jobs.build_interactions", __doc__.splitlines()[0])
     p.add_argument("--feedback", help="JSON lines of explicit feedback to add")
     p.add_argument("--force", action="store_true", help="rebuild even if the sources did not move")
+    return p
 
 
 def build(engine, settings, feedback: str | None = None, force: bool = False) -> dict:
@@ -42,7 +45,7 @@ def build(engine, settings, feedback: str | None = None, force: bool = False) ->
     engine.create_all(TABLES)
     current = state.versions(engine, SOURCES)
     if "playback_session" not in current:
-        raise FileNotFoundError("playback_session not found: import and ingest an export first")
+        raise JobError("playback_session not found: import and ingest an export first")
     marks = {k: v for k, (v, _) in state.read_marks(engine, JOB).items()}
     if not force and not feedback and marks == current:
         log.info("sources unchanged since the last run (%s): nothing to do", current)
@@ -82,22 +85,21 @@ def build(engine, settings, feedback: str | None = None, force: bool = False) ->
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = start("build_interactions", __doc__.splitlines()[0], argv, _args)
-    if isinstance(started, int):
-        return started
-    args, cfg, settings = started
+def _main(args, cfg) -> int:
     from jobs.core.delta import get_engine
     from jobs.core.spark import build_spark
 
+    if args.feedback and not os.path.exists(args.feedback):
+        raise UsageError(f"--feedback {args.feedback}: no such file; pass a JSON lines file")
     spark = build_spark(JOB, cfg)
-    try:
-        report = build(get_engine(spark, cfg), settings, args.feedback, args.force)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = build(get_engine(spark, cfg), cfg.recommend, args.feedback, args.force)
     print(json.dumps(report, default=str))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.build_interactions`` (see the module docstring)."""
+    return run(_main, _parser(), argv)
 
 
 if __name__ == "__main__":

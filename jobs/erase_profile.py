@@ -11,41 +11,31 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from jobs.core.config import ConfigError, add_env_argument, load_config
+from jobs.core.cli import JobError, job_parser, run
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.erase_profile",
-        description="Erase one profile from the lake (tables, logs, landing and rejects files).",
-    )
-    parser.add_argument("--profile-id", type=int, required=True, help="the profile_id to erase")
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    from jobs.core.logs import setup_logging
-
-    setup_logging()
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _main(args, cfg) -> int:
     from jobs.core.erasure import erase_profile
 
     try:
         report = erase_profile(cfg, args.profile_id, requested_by="cli")
     except OSError as exc:
-        print(
-            f"error: erasure failed ({exc}); run it again: every step is repeatable",
-            file=sys.stderr,
-        )
-        return 1
+        raise JobError(f"erasure failed ({exc}); run it again: every step is repeatable") from exc
     print(json.dumps(report.as_dict(), indent=2))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.erase_profile`` (see the module docstring)."""
+    parser = job_parser(
+        "python -m jobs.erase_profile",
+        "Erase one profile from the lake (tables, logs, landing and rejects files).",
+    )
+    parser.add_argument("--profile-id", type=int, required=True, help="the profile_id to erase")
+    return run(_main, parser, argv)
 
 
 if __name__ == "__main__":

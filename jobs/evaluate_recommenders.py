@@ -17,28 +17,30 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import sys
-from dataclasses import asdict
 
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType
 
+from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.ids import stable_id
 from jobs.core.recommend import catalog as cat
-from jobs.core.recommend.jobutil import start
 from jobs.core.recommend.offline import evaluate
 
 log = logging.getLogger("evaluate_recommenders")
 _title_id = F.udf(lambda s: stable_id("title", s), LongType())
 
 
-def _args(p) -> None:
+def _parser():
+    p = job_parser("python -m jobs.evaluate_recommenders", __doc__.splitlines()[0])
     p.add_argument("--corpus", help="folder of ViewingActivity exports (one file = one household)")
     p.add_argument("--catalog", help="netflix_titles.csv (default: paths.catalog_csv)")
     p.add_argument(
         "--no-write", action="store_true", help="print only; do not write model_performance"
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return p
 
 
 def corpus_views(spark, folder, catalog):
@@ -84,29 +86,24 @@ def performance_rows(spark, summary, version, dataset, today):
     return spark.createDataFrame(rows, schema)
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = start("evaluate_recommenders", __doc__.splitlines()[0], argv, _args)
-    if isinstance(started, int):
-        return started
-    args, cfg, s = started
+def _main(args, cfg) -> int:
+    s = cfg.recommend
     from jobs.core.delta import MergeSpec, get_engine
     from jobs.core.spark import build_spark
 
+    for option, path in (("--corpus", args.corpus), ("--catalog", args.catalog)):
+        if path and not os.path.exists(path):
+            raise UsageError(f"{option} {path}: no such file or folder")
     spark = build_spark("evaluate_recommenders", cfg)
     engine = get_engine(spark, cfg)
-    try:
-        catalog = cat.read_catalog_csv(spark, args.catalog or cfg.paths.catalog_csv).cache()
-        if args.corpus:
-            views, texts, facts = corpus_views(spark, args.corpus, catalog)
-        else:
-            views, texts, facts = lake_views(engine, catalog)
-        result = evaluate(views, texts, s)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    version = hashlib.sha1(json.dumps(asdict(s), sort_keys=True, default=str).encode()).hexdigest()[
-        :10
-    ]
+    catalog = cat.read_catalog_csv(spark, args.catalog or cfg.paths.catalog_csv).cache()
+    if args.corpus:
+        views, texts, facts = corpus_views(spark, args.corpus, catalog)
+    else:
+        views, texts, facts = lake_views(engine, catalog)
+    result = evaluate(views, texts, s)
+    settings_json = json.dumps(s.model_dump(mode="json"), sort_keys=True)
+    version = hashlib.sha1(settings_json.encode()).hexdigest()[:10]
     facts.update(result.facts)
     dataset = args.corpus or "lake"
     if args.json:
@@ -131,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         engine.merge("model_performance", df, MergeSpec(on=on))
         log.info("model_performance: %d rows (version %s)", df.count(), version)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.evaluate_recommenders`` (see the module docstring)."""
+    return run(_main, _parser(), argv, usage_errors=(FileNotFoundError,))
 
 
 if __name__ == "__main__":

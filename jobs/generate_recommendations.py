@@ -22,9 +22,9 @@ import sys
 
 from pyspark.sql import functions as F
 
+from jobs.core.cli import JobError, job_parser, run
 from jobs.core.ids import stable_id
 from jobs.core.recommend import ab, catalog, explanations, generate, lists, state
-from jobs.core.recommend.jobutil import start
 
 log = logging.getLogger("generate_recommendations")
 JOB = "generate_recommendations"
@@ -38,8 +38,10 @@ OUT = [
 ]
 
 
-def _args(p) -> None:
+def _parser():
+    p = job_parser(f"python -m jobs.{JOB}", __doc__.splitlines()[0])
     p.add_argument("--all", action="store_true", help="regenerate every profile")
+    return p
 
 
 def _als_scores(engine, versions, profiles, n):
@@ -81,9 +83,7 @@ def generate_all(engine, s, everything: bool = False) -> dict:
         for r in edges.select("model", "model_version").distinct().collect()
     }
     if not versions:
-        raise FileNotFoundError(
-            "item_item_edge is empty: run python -m jobs.train_recommenders first"
-        )
+        raise JobError("item_item_edge is empty: run python -m jobs.train_recommenders first")
     marks = state.read_marks(engine, JOB)
     known = {k.removeprefix("model:"): v for k, (v, _) in marks.items() if k.startswith("model:")}
     vkeys = {m: stable_id("model_version", v) for m, v in versions.items()}
@@ -224,22 +224,19 @@ def _current_and_cache(engine, new, why, profiles, s, now):
     engine.overwrite("recommendation_cache", old.unionByName(cache).cache())
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = start(JOB, __doc__.splitlines()[0], argv, _args)
-    if isinstance(started, int):
-        return started
-    args, cfg, s = started
-    from jobs.core.delta import TableNotFoundError, get_engine
+def _main(args, cfg) -> int:
+    from jobs.core.delta import get_engine
     from jobs.core.spark import build_spark
 
     spark = build_spark(JOB, cfg)
-    try:
-        report = generate_all(get_engine(spark, cfg), s, args.all)
-    except (FileNotFoundError, TableNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = generate_all(get_engine(spark, cfg), cfg.recommend, args.all)
     print(json.dumps(report, default=str))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.generate_recommendations`` (see the module docstring)."""
+    return run(_main, _parser(), argv)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict
 
 from pyspark.sql import functions as F
 
+from jobs.core.cli import JobError, UsageError, job_parser, run
 from jobs.core.recommend import catalog as cat
 from jobs.core.recommend import interactions as ri
 from jobs.core.recommend import similarity as sim
-from jobs.core.recommend.jobutil import start
 
 log = logging.getLogger("train_recommenders")
 JOB = "train_recommenders"
@@ -42,25 +41,45 @@ TABLES = [
 ]
 
 
-def _args(p) -> None:
+def _parser():
+    p = job_parser(f"python -m jobs.{JOB}", __doc__.splitlines()[0])
     p.add_argument(
         "--as-of", default="latest", help="'latest' (newest interaction) or UTC ISO time"
     )
     p.add_argument("--catalog", help="netflix_titles.csv when catalog_title is not loaded")
+    return p
 
 
 def model_version(model: str, data_version: int, params: object) -> str:
     """``<model>-v<data version>-<8 hex of the parameters>``."""
-    digest = hashlib.sha1(json.dumps(asdict(params), sort_keys=True).encode()).hexdigest()[:8]
+    digest = hashlib.sha1(
+        json.dumps(params.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()[:8]
     return f"{model}-v{data_version}-{digest}"
 
 
+def _parse_as_of(value: str) -> dt.datetime | None:
+    """``--as-of`` as a naive UTC datetime; None for ``latest``. Raises UsageError."""
+    if value == "latest":
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--as-of {value!r}: pass 'latest' or a UTC ISO time (2026-11-23T00:00:00)"
+        ) from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC)
+    return parsed.replace(tzinfo=None)
+
+
 def _as_of(engine, value: str) -> dt.datetime:
-    if value != "latest":
-        return dt.datetime.fromisoformat(value).replace(tzinfo=None)
+    parsed = _parse_as_of(value)
+    if parsed is not None:
+        return parsed
     newest = engine.read("user_content_interaction").agg(F.max("event_ts")).first()[0]
     if newest is None:
-        raise FileNotFoundError(
+        raise JobError(
             "user_content_interaction is empty: run python -m jobs.build_interactions first"
         )
     return newest + dt.timedelta(seconds=1)
@@ -145,22 +164,22 @@ def train(engine, s, as_of: str = "latest", catalog_path: str | None = None) -> 
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = start(JOB, __doc__.splitlines()[0], argv, _args)
-    if isinstance(started, int):
-        return started
-    args, cfg, s = started
-    from jobs.core.delta import TableNotFoundError, get_engine
+def _main(args, cfg) -> int:
+    from jobs.core.delta import get_engine
     from jobs.core.spark import build_spark
 
+    _parse_as_of(args.as_of)  # a bad --as-of fails before Spark starts
+    if args.catalog and not os.path.exists(args.catalog):
+        raise UsageError(f"--catalog {args.catalog}: no such file; pass netflix_titles.csv")
     spark = build_spark(JOB, cfg)
-    try:
-        report = train(get_engine(spark, cfg), s, args.as_of, args.catalog)
-    except (FileNotFoundError, TableNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = train(get_engine(spark, cfg), cfg.recommend, args.as_of, args.catalog)
     print(json.dumps(report, default=str))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.train_recommenders`` (see the module docstring)."""
+    return run(_main, _parser(), argv)
 
 
 if __name__ == "__main__":

@@ -273,6 +273,105 @@ class ApiSettings(Section):
         return os.environ.get(self.jwt_secret_env) or self.dev_secret
 
 
+# -- recommendations (jobs/core/recommend, the recommendation jobs) ----------------------
+class InteractionSettings(Section):
+    """How playback becomes VIEW interactions (completion 0..1)."""
+
+    typical_length_sec: PositiveInt  # completion when the runtime is unknown
+    min_completion: float = Field(ge=0, le=1)  # VIEW rows below this weigh 0
+
+
+class TrainingSettings(Section):
+    """training_interactions and the histories the models learn from."""
+
+    window_days: PositiveInt | None  # days before the as-of (None = all history)
+    min_history_titles: PositiveInt  # fewer distinct titles -> cold start (popularity list)
+    max_titles_per_profile: PositiveInt
+    recency_tau_titles: float = Field(ge=0)  # 0 = every title of the history weighs 1
+
+
+class ItemCosineSettings(Section):
+    """Item-item cosine on co-viewing."""
+
+    k: PositiveInt
+    min_coviews: PositiveInt
+    shrink: float = Field(ge=0)
+
+
+class AlsSettings(Section):
+    """Spark ML implicit ALS and the LSH neighbours of its factors."""
+
+    rank: PositiveInt
+    reg_param: float = Field(ge=0)
+    alpha: PositiveFloat
+    max_iter: PositiveInt
+    seed: int
+    k: PositiveInt
+    bucket_length: PositiveFloat
+
+
+class ContentSettings(Section):
+    """Content similarity: HashingTF/IDF, Word2Vec embedding, LSH join."""
+
+    num_features: PositiveInt
+    embedding_size: PositiveInt
+    k: PositiveInt
+    max_distance: PositiveFloat
+
+
+class ListSettings(Section):
+    """The generated lists (size, candidates, diversity, TTL, cold start, contexts)."""
+
+    size: PositiveInt
+    candidates: PositiveInt
+    max_per_genre: NonNegativeInt  # 0 = no per-genre cap
+    ttl_minutes: PositiveInt
+    popularity_window_days: PositiveInt
+    popularity_min_profiles: PositiveInt
+    genre_contexts: NonNegativeInt
+    because_you_watched: NonNegativeInt
+
+
+class AbSettings(Section):
+    """The A/B experiment: name and the share of profiles per variant (sums to 1)."""
+
+    experiment: str = Field(min_length=1)
+    split: dict[str, float]
+
+    @field_validator("split")
+    @classmethod
+    def _sums_to_one(cls, split: dict[str, float]) -> dict[str, float]:
+        if not split or any(v < 0 for v in split.values()) or abs(sum(split.values()) - 1) > 1e-9:
+            raise ValueError(f"must be non-empty, non-negative and sum to 1, got {split}")
+        return split
+
+
+class EvaluationSettings(Section):
+    """Offline evaluation: hold-out split, bootstrap, metric cut-offs."""
+
+    holdout_fraction: float = Field(gt=0, lt=1)
+    min_train_titles: PositiveInt
+    min_test_titles: PositiveInt
+    bootstrap_samples: PositiveInt
+    seed: int
+    k_precision: PositiveInt
+    k_recall: PositiveInt
+    k_ndcg: PositiveInt
+
+
+class RecommendSettings(Section):
+    """The recommendations layer (``cfg.recommend``; see docs/recommendations.md)."""
+
+    interactions: InteractionSettings
+    training: TrainingSettings
+    item_cosine: ItemCosineSettings
+    als: AlsSettings
+    content: ContentSettings
+    lists: ListSettings
+    ab: AbSettings
+    evaluation: EvaluationSettings
+
+
 class Config(Section):
     """The whole configuration of one environment (``cfg.<section>.<key>``)."""
 
@@ -290,6 +389,7 @@ class Config(Section):
     dq: DqSettings
     abandoned_sessions: AbandonedSessionSettings
     api: ApiSettings
+    recommend: RecommendSettings
 
     def table_path(self, name: str) -> str:
         """Absolute path of the Delta table ``name`` under ``paths.tables_dir``."""

@@ -8,7 +8,6 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import build_interactions, generate_recommendations, train_recommenders
-from jobs.core.recommend.settings import load_recommend_settings
 
 T0 = dt.datetime(2024, 3, 1, 20, 0)
 # 6 profiles in two countries; titles 1..6 (3 and 4 co-viewed a lot), 7 a trailer
@@ -72,7 +71,7 @@ def _lake(spark, engine):
 @pytest.mark.slow
 def test_jobs_build_lists_with_explanations_and_rerun_does_nothing(spark, engine):
     _lake(spark, engine)
-    s = load_recommend_settings("test")
+    s = engine.cfg.recommend
     report = build_interactions.build(engine, s)
     assert not report.get("skipped")
     inter = engine.read("user_content_interaction")

@@ -22,7 +22,9 @@ from pyspark.sql.types import LongType, StringType
 from jobs.core.ids import stable_id
 from jobs.core.netflix_export import normalize_name
 
-normalize_udf = F.udf(normalize_name, StringType())
+# a lambda: Spark 4 tries to infer an Arrow UDF from the type hints of a named function
+# and warns on every job start when they are strings (``from __future__ import annotations``)
+normalize_udf = F.udf(lambda name: normalize_name(name), StringType())  # noqa: PLW0108
 
 
 def slug(name: str) -> str:
@@ -80,7 +82,7 @@ def _genres(catalog: DataFrame) -> DataFrame:
     )
 
 
-_slug_udf = F.udf(slug, StringType())
+_slug_udf = F.udf(lambda name: slug(name), StringType())  # noqa: PLW0108 - see normalize_udf
 _key_udf = F.udf(lambda s: stable_id("genre", s), LongType())
 
 

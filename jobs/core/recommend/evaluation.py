@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from scipy import stats
 
-from jobs.core.recommend.settings import EvaluationSettings
+from jobs.core.config import EvaluationSettings
 
 METRICS = ("precision@10", "recall@20", "ndcg@10")
 
@@ -150,7 +150,9 @@ def fill_with(primary: DataFrame, fallback: DataFrame, n: int) -> DataFrame:
     """Top up lists shorter than ``n`` with fallback titles (popularity), primary first.
 
     Args:
-        primary, fallback: profile_id, title_id, score.
+        primary: the model's lists (profile_id, title_id, score).
+        fallback: the titles to top up with (profile_id, title_id, score), e.g. popularity.
+        n: list length wanted per profile.
 
     Returns:
         profile_id, title_id, score, rank_position 1..n; fallback rows rank after every
@@ -175,9 +177,11 @@ def household_bootstrap(
     """Ratio of mean metric (model a / model b) with a 95 % household-cluster interval.
 
     Args:
-        a, b: per-profile metric of the two models (same profiles, same order).
+        a: per-profile metric of model a (the numerator).
+        b: per-profile metric of model b (the denominator; same profiles, same order).
         households: household of each profile.
-        samples: bootstrap resamples; seed: RNG seed.
+        samples: bootstrap resamples.
+        seed: seed of the random generator (the interval is reproducible).
 
     Returns:
         (ratio, low, high); NaN bounds when b's mean is 0 or there is one household.

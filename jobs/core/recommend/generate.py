@@ -11,9 +11,9 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from jobs.core.config import RecommendSettings
 from jobs.core.recommend import evaluation as ev
 from jobs.core.recommend import lists
-from jobs.core.recommend.settings import RecommendSettings
 
 LIST_COLUMNS = (
     "profile_id",
@@ -49,8 +49,11 @@ def home_lists(
         seen: profile_id, title_id never to recommend on home.
         edges: item_item_edge (all models).
         als: ALS scores (profile_id, title_id, score, related_title_id) or None.
-        popular: :func:`lists.popularity` rows; genres: title_id, genre_key (primary).
+        popular: :func:`lists.popularity` rows.
+        genres: title_id, genre_key (the primary genre; diversity cap).
         versions: model -> model_version.
+        s: the ``recommend:`` settings (lists, training).
+        now: generation time (UTC); generated_at, and expires_at = now + TTL.
 
     Returns:
         ``recommendation_list`` columns plus related_title_id and country_code.

@@ -55,7 +55,9 @@ def als_scores(
     """ALS top-``n`` per profile (seen titles may be included: exclude them after).
 
     Args:
-        model, users, items: from :func:`jobs.core.recommend.similarity.fit_als`.
+        model: the fitted ALS model of :func:`jobs.core.recommend.similarity.fit_als`.
+        users: its user index (profile_id, uidx), from the same call.
+        items: its item index (title_id, iidx), from the same call.
         profiles: profile_id to score.
         n: titles per profile.
 
@@ -94,7 +96,9 @@ def popularity(
     Args:
         train: profile_id, title_id, last_ts.
         profiles: profile_id, country_code.
-        as_of: window end (UTC); window_days: length (None = all history).
+        as_of: window end (UTC, exclusive).
+        window_days: window length in days (None = all history).
+        min_profiles: viewers a country needs in the window to get its own list.
 
     Returns:
         country_code (NULL = global), title_id, score (share of the country's viewers, 0..1).
@@ -130,6 +134,7 @@ def cold_start_scores(profiles: DataFrame, popular: DataFrame, n: int) -> DataFr
     Args:
         profiles: profile_id, country_code.
         popular: :func:`popularity` rows.
+        n: titles per profile.
 
     Returns:
         profile_id, title_id, score, related_title_id NULL.
@@ -171,6 +176,7 @@ def diversify(candidates: DataFrame, genres: DataFrame, max_per_genre: int, n: i
     Args:
         candidates: profile_id, title_id, score, ... (higher is better).
         genres: title_id, genre_key (primary genre, :func:`catalog.primary_genre`).
+        max_per_genre: titles of one primary genre kept before the rest (0 = no cap).
         n: list length.
 
     Returns:
@@ -277,6 +283,7 @@ def history_weights(train: DataFrame, tau: float) -> DataFrame:
 
     Args:
         train: profile_id, title_id, last_ts.
+        tau: decay in titles (0 = every title weighs 1).
 
     Returns:
         profile_id, title_id, weight in (0, 1].

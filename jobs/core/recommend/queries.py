@@ -32,8 +32,11 @@ def home(
     """The home row of a profile with its explanations.
 
     Args:
-        current: ``current_recommendations``; explanations: ``recommendation_explanation``;
-        titles: ``title``; profile_id: the profile; now: only unexpired lists (UTC).
+        current: ``current_recommendations``.
+        explanations: ``recommendation_explanation``.
+        titles: ``title``.
+        profile_id: the profile.
+        now: current time (UTC); only lists with expires_at after it are shown.
 
     Returns:
         rank_position, title, score, why, explanation_type, model, model_version, variant,
@@ -115,9 +118,7 @@ def more_like_this(
     )
 
 
-def ab_report(
-    lists: DataFrame, interactions: DataFrame, experiment_variants: list[str] | None = None
-) -> tuple[list[dict], dict]:
+def ab_report(lists: DataFrame, interactions: DataFrame) -> tuple[list[dict], dict]:
     """CTR per variant, model and version with Wilson intervals and a Fisher test.
 
     Args:
@@ -132,7 +133,7 @@ def ab_report(
     return table.to_dict("records"), test
 
 
-def register_subcommands(sub, add_env_argument) -> None:
+def register_subcommands(sub, add_job_arguments) -> None:
     """Add home, more-like-this and ab-report to ``python -m jobs.query``."""
     p = sub.add_parser("home", help="the home row with explanations (recommendations)")
     p.add_argument("--profile", required=True, help="profile_id, or a profile name")
@@ -145,7 +146,7 @@ def register_subcommands(sub, add_env_argument) -> None:
     for name in QUERIES:
         q = sub.choices[name]
         q.add_argument("--json", action="store_true", help="print JSON lines, not a table")
-        add_env_argument(q)
+        add_job_arguments(q)
 
 
 def _profile(engine, profile: str, account: str | None) -> int:

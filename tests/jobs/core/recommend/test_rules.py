@@ -17,8 +17,24 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from jobs.core.config import ConfigError, EvaluationSettings, load_config
 from jobs.core.recommend import ab, evaluation, interactions, lists
-from jobs.core.recommend.settings import EvaluationSettings, load_recommend_settings
+
+
+def _evaluation(**changes: float) -> EvaluationSettings:
+    """Evaluation settings with the cut-offs the assertions below are written for."""
+    values = {
+        "holdout_fraction": 0.2,
+        "min_train_titles": 5,
+        "min_test_titles": 1,
+        "bootstrap_samples": 200,
+        "seed": 7,
+        "k_precision": 10,
+        "k_recall": 20,
+        "k_ndcg": 10,
+    }
+    return EvaluationSettings(**{**values, **changes})
+
 
 T0 = dt.datetime(2024, 1, 1, 20, 0)
 
@@ -187,8 +203,7 @@ def test_metrics_match_a_hand_computed_example(spark):
         [(1, 6), (1, 9), (1, 99), (2, 2), (3, 4)], "profile_id long, title_id long"
     )
     got = {
-        r.profile_id: r
-        for r in evaluation.ranking_metrics(recs, truth, EvaluationSettings()).collect()
+        r.profile_id: r for r in evaluation.ranking_metrics(recs, truth, _evaluation()).collect()
     }
     # profile 1: hits at ranks 2 and 5 of 3 relevant
     dcg = 1 / math.log2(3) + 1 / math.log2(6)
@@ -204,7 +219,7 @@ def test_temporal_split_holds_out_the_newest_titles(spark):
         [(1, t, T0 + dt.timedelta(days=t)) for t in range(10)] + [(2, 1, T0), (2, 2, T0)],
         "profile_id long, title_id long, first_ts timestamp",
     )
-    s = EvaluationSettings(holdout_fraction=0.2, min_train_titles=5)
+    s = _evaluation(holdout_fraction=0.2, min_train_titles=5)
     got = evaluation.temporal_split(first, s)
     test = sorted((r.profile_id, r.title_id) for r in got.where("split = 'test'").collect())
     assert test == [(1, 8), (1, 9)]  # profile 2 is too short to evaluate
@@ -275,6 +290,11 @@ def test_current_lists_drop_expired_and_keep_newest_generation(spark):
 
 
 def test_settings_load_with_env_overlay():
-    s = load_recommend_settings("test")
+    s = load_config("test").recommend
     assert s.als.rank == 8 and s.lists.size == 20
     assert abs(sum(s.ab.split.values()) - 1) < 1e-9
+
+
+def test_an_ab_split_that_does_not_sum_to_one_names_the_key():
+    with pytest.raises(ConfigError, match=r"recommend\.ab\.split: must be non-empty"):
+        load_config("test", overrides={"recommend": {"ab": {"split": {"als": 0.7}}}})
