@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,8 @@ def model_lists(
     edges = similarity.item_cosine_edges(train, s.item_cosine, s.training.max_titles_per_profile)
     out["item_cosine"] = neighbourhood(edges.cache())
     model, users, its = similarity.fit_als(train, s.als)
-    max_seen = train.groupBy("profile_id").count().agg(F.max("count")).first()[0] or 0
+    top = train.groupBy("profile_id").count().agg(F.max("count")).first()
+    max_seen = (top[0] if top is not None else 0) or 0
     als = lists.als_scores(model, users, its, profiles, n + int(max_seen))
     out["als"] = ev.fill_with(lists.exclude_seen(als, seen), pop_c, n)
     if texts is not None:
@@ -125,7 +127,7 @@ def evaluate(views: DataFrame, texts: DataFrame | None, s: RecommendSettings) ->
     frames, rows = [], []
     for name, recs in model_lists(train, profiles, texts, s).items():
         recs = recs.cache()
-        m = ev.ranking_metrics(recs, test, e).join(households, "profile_id").toPandas()
+        m: Any = ev.ranking_metrics(recs, test, e).join(households, "profile_id").toPandas()
         m["model"] = name
         frames.append(m)
         rows.append(

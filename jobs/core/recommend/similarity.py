@@ -241,7 +241,9 @@ def content_features(texts: DataFrame, s: ContentSettings) -> DataFrame:
         ]
     )
     out = pipe.fit(texts).transform(texts)
-    return out.select("title_id", "unit", vector_to_array("w2v", "float32").alias("embedding"))
+    return out.select(
+        "title_id", "unit", vector_to_array(F.col("w2v"), "float32").alias("embedding")
+    )
 
 
 def content_edges(features: DataFrame, s: ContentSettings) -> DataFrame:
