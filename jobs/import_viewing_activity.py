@@ -976,7 +976,7 @@ def main(argv: list[str] | None = None) -> int:
             _run,
             _parser(),
             argv,
-            usage_errors=(FileNotFoundError, IsADirectoryError, NotADirectoryError, ParseError),
+            usage_errors=(FileNotFoundError, IsADirectoryError, ParseError),
         )
     finally:
         if in_main_thread:

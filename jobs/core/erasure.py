@@ -6,7 +6,7 @@ What goes, for profile ``P`` (the rule):
   sessions, resume state, star schema, marts, activity, recommendations...);
 * in tables without it (``playback_event_quarantine``, ``dq_result``), every row whose
   text mentions ``P`` as a whole number (the raw JSON line, offending examples);
-* every landing line of ``P`` and every importer rejects line of ``P``'s profile name
+* every landing line of ``P`` (also in the landing archive) and every importer rejects line of ``P``'s profile name
   (rejects carry names, not ids: a same-named profile's rejects go too);
 * the files and log entries that still hold them: each changed table is vacuumed with
   retention 0, checkpointed, and its ``_delta_log`` commits before that checkpoint and
@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
 from jobs.core.config import Config
+from jobs.core.landing import archive_dir
 from jobs.core.tables import TABLES
 from jobs.core.tables_dq import ERASURE_LOG
 
@@ -198,7 +199,8 @@ def erase_profile(cfg: Config, profile_id: int, requested_by: str = "api") -> Er
     """Erase ``profile_id`` from the lake of ``cfg`` (see the module docstring).
 
     Args:
-        cfg: configuration (``paths.tables_dir``, ``landing_dir``, ``rejects_dir``).
+        cfg: configuration (``paths.tables_dir``, ``landing_dir``, ``rejects_dir``, the
+            ingest's landing archive).
         profile_id: the profile to erase.
         requested_by: ``cli`` or ``api``, recorded in ``erasure_log``.
 
@@ -227,6 +229,9 @@ def erase_profile(cfg: Config, profile_id: int, requested_by: str = "api") -> Er
                 "" if path.name in known else " (unregistered table)",
             )
     _scrub_files(cfg.paths.landing_dir, _landing_drop(profile_id, pattern), report)
+    # processed landing files the ingest archived (ingest.landing_cleanup: archive)
+    archived = archive_dir(cfg.ingest, cfg.paths.lake_root)
+    _scrub_files(archived, _landing_drop(profile_id, pattern), report)
     _scrub_files(cfg.paths.rejects_dir, _rejects_drop(names, pattern), report)
     _record(tables_dir, report, requested_by, started)
     return report
