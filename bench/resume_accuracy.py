@@ -390,14 +390,18 @@ def batch_order(spark, cfg: Config) -> list[str]:
 
     ``playback_event`` does not keep the source file, so each file is identified by the
     key ``(session_id, event_time)`` of its first line, and ordered by the
-    ``ingest_batch_id`` that stored that event.
+    ``ingest_batch_id`` that stored that event. Files are looked up in the landing dir
+    and in the ingest's landing archive.
     """
     from pyspark.sql import functions as F
 
     from jobs.core.delta import get_engine
+    from jobs.core.landing import archive_dir
 
     first_keys: dict[tuple[str, str], str] = {}
-    for path in sorted(Path(cfg.paths.landing_dir).glob("*.jsonl")):
+    # processed files are archived after their micro-batch (ingest.landing_cleanup)
+    archived = Path(archive_dir(cfg.ingest, cfg.paths.lake_root)).rglob("*.jsonl")
+    for path in sorted([*Path(cfg.paths.landing_dir).glob("*.jsonl"), *archived]):
         with path.open(encoding="utf-8") as fh:
             first = json.loads(fh.readline())
         first_keys[(first["session_id"], first["event_time"])] = path.name
