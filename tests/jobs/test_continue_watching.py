@@ -16,7 +16,9 @@ WINDOW, LIMIT = 90, 10  # conf/base.yaml continue_watching.window_days, .limit
 
 
 def at(days_ago, hours=0):
-    return NOW - dt.timedelta(days=days_ago, hours=hours)  # aware: Spark reads it as UTC whatever TZ is
+    return NOW - dt.timedelta(
+        days=days_ago, hours=hours
+    )  # aware: Spark reads it as UTC whatever TZ is
 
 
 def resume(profile, title, episode, pos, when, finished=False, runtime=None):

@@ -124,6 +124,11 @@ def submit(url: str, lake_root: str, job: str, *args: str) -> subprocess.Complet
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("LAKEHOUSE_TEST_CLUSTER"),
+    reason="starts a standalone master and two workers (minutes on a 2-core runner): "
+    "set LAKEHOUSE_TEST_CLUSTER=1 to run it",
+)
 def test_ingest_and_star_build_submitted_to_a_standalone_cluster(spark, cluster, tmp_path):
     url, ui = cluster
     cfg = load_config("test", lake_root=str(tmp_path / "lake"))
