@@ -154,6 +154,12 @@ def test_ingest_and_star_build_submitted_to_a_standalone_cluster(spark, cluster,
     watched = sum(v.duration_sec for v in viewings if v.supplemental_type is None)
     got = engine.read("fact_watch_history").agg(F.sum("watch_seconds")).first()[0]
     assert abs(got / watched - 1) < 0.01
-    apps = [a["name"] for a in master_state(ui).get("completedapps", [])]
+    apps: list[str] = []
+    for _ in range(30):  # the master lists an application once its driver has unregistered
+        state = master_state(ui)
+        apps = [a["name"] for a in state.get("completedapps", []) + state.get("activeapps", [])]
+        if any("build_star_schema" in a for a in apps):
+            break
+        time.sleep(1)
     assert any("ingest_playback_events" in a for a in apps), apps  # ran on the cluster
     assert any("build_star_schema" in a for a in apps), apps
