@@ -57,6 +57,16 @@ def delta_jars_from_env() -> list[str]:
     return jars
 
 
+def _submitted() -> bool:
+    """Whether this driver was started by spark-submit, whose ``--master`` then decides.
+
+    spark-submit starts the Python driver with ``PYSPARK_GATEWAY_PORT`` set (its JVM is
+    already up); a plain ``SparkConf()`` cannot tell, since it is empty until the Python
+    side connects to that JVM.
+    """
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT")) or SparkConf().contains("spark.master")
+
+
 def build_spark(app_name: str, cfg: Config) -> SparkSession:
     """Build (or reuse) the SparkSession for a job.
 
@@ -75,7 +85,7 @@ def build_spark(app_name: str, cfg: Config) -> SparkSession:
     # which has pyarrow, unless PYSPARK_PYTHON or spark.pyspark.python says otherwise
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(f"{cfg.spark.app_name_prefix}:{app_name}")
-    if cfg.spark.master and not SparkConf().contains("spark.master"):
+    if cfg.spark.master and not _submitted():
         # spark-submit --master wins over the config
         builder = builder.master(cfg.spark.master)
     for key, value in cfg.spark.conf.items():
