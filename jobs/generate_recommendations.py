@@ -74,10 +74,24 @@ def _targets(engine, marks, everything, now):
 
 
 def generate_all(engine, s, everything: bool = False) -> dict:
-    """One generation for the target profiles; returns counts."""
+    """One generation for the target profiles; returns counts.
+
+    The frames it caches are released when it returns (or fails): one long-lived
+    SparkSession runs many generations (the API's refresh, the test suite).
+    """
+    cached: list = []
+    try:
+        return _generate(engine, s, everything, cached)
+    finally:
+        for df in cached:
+            df.unpersist()
+
+
+def _generate(engine, s, everything: bool, cached: list) -> dict:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     engine.create_all(OUT)
     edges = engine.read("item_item_edge").cache()
+    cached.append(edges)
     versions = {
         r.model: r.model_version
         for r in edges.select("model", "model_version").distinct().collect()
@@ -89,6 +103,7 @@ def generate_all(engine, s, everything: bool = False) -> dict:
     vkeys = {m: stable_id("model_version", v) for m, v in versions.items()}
     models_changed = known != vkeys
     targets = _targets(engine, marks, everything or models_changed, now).cache()
+    cached.append(targets)
     n_targets = targets.count()
     if n_targets == 0:
         log.info("no profile touched or expired since the last generation: nothing to do")
@@ -105,11 +120,13 @@ def generate_all(engine, s, everything: bool = False) -> dict:
         .select("profile_id", "variant")
     )
     profiles = targets.join(variants, "profile_id").cache()
+    cached.append(profiles)
     train = (
         engine.read("training_interactions")
         .join(profiles.select("profile_id"), "profile_id")
         .cache()
     )
+    cached.append(train)
     seen = (
         engine.read("user_content_interaction")
         .join(profiles.select("profile_id"), "profile_id")
@@ -134,6 +151,7 @@ def generate_all(engine, s, everything: bool = False) -> dict:
         .agg(F.max("score").alias("score"))
         .cache()
     )
+    cached.append(popular)
     bridge = engine.read("title_genre_bridge")
     genres = catalog.primary_genre(bridge)
     als = _als_scores(
@@ -148,6 +166,7 @@ def generate_all(engine, s, everything: bool = False) -> dict:
     ]
     new = parts[0].unionByName(parts[1]).unionByName(parts[2])
     with_rel = explanations.related_titles(new, train, edges.where(F.col("model") == "als")).cache()
+    cached.append(with_rel)
     why = explanations.explain(with_rel, engine.read("title"))
     engine.append("recommendation_list", with_rel)
     engine.append("recommendation_explanation", why)
@@ -189,6 +208,7 @@ def _current_and_cache(engine, new, why, profiles, s, now):
     current = keep.unionByName(new.select(*keep.columns)).cache()
     current.count()
     engine.overwrite("current_recommendations", current)
+    current.unpersist()
     titles = engine.read("title").select("title_id", F.col("title_name").alias("title"))
     items = new.join(
         why.select("profile_id", "context", "title_id", F.col("text").alias("why")),
@@ -221,7 +241,9 @@ def _current_and_cache(engine, new, why, profiles, s, now):
         F.lit(None).cast("timestamp").alias("last_accessed"),
         F.lit(s.lists.ttl_minutes).alias("ttl_minutes"),
     )
-    engine.overwrite("recommendation_cache", old.unionByName(cache).cache())
+    rows = old.unionByName(cache).cache()
+    engine.overwrite("recommendation_cache", rows)
+    rows.unpersist()
 
 
 def _main(args, cfg) -> int:

@@ -46,6 +46,19 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(autouse=True)
+def _release_cached_frames():
+    """Drop what a test cached: the one session lives all run, and frames a job cached and
+    never released (harmless in a job's own process) would fill its heap until Spark
+    refuses broadcast joins late in the suite."""
+    yield
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.catalog.clearCache()
+
+
 SPARK_SCENARIOS_VAR = "LAKEHOUSE_SPARK_SCENARIOS"
 
 
