@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -563,12 +564,24 @@ class RustDeltaEngine(DeltaEngine):
 # ======================================================================================
 # delta-spark
 # ======================================================================================
+# Delta's idempotent DML takes its transaction marker from two *session-wide* confs
+# (``spark.databricks.delta.write.txnAppId`` / ``txnVersion``), and a DataFrame write
+# without its own txn options falls back to them too. Threads sharing one SparkSession
+# (the ingest commits a micro-batch's tables at once) must not interleave between
+# setting them and the commit: a merge could commit without its marker (and be applied
+# again after a crash) or under another table's marker (and be skipped).
+_SESSION_TXN_LOCK = threading.RLock()
+
+
 class SparkDeltaEngine(DeltaEngine):
     """delta-spark engine: the ``DeltaTable`` API and Delta's idempotent writes.
 
     Commits that lose a race (Delta's optimistic concurrency: ``ConcurrentAppendException``,
     ``ConcurrentDeleteReadException``... from a concurrent OPTIMIZE or catch-up merge)
     are retried like the rust engine's, re-checking the transaction marker first.
+    Writes that depend on the session's txn confs (every MERGE and DELETE, and appends or
+    overwrites without a marker of their own) run one at a time in the process; appends
+    and overwrites that carry their marker as writer options run concurrently.
     """
 
     name = "spark"
@@ -679,6 +692,12 @@ class SparkDeltaEngine(DeltaEngine):
         )
 
     def _write_once(self, table, df, mode, predicate, app_id, version) -> WriteResult:
+        if app_id is None:  # Delta would take a concurrent merge's marker from the session
+            with _SESSION_TXN_LOCK:
+                return self._write_unlocked(table, df, mode, predicate, app_id, version)
+        return self._write_unlocked(table, df, mode, predicate, app_id, version)
+
+    def _write_unlocked(self, table, df, mode, predicate, app_id, version) -> WriteResult:
         start = time.monotonic()
         if _already_done(self, table, app_id, version):
             return WriteResult(True, self.version(table))
@@ -718,7 +737,7 @@ class SparkDeltaEngine(DeltaEngine):
             builder = builder.whenNotMatchedInsertAll()
         elif spec.insert:
             builder = builder.whenNotMatchedInsert(values=spec.insert)
-        with self._txn_conf(app_id, version):
+        with _SESSION_TXN_LOCK, self._txn_conf(app_id, version):
             builder.execute()
         v, metrics = self._last_metrics(table)
         return WriteResult(False, v, metrics, time.monotonic() - start)
@@ -727,7 +746,8 @@ class SparkDeltaEngine(DeltaEngine):
         start = time.monotonic()
 
         def attempt() -> WriteResult:
-            self._delta_table(table).delete(predicate)
+            with _SESSION_TXN_LOCK:
+                self._delta_table(table).delete(predicate)
             v, metrics = self._last_metrics(table)
             return WriteResult(False, v, metrics, time.monotonic() - start)
 

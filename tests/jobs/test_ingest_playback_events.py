@@ -271,17 +271,8 @@ def _landing_for_crash_tests(cfg):
     ],
 )
 def test_restart_after_a_crash_between_commits_gives_the_same_tables(
-    spark, tmp_path, engine_name, crash_at, request
+    spark, tmp_path, engine_name, crash_at
 ):
-    if engine_name == "spark":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="found on delta-spark: after a crash mid-batch and a restart, "
-                "playback_session.event_count counts the replayed batch's events again "
-                "(crash before the events append: s1 4, expected 2); cause not yet isolated",
-                strict=False,
-            )
-        )
     clean_cfg = load_config(
         "test",
         lake_root=str(tmp_path / "clean"),

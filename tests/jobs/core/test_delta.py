@@ -8,12 +8,13 @@ The spark half runs where the delta-spark jars are on the classpath (a cluster,
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs.core.config import EngineChoice
+from jobs.core.config import EngineChoice, load_config
 from jobs.core.delta import (
     MergeSpec,
     RustDeltaEngine,
@@ -138,6 +139,38 @@ def test_merge_upserts_with_a_condition_and_is_idempotent(spark, any_engine):
         ignore_nullable=True,
         ignore_metadata=True,
     )
+
+
+def test_concurrent_merges_in_one_session_each_keep_their_own_marker(
+    spark, any_engine, tmp_path
+):
+    """The ingest commits a micro-batch's merges from several threads of one session.
+
+    Each merge adds its position to the stored one, so a merge committed without its
+    marker is applied again by the replay, and one committed under the other thread's
+    marker is skipped: either changes the sums.
+    """
+    other = type(any_engine)(spark, load_config("test", lake_root=str(tmp_path / "other")))
+    add = MergeSpec(
+        on="t.profile_id = s.profile_id AND t.content_key = s.content_key",
+        update={"last_position_sec": "t.last_position_sec + s.last_position_sec"},
+    )
+    one = spark.createDataFrame([resume_row(1, 10, 1, 5)], RESUME_STATE.schema)
+
+    def batches(target, app_id):
+        for version in range(3):
+            target.merge("resume_state", one, add, app_id=app_id, version=version)
+
+    for target in (any_engine, other):
+        target.create(RESUME_STATE)
+    for _ in range(2):  # the second round replays every batch: it must change nothing
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for done in [pool.submit(batches, any_engine, "a"), pool.submit(batches, other, "b")]:
+                done.result()
+
+    for target, app_id in ((any_engine, "a"), (other, "b")):
+        assert [r.last_position_sec for r in target.read("resume_state").collect()] == [3]
+        assert target.transaction_version("resume_state", app_id) == 2
 
 
 def test_overwrite_with_a_predicate_replaces_only_matching_rows(spark, any_engine):
