@@ -7,15 +7,17 @@ other:
 * **baseline** — ``readStream.json`` with the landing schema → ``writeStream.parquet``
   partitioned by ``dt`` and ``country_code`` (availableNow): no validation, no dedupe,
   no merge, no Delta;
-* **ingest** — ``python -m jobs.ingest_playback_events --once``: the real job.
+* **ingest** — ``python -m jobs.ingest_playback_events --once``: the real job, once per
+  Delta engine in ``--engines`` (``rust`` = delta-rs, ``spark`` = delta-spark, which needs
+  the connector jars: ``DELTA_JARS_DIR``, default ``../shared/delta-spark-jars``).
 
-Both use the same ``maxFilesPerTrigger``. Reports events/s, the cost ratio
+All use the same ``maxFilesPerTrigger``. Reports events/s, the cost ratio
 (ingest seconds / baseline seconds) and the peak RSS of the driver process tree
 (Python + JVM). Prints a markdown table and writes JSON and a PNG under bench/results/.
 
 Usage::
 
-    python bench/ingest_throughput.py --sizes 1000000 5000000
+    python bench/ingest_throughput.py --sizes 1000000 5000000 --engines rust spark
 """
 
 from __future__ import annotations
@@ -144,9 +146,15 @@ def ensure_data(data_dir: Path, events: int, files: int, seed: int) -> Path:
 
 
 def measure(
-    events: int, files: int, per_trigger: int, seed: int, data_dir: Path, work: Path
-) -> dict:
-    """Baseline and ingest on the same files; returns the figures of one size."""
+    events: int,
+    files: int,
+    per_trigger: int,
+    seed: int,
+    data_dir: Path,
+    work: Path,
+    engines: list[str],
+) -> list[dict]:
+    """Baseline, then the ingest on each engine, on the same files; one row per engine."""
     landing = ensure_data(data_dir, events, files, seed)
     env = {**os.environ, "SPARK_LOG_LEVEL": "ERROR"}
     base_dir = work / f"baseline-{events}"
@@ -163,19 +171,30 @@ def measure(
         ],
         env,
     )
-    lake = work / f"ingest-{events}"
+    lines = int(b_out.strip().splitlines()[-1])
+    shutil.rmtree(base_dir, ignore_errors=True)
+    baseline = {"seconds": b_sec, "mem": b_mem, "lines": lines}
+    return [
+        _ingest(engine, events, files, per_trigger, landing, work, env, baseline)
+        for engine in engines
+    ]
+
+
+def _ingest(engine, events, files, per_trigger, landing, work, env, baseline) -> dict:
+    """One ``--once`` ingest of ``landing`` on ``engine``; the figures beside the baseline's."""
+    b_sec, b_mem, lines = baseline["seconds"], baseline["mem"], baseline["lines"]
+    lake = work / f"ingest-{events}-{engine}"
     shutil.rmtree(lake, ignore_errors=True)
     (lake / "landing").parent.mkdir(parents=True, exist_ok=True)
     os.symlink(landing, lake / "landing")
     i_sec, i_mem, _ = run_measured(
         [sys.executable, "-m", "jobs.ingest_playback_events", "--once", "--env", "local", "--lake-root", str(lake),
          "--max-files-per-trigger", str(per_trigger)],
-        env,
+        {**env, "DELTA_ENGINE": engine, "LAKEHOUSE_DELTA_ENGINE": engine},
     )  # fmt: skip
-    lines = int(b_out.strip().splitlines()[-1])
-    shutil.rmtree(base_dir, ignore_errors=True)
     shutil.rmtree(lake, ignore_errors=True)
     return {
+        "engine": engine,
         "events": events,
         "lines": lines,
         "files": files,
@@ -213,22 +232,32 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4))
-    xs = [r["events"] / 1e6 for r in rows]
-    a.plot(xs, [r["baseline_events_per_sec"] for r in rows], "o-", label="baseline json→parquet")
-    a.plot(xs, [r["ingest_events_per_sec"] for r in rows], "o-", label="ingest_playback_events")
+    base = {r["events"]: r for r in rows}  # the baseline is the same for every engine
+    xs = [e / 1e6 for e in sorted(base)]
+    a.plot(
+        xs,
+        [base[e]["baseline_events_per_sec"] for e in sorted(base)],
+        "o-",
+        label="baseline json→parquet",
+    )
+    b.plot(xs, [base[e]["baseline_peak_rss_mb"] for e in sorted(base)], "o-", label="baseline")
+    for engine in sorted({r["engine"] for r in rows}):
+        mine = sorted((r for r in rows if r["engine"] == engine), key=lambda r: r["events"])
+        ex = [r["events"] / 1e6 for r in mine]
+        a.plot(ex, [r["ingest_events_per_sec"] for r in mine], "o-", label=f"ingest ({engine})")
+        b.plot(ex, [r["ingest_peak_rss_mb"] for r in mine], "o-", label=f"ingest ({engine})")
+        for r in mine:
+            series = r.get("ingest_rss_series") or []
+            c.plot([t for t, _ in series], [mb for _, mb in series],
+                   label=f"{engine} {r['events'] / 1e6:g} M")  # fmt: skip
     a.set_xlabel("events (millions)")
     a.set_ylabel("events/s")
     a.legend()
     a.set_title("throughput (local[2])")
-    b.plot(xs, [r["baseline_peak_rss_mb"] for r in rows], "o-", label="baseline")
-    b.plot(xs, [r["ingest_peak_rss_mb"] for r in rows], "o-", label="ingest")
     b.set_xlabel("events (millions)")
     b.set_ylabel("peak RSS MB (driver + JVM)")
     b.legend()
     b.set_title("memory")
-    for r in rows:
-        series = r.get("ingest_rss_series") or []
-        c.plot([t for t, _ in series], [mb for _, mb in series], label=f"{r['events'] / 1e6:g} M")
     c.set_xlabel("seconds into the ingest")
     c.set_ylabel("RSS MB (driver + JVM)")
     c.legend()
@@ -244,30 +273,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-files-per-trigger", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--engines", nargs="+", choices=["rust", "spark"], default=["rust"],
+        help="Delta engines to run the ingest on, one after the other (default: rust)",
+    )  # fmt: skip
+    parser.add_argument(
         "--data-dir", default=str(Path(tempfile.gettempdir()) / "viewing-lakehouse-bench")
     )
     args = parser.parse_args(argv)
+    if "spark" in args.engines and not os.environ.get("DELTA_JARS_DIR"):
+        jars = ROOT.parent / "shared" / "delta-spark-jars"
+        if not jars.is_dir():
+            parser.error("--engines spark needs the delta-spark jars: set DELTA_JARS_DIR")
+        os.environ["DELTA_JARS_DIR"] = str(jars)
     data_dir = Path(args.data_dir)
     work = data_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     for size in args.sizes:
         files = max(1, size // args.events_per_file)
-        rows.append(measure(size, files, args.max_files_per_trigger, args.seed, data_dir, work))
-        summary = {k: v for k, v in rows[-1].items() if k != "ingest_rss_series"}
-        print(json.dumps(summary), file=sys.stderr)
+        got = measure(
+            size, files, args.max_files_per_trigger, args.seed, data_dir, work, args.engines
+        )
+        rows.extend(got)
+        for row in got:
+            summary = {k: v for k, v in row.items() if k != "ingest_rss_series"}
+            print(json.dumps(summary), file=sys.stderr)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"ingest_throughput-{stamp}.json").write_text(json.dumps(rows, indent=2))
     plot(rows, RESULTS / f"ingest_throughput-{stamp}.png")
     print(
-        "| events | baseline s | baseline ev/s | ingest s | ingest ev/s | cost ratio "
+        "| events | engine | baseline s | baseline ev/s | ingest s | ingest ev/s | cost ratio "
         "| baseline RSS MB | ingest RSS MB (Python + JVM) | ingest RSS 1st / 2nd half MB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['events']:,} | {r['baseline_seconds']} | {r['baseline_events_per_sec']:,} "
+            f"| {r['events']:,} | {r['engine']} | {r['baseline_seconds']} | {r['baseline_events_per_sec']:,} "
             f"| {r['ingest_seconds']} | {r['ingest_events_per_sec']:,} | {r['cost_ratio']}× "
             f"| {r['baseline_peak_rss_mb']} | {r['ingest_peak_rss_mb']} "
             f"({r['ingest_python_peak_mb']} + {r['ingest_jvm_peak_mb']}) "

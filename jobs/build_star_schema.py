@@ -43,7 +43,12 @@ from pyspark.sql import functions as F
 from jobs.core.as_of import newest, resolve_as_of
 from jobs.core.cli import job_parser, run
 from jobs.core.config import ActivitySettings, Config
-from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
+from jobs.core.delta import (
+    ChangeFeedUnavailableError,
+    DeltaEngine,
+    TableNotFoundError,
+    get_engine,
+)
 from jobs.core.incremental import read_marks, run_build, sync_table
 from jobs.core.keys import UNKNOWN_KEY, ensure_unknown_members, unknown_rows
 from jobs.core.star import dimensions, fact, marts
@@ -72,16 +77,27 @@ def build_dim_users(engine: DeltaEngine, effective: DataFrame, as_of: dt.datetim
 
 
 def changed_sessions(engine: DeltaEngine, since_version: int | None) -> DataFrame | None:
-    """``playback_session`` rows that differ from ``since_version`` (None = all rows).
+    """``playback_session`` rows changed after ``since_version`` (None = all rows).
 
-    Returns None when nothing changed. Falls back to every row when the old version can
-    no longer be read (vacuumed).
+    The changed ``session_id`` values come from the table's change data feed, so an
+    incremental run reads the sessions the stream touched, not two whole snapshots; the
+    current rows of those sessions are returned. Without a usable feed (a lake created
+    before the spec turned it on, or vacuumed versions) the two snapshots are diffed; when
+    the old version is gone too, every row is returned.
+
+    Returns:
+        ``playback_session`` rows, or None when nothing changed.
     """
     current = engine.read("playback_session")
     if since_version is None:
         return current
     if since_version == engine.version("playback_session"):
         return None
+    try:
+        keys = engine.changed_keys("playback_session", since_version, ["session_id"])
+        return current.join(keys, "session_id", "left_semi")
+    except ChangeFeedUnavailableError as exc:
+        log.info("%s: diffing snapshots instead", exc)
     try:
         old = engine.read("playback_session", version=since_version)
         return current.exceptAll(old)

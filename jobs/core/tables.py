@@ -136,6 +136,8 @@ PLAYBACK_SESSION = TableSpec(
     description="One playback of one item on one device, kept current by the ingest (seed schema).",
     key=("session_id",),
     cluster_by=("profile_id",),
+    # the change data feed tells the incremental star build which sessions changed
+    properties={**DELTA_RETENTION, "delta.enableChangeDataFeed": "true"},
     schema=StructType(
         [
             col("session_id", StringType(), "seed schema"),

@@ -16,6 +16,8 @@ from pyspark.sql import functions as F
 
 from jobs.core.config import EngineChoice, load_config
 from jobs.core.delta import (
+    CDF_PROPERTY,
+    ChangeFeedUnavailableError,
     MergeSpec,
     RustDeltaEngine,
     SparkDeltaEngine,
@@ -23,7 +25,7 @@ from jobs.core.delta import (
     get_engine,
 )
 from jobs.core.spark import delta_spark_available, engine_choice
-from jobs.core.tables import PLAYBACK_EVENT, RESUME_STATE, TABLES
+from jobs.core.tables import PLAYBACK_EVENT, PLAYBACK_SESSION, RESUME_STATE, TABLES
 from tests.conftest import crash_before
 
 UTC = dt.UTC
@@ -171,6 +173,35 @@ def test_concurrent_merges_in_one_session_each_keep_their_own_marker(
     for target, app_id in ((any_engine, "a"), (other, "b")):
         assert [r.last_position_sec for r in target.read("resume_state").collect()] == [3]
         assert target.transaction_version("resume_state", app_id) == 2
+
+
+def session_row(session, count, minute):
+    t = dt.datetime(2023, 1, 25, 21, minute, tzinfo=UTC)
+    return (session, 1, "d1", 10, None, "GT", False, False, t, None, None, t, 60, count)
+
+
+def test_changed_keys_come_from_the_change_data_feed(spark, any_engine):
+    any_engine.create(PLAYBACK_SESSION)
+    assert any_engine.properties("playback_session")[CDF_PROPERTY] == "true"
+    rows = [session_row(s, 1, 1) for s in ("s1", "s2", "s3")]
+    any_engine.append("playback_session", spark.createDataFrame(rows, PLAYBACK_SESSION.schema))
+    since = any_engine.version("playback_session")
+    assert any_engine.changed_keys("playback_session", since, ["session_id"]).count() == 0
+    any_engine.merge(  # s2 updated, s4 inserted; s1 and s3 are rewritten but unchanged
+        "playback_session",
+        spark.createDataFrame(
+            [session_row("s2", 5, 9), session_row("s4", 1, 9)], PLAYBACK_SESSION.schema
+        ),
+        MergeSpec(on="t.session_id = s.session_id"),
+    )
+    keys = any_engine.changed_keys("playback_session", since, ["session_id"])
+    assert sorted(r.session_id for r in keys.collect()) == ["s2", "s4"]
+
+
+def test_changed_keys_refuse_a_table_without_the_feed(spark, any_engine):
+    any_engine.create(RESUME_STATE)  # no change data feed in its spec
+    with pytest.raises(ChangeFeedUnavailableError, match="ALTER TABLE"):
+        any_engine.changed_keys("resume_state", 0, ["profile_id"])
 
 
 def test_overwrite_with_a_predicate_replaces_only_matching_rows(spark, any_engine):
