@@ -38,6 +38,7 @@ Usage::
 
     python bench/freshness.py                                   # 5 K, 20 K, 50 K events/s, 60 s each
     python bench/freshness.py --rates 2000 5000 --seconds 45 --trigger-interval "2 seconds"
+    python bench/freshness.py --rates 20000 --engines rust spark   # both engines, one run
 """
 
 from __future__ import annotations
@@ -401,9 +402,11 @@ def _start_warm(
     return proc, warm_n, probes
 
 
-def measure_rate(rate: float, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """One fresh lake and ingest process at ``rate`` events/s; returns its figures."""
-    lake = work / f"rate-{int(rate)}"
+def measure_rate(
+    rate: float, args: argparse.Namespace, work: Path, engine: str = "rust"
+) -> dict[str, Any]:
+    """One fresh lake and ingest process on ``engine`` at ``rate`` events/s; its figures."""
+    lake = work / f"rate-{int(rate)}-{engine}"
     shutil.rmtree(lake, ignore_errors=True)
     landing = lake / "landing"
     landing.mkdir(parents=True)
@@ -413,7 +416,10 @@ def measure_rate(rate: float, args: argparse.Namespace, work: Path) -> dict[str,
            "--lake-root", str(lake)]  # fmt: skip
     if args.max_files_per_trigger:
         cmd += ["--max-files-per-trigger", str(args.max_files_per_trigger)]
-    env = {**os.environ, "LAKEHOUSE_CONF_DIR": str(conf), "SPARK_LOG_LEVEL": "WARN"}
+    env = {
+        **os.environ, "LAKEHOUSE_CONF_DIR": str(conf), "SPARK_LOG_LEVEL": "WARN",
+        "DELTA_ENGINE": engine, "LAKEHOUSE_DELTA_ENGINE": engine,
+    }  # fmt: skip
     log_path = lake / "ingest.log"
     feed = HeartbeatFeed(rate, args.heartbeat_sec)
     files: list[FedFile] = []
@@ -448,6 +454,7 @@ def measure_rate(rate: float, args: argparse.Namespace, work: Path) -> dict[str,
     batches = [b for b in parse_batches(log_path) if b["rows_in"] > 0]
     result = {
         "target_rate": rate,
+        "engine": engine,
         "seconds": args.seconds,
         "file_interval": args.file_interval,
         "trigger_interval": args.trigger_interval or _conf_trigger(),
@@ -567,12 +574,12 @@ def plot(rows: list[dict], path: Path) -> None:
             continue
         t0 = pf[0]["arrival"]
         a.plot([f["arrival"] - t0 for f in pf], [f["lag"] for f in pf], ".-",
-               label=f"{r['target_rate']:,.0f} ev/s")  # fmt: skip
+               label=f"{r['target_rate']:,.0f} ev/s {r.get('engine', 'rust')}")  # fmt: skip
     a.set_xlabel("file arrival (s since feed start)")
     a.set_ylabel("lag to resume_state (s)")
     a.set_title(f"freshness per landing file (trigger {rows[0]['trigger_interval']})")
     a.legend(fontsize=8)
-    labels = [f"{r['target_rate'] / 1000:g}K" for r in rows]
+    labels = [f"{r['target_rate'] / 1000:g}K {r.get('engine', 'rust')}" for r in rows]
     xs = np.arange(len(rows))
     b.bar(xs - 0.3, [r["lag_p50"] or 0 for r in rows], 0.2, label="ingest p50")
     b.bar(xs - 0.1, [r["lag_p99"] or 0 for r in rows], 0.2, label="ingest p99")
@@ -590,16 +597,16 @@ def plot(rows: list[dict], path: Path) -> None:
 def markdown(rows: list[dict]) -> str:
     """The results as a markdown table, one line per rate."""
     out = [
-        "| target ev/s | fed ev/s | events | files | trigger | p50 s | p99 s | max s "
+        "| target ev/s | engine | fed ev/s | events | files | trigger | p50 s | p99 s | max s "
         "| unseen files | batches | median batch s | median batch rows "
         "| baseline p50 s | baseline p99 s | p99 ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         mark = "≥" if r["censored_files"] else ""
         bmark = "≥" if r.get("base_censored_files") else ""
         out.append(
-            f"| {r['target_rate']:,.0f} | {r['fed_events_per_sec']:,} | {r['events']:,} | "
+            f"| {r['target_rate']:,.0f} | {r.get('engine', 'rust')} | {r['fed_events_per_sec']:,} | {r['events']:,} | "
             f"{r['files']} | {r['trigger_interval']} | {mark}{r['lag_p50']} | "
             f"{mark}{r['lag_p99']} | {mark}{r['lag_max']} | {r['censored_files']} | "
             f"{r['batches']} | {r['batch_median_seconds']} | {r['batch_median_rows']} | "
@@ -661,6 +668,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep each lake and its ingest.log")
     parser.add_argument(
+        "--engines", nargs="+", choices=["rust", "spark"], default=["rust"],
+        help="Delta engines to run the ingest on, one after the other at each rate "
+        "(spark needs DELTA_JARS_DIR or ../shared/delta-spark-jars; default: rust)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-baseline", action="store_true",
         help="skip the plain json → parquet stream fed the same way (the baseline)",
     )  # fmt: skip
@@ -675,19 +687,27 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     rows = []
+    if "spark" in args.engines and not os.environ.get("DELTA_JARS_DIR"):
+        jars = ROOT.parent / "shared" / "delta-spark-jars"
+        if not jars.is_dir():
+            parser.error("--engines spark needs the delta-spark jars: set DELTA_JARS_DIR")
+        os.environ["DELTA_JARS_DIR"] = str(jars)
     for rate in args.rates:
-        try:
-            row = measure_rate(rate, args, work)
-            if not args.no_baseline:
-                row.update(measure_baseline(rate, args, work))
-                if row["base_lag_p99"] and row["lag_p99"] is not None:
-                    row["p99_ratio"] = round(row["lag_p99"] / row["base_lag_p99"], 2)
-            rows.append(row)
-        except RuntimeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        summary = {k: v for k, v in rows[-1].items() if k not in ("per_file", "per_batch")}
-        print(json.dumps(summary), file=sys.stderr)
+        base: dict[str, Any] = {}
+        for engine in args.engines:
+            try:
+                row = measure_rate(rate, args, work, engine)
+                if not args.no_baseline:
+                    base = base or measure_baseline(rate, args, work)  # once per rate
+                    row.update(base)
+                    if row["base_lag_p99"] and row["lag_p99"] is not None:
+                        row["p99_ratio"] = round(row["lag_p99"] / row["base_lag_p99"], 2)
+                rows.append(row)
+            except RuntimeError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            summary = {k: v for k, v in rows[-1].items() if k not in ("per_file", "per_batch")}
+            print(json.dumps(summary), file=sys.stderr)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"freshness-{stamp}.json").write_text(json.dumps(rows, indent=2))
