@@ -43,19 +43,35 @@ CORPUS = ROOT.parent / "shared" / "data" / "viewing-activity-corpus"
 
 def run(*args: str, lake: Path) -> None:
     cmd = [sys.executable, "-m", *args, "--lake-root", str(lake)]
-    print("$", " ".join(cmd[1:]), flush=True)
+    print("$", " ".join(cmd[1:]), end="", flush=True)
+    t = time.monotonic()
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    print(f"  ({time.monotonic() - t:.0f} s)", flush=True)
 
 
-def build_lake(lake: Path, exports: list[Path]) -> None:
-    """The real pipeline on ``exports``: import, ingest, catalogue, star schema, activity."""
+def build_lake(lake: Path, exports: list[Path], heartbeat_sec: int) -> None:
+    """The real pipeline on ``exports``: import, ingest, catalogue, star schema, activity,
+    then the recommendation jobs (interactions, models, lists and cache).
+
+    Each step's wall time is printed. ``heartbeat_sec`` is the importer's playback
+    heartbeat: the number of landing events (and the ingest time) scales with 1 / it.
+    """
     start = time.monotonic()
     for csv in exports:
-        run("jobs.import_viewing_activity", str(csv), "--account", csv.stem, lake=lake)
-    run("jobs.ingest_playback_events", "--once", lake=lake)
-    run("jobs.load_catalog", lake=lake)
-    run("jobs.build_star_schema", "--as-of", "latest", lake=lake)
-    run("jobs.build_viewing_activity", "--as-of", "latest", lake=lake)
+        run(
+            "jobs.import_viewing_activity", str(csv), "--account", csv.stem,
+            "--heartbeat-sec", str(heartbeat_sec), lake=lake,
+        )  # fmt: skip
+    for step in (
+        ("jobs.ingest_playback_events", "--once"),
+        ("jobs.load_catalog",),
+        ("jobs.build_star_schema", "--as-of", "latest"),
+        ("jobs.build_viewing_activity", "--as-of", "latest"),
+        ("jobs.build_interactions",),
+        ("jobs.train_recommenders",),
+        ("jobs.generate_recommendations",),
+    ):
+        run(*step, lake=lake)
     (lake / ".bench-built").touch()
     print(f"lake built in {time.monotonic() - start:.0f} s", flush=True)
 
@@ -199,7 +215,19 @@ def print_table(title: str, rows: list[tuple]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lake-root", default="/tmp/api-bench-lake")
-    parser.add_argument("--exports", nargs="*", default=["hh-001.csv", "hh-003.csv"])
+    parser.add_argument(
+        "--exports",
+        nargs="*",
+        default=["hh-001.csv", "hh-003.csv"],
+        help="corpus files to build the lake from ('all': the 32 of the corpus)",
+    )
+    parser.add_argument(
+        "--heartbeat-sec",
+        type=int,
+        default=30,
+        help="importer heartbeat when building (larger: fewer landing events, faster ingest)",
+    )
+    parser.add_argument("--build-only", action="store_true", help="build the lake and stop")
     parser.add_argument(
         "--no-build", action="store_true", help="use --lake-root as it is (any built lake)"
     )
@@ -214,7 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     lake = Path(args.lake_root)
     if not args.no_build and not (lake / ".bench-built").exists():
         shutil.rmtree(lake, ignore_errors=True)
-        build_lake(lake, [CORPUS / e for e in args.exports])
+        names = (
+            args.exports
+            if args.exports != ["all"]
+            else sorted(p.name for p in CORPUS.glob("hh-*.csv"))
+        )
+        build_lake(lake, [CORPUS / e for e in names], args.heartbeat_sec)
+    if args.build_only:
+        return 0
     tables = lake / "tables"
     pids = DeltaTable(str(tables / "profile")).to_pyarrow_table().column("profile_id").to_pylist()
     progress = DeltaTable(str(tables / "show_progress")).to_pyarrow_table(
