@@ -21,7 +21,7 @@ from limits import parse as parse_limit
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from api import models, routes_read, routes_write
+from api import models, routes_read, routes_reco, routes_write
 from api.deps import AppState
 from api.lake import Lake, TableMissingError, VersionNotFoundError
 from api.settings import ApiSettings, load_api_settings
@@ -102,6 +102,7 @@ def create_app(
 
     app.include_router(routes_read.router)
     app.include_router(routes_write.router)
+    app.include_router(routes_reco.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

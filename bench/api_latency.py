@@ -4,19 +4,25 @@ Phases (each bounded in time, ``--concurrency`` httpx clients in one asyncio loo
 
 1. ``continue-watching`` paced at ``--rate`` requests/s (default 200) for ``--seconds``:
    achieved requests/s, p50 / p99 latency (goal: p99 < 50 ms at 200 req/s);
-2. every read endpoint mixed, as fast as the clients go, for ``--seconds``:
+2. every read endpoint mixed (Continue Watching, history, show progress, statistics, the
+   event feed, and once the recommendation jobs ran, a profile's home recommendations and
+   More Like This of a title), as fast as the clients go, for ``--seconds``:
    requests/s and p50 / p99 per endpoint;
 3. POST watched with a fresh idempotency key each, for ``--seconds`` / 3: throughput.
 
 The lake is built first when ``--lake-root`` does not hold one: the real jobs import
 ``--exports`` corpus files (one account each), ingest them (``--once``), load the
-catalogue and build the star schema and the activity tables. Tokens: one per profile;
+catalogue, build the star schema and the activity tables, then the recommendation jobs
+(interactions, models, lists). ``--heartbeat-sec`` thins the importer's HEARTBEAT events
+(the ingest time scales with their number). Tokens: one per profile;
 the rate limits are lifted for the run (a conf dir copy with a permissive ``api.yaml``).
 
 Usage::
 
     .venv/bin/python bench/api_latency.py                          # hh-001 + hh-003, 30 s phases
     .venv/bin/python bench/api_latency.py --lake-root /tmp/api-bench-lake --seconds 30 --rate 200
+    .venv/bin/python bench/api_latency.py --lake-root /tmp/corpus-lake --exports all \
+        --heartbeat-sec 300 --build-only                          # the whole corpus, then measure
     .venv/bin/python bench/api_latency.py --lake-root lakehouse/demo --no-build   # any built lake
 """
 
@@ -43,19 +49,35 @@ CORPUS = ROOT.parent / "shared" / "data" / "viewing-activity-corpus"
 
 def run(*args: str, lake: Path) -> None:
     cmd = [sys.executable, "-m", *args, "--lake-root", str(lake)]
-    print("$", " ".join(cmd[1:]), flush=True)
+    print("$", " ".join(cmd[1:]), end="", flush=True)
+    t = time.monotonic()
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    print(f"  ({time.monotonic() - t:.0f} s)", flush=True)
 
 
-def build_lake(lake: Path, exports: list[Path]) -> None:
-    """The real pipeline on ``exports``: import, ingest, catalogue, star schema, activity."""
+def build_lake(lake: Path, exports: list[Path], heartbeat_sec: int) -> None:
+    """The real pipeline on ``exports``: import, ingest, catalogue, star schema, activity,
+    then the recommendation jobs (interactions, models, lists and cache).
+
+    Each step's wall time is printed. ``heartbeat_sec`` is the importer's playback
+    heartbeat: the number of landing events (and the ingest time) scales with 1 / it.
+    """
     start = time.monotonic()
     for csv in exports:
-        run("jobs.import_viewing_activity", str(csv), "--account", csv.stem, lake=lake)
-    run("jobs.ingest_playback_events", "--once", lake=lake)
-    run("jobs.load_catalog", lake=lake)
-    run("jobs.build_star_schema", "--as-of", "latest", lake=lake)
-    run("jobs.build_viewing_activity", "--as-of", "latest", lake=lake)
+        run(
+            "jobs.import_viewing_activity", str(csv), "--account", csv.stem,
+            "--heartbeat-sec", str(heartbeat_sec), lake=lake,
+        )  # fmt: skip
+    for step in (
+        ("jobs.ingest_playback_events", "--once"),
+        ("jobs.load_catalog",),
+        ("jobs.build_star_schema", "--as-of", "latest"),
+        ("jobs.build_viewing_activity", "--as-of", "latest"),
+        ("jobs.build_interactions",),
+        ("jobs.train_recommenders",),
+        ("jobs.generate_recommendations",),
+    ):
+        run(*step, lake=lake)
     (lake / ".bench-built").touch()
     print(f"lake built in {time.monotonic() - start:.0f} s", flush=True)
 
@@ -141,7 +163,14 @@ async def paced(client, base: str, tokens: dict[int, dict], rate: float, seconds
 
 
 async def flat_out(
-    client, base: str, tokens: dict[int, dict], shows, seconds: float, n: int, post_ids=None
+    client,
+    base: str,
+    tokens: dict[int, dict],
+    shows,
+    seconds: float,
+    n: int,
+    post_ids=None,
+    similar_ids=None,
 ):
     """Every read endpoint (or POST watched when ``post_ids``), as fast as ``n`` clients go."""
     rec = Recorder()
@@ -162,7 +191,7 @@ async def flat_out(
                     client, rec, "POST movies/{id}/watched", "POST", url, headers=key, json=body
                 )
                 continue
-            kind = rnd.randrange(5)
+            kind = rnd.randrange(7 if similar_ids else 5)
             if kind == 0:
                 url, name = (
                     f"{base}/api/profiles/{pid}/continue-watching?as_of=latest",
@@ -179,8 +208,19 @@ async def flat_out(
             elif kind == 3:
                 period = rnd.choice(["week", "month", "year", "all"])
                 url, name = f"{base}/api/viewing/statistics?period={period}", "viewing/statistics"
-            else:
+            elif kind == 4:
                 url, name = f"{base}/api/events?limit=50", "events"
+            elif kind == 5:
+                url, name = (
+                    f"{base}/api/profiles/{pid}/recommendations?context=home",
+                    "profiles/{id}/recommendations",
+                )
+            else:
+                model = rnd.choice(["item_cosine", "content_tfidf", "als"])
+                url, name = (
+                    f"{base}/api/titles/{rnd.choice(similar_ids)}/more-like-this?model={model}",
+                    "titles/{id}/more-like-this",
+                )
             await timed(client, rec, name, "GET", url, headers=h)
 
     await asyncio.gather(*(worker(i) for i in range(n)))
@@ -196,10 +236,22 @@ def print_table(title: str, rows: list[tuple]) -> None:
         print(f"| {name} | {count:,} | {rps:,.0f} | {p50:.1f} | {p99:.1f} | {err} |")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lake-root", default="/tmp/api-bench-lake")
-    parser.add_argument("--exports", nargs="*", default=["hh-001.csv", "hh-003.csv"])
+    parser.add_argument(
+        "--exports",
+        nargs="*",
+        default=["hh-001.csv", "hh-003.csv"],
+        help="corpus files to build the lake from ('all': the 32 of the corpus)",
+    )
+    parser.add_argument(
+        "--heartbeat-sec",
+        type=int,
+        default=30,
+        help="importer heartbeat when building (larger: fewer landing events, faster ingest)",
+    )
+    parser.add_argument("--build-only", action="store_true", help="build the lake and stop")
     parser.add_argument(
         "--no-build", action="store_true", help="use --lake-root as it is (any built lake)"
     )
@@ -207,14 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="continue-watching req/s")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    args = parser.parse_args(argv)
-    import httpx
+    return parser
+
+
+def sample_inputs(lake: Path):
+    """Profiles, series per profile, films (POST ids), resume_state rows and titles with
+    similar-title edges (More Like This ids; empty before the recommendation jobs ran)."""
     from deltalake import DeltaTable
 
-    lake = Path(args.lake_root)
-    if not args.no_build and not (lake / ".bench-built").exists():
-        shutil.rmtree(lake, ignore_errors=True)
-        build_lake(lake, [CORPUS / e for e in args.exports])
     tables = lake / "tables"
     pids = DeltaTable(str(tables / "profile")).to_pyarrow_table().column("profile_id").to_pylist()
     progress = DeltaTable(str(tables / "show_progress")).to_pyarrow_table(
@@ -228,6 +280,31 @@ def main(argv: list[str] | None = None) -> int:
         t for t, k in zip(*(c.to_pylist() for c in titles.columns), strict=True) if k == "FILM"
     ][:200]
     resume_rows = DeltaTable(str(tables / "resume_state")).to_pyarrow_dataset().count_rows()
+    similar: list[int] = []
+    if (tables / "item_item_edge" / "_delta_log").is_dir():  # the recommendation jobs ran
+        src = DeltaTable(str(tables / "item_item_edge")).to_pyarrow_table(columns=["src_title_id"])
+        similar = sorted(set(src.column(0).to_pylist()))
+        random.Random(0).shuffle(similar)
+        similar = similar[:500]
+    return pids, shows, films, resume_rows, similar
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    import httpx
+
+    lake = Path(args.lake_root)
+    if not args.no_build and not (lake / ".bench-built").exists():
+        shutil.rmtree(lake, ignore_errors=True)
+        names = (
+            args.exports
+            if args.exports != ["all"]
+            else sorted(p.name for p in CORPUS.glob("hh-*.csv"))
+        )
+        build_lake(lake, [CORPUS / e for e in names], args.heartbeat_sec)
+    if args.build_only:
+        return 0
+    pids, shows, films, resume_rows, similar = sample_inputs(lake)
     conf = permissive_conf(Path(tempfile.mkdtemp(prefix="api-bench-conf-")))
     env = {
         **os.environ,
@@ -256,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             except httpx.TransportError:
                 time.sleep(0.2)
         print(
-            f"\nlake {lake}: {len(pids)} profiles, resume_state {resume_rows:,} rows; "
+            f"\nlake {lake}: {len(pids)} profiles, resume_state {resume_rows:,} rows, "
+            f"{len(similar)} titles with similar-title edges sampled; "
             f"{args.concurrency} clients, {args.seconds:.0f} s phases, uvicorn workers {args.workers}; "
             f"{os.cpu_count()} cores shared with other work"
         )
@@ -273,7 +351,15 @@ def main(argv: list[str] | None = None) -> int:
                 out = []
                 for phase in (
                     lambda: paced(client, base, tokens, args.rate, args.seconds, args.concurrency),
-                    lambda: flat_out(client, base, tokens, shows, args.seconds, args.concurrency),
+                    lambda: flat_out(
+                        client,
+                        base,
+                        tokens,
+                        shows,
+                        args.seconds,
+                        args.concurrency,
+                        similar_ids=similar,
+                    ),  # fmt: skip
                     lambda: flat_out(
                         client, base, tokens, shows, args.seconds / 3, args.concurrency, films
                     ),

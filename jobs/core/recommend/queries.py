@@ -15,7 +15,7 @@ import sys
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.recommend import ab
+from jobs.core.recommend import ab, similar_titles
 from jobs.core.recommend.catalog import normalize_name
 
 QUERIES = ("home", "more-like-this", "ab-report")
@@ -98,22 +98,35 @@ def more_like_this(
 ) -> DataFrame:
     """Titles most similar to ``title_id`` in ``model``'s item graph.
 
+    The rule (newest model version, order, content fallback for a cold title) is
+    :func:`jobs.core.recommend.similar_titles.more_like_this_rows`, shared with the API:
+    this collects the title's edges and the model versions and calls it.
+
     Returns:
-        rank_position, title, score, model, model_version.
+        rank_position, title, score, model, model_version (the model that served the
+        list: ``content_tfidf`` when a collaborative model has no edge for the title).
     """
-    names = titles.select(
-        F.col("title_id").alias("dst_title_id"), F.col("title_name").alias("title")
+    versions = similar_titles.newest_versions(
+        r.asDict()
+        for r in edges.groupBy("model", "model_version")
+        .agg(F.max("computed_at").alias("computed_at"))
+        .collect()
     )
-    rows = edges.where((F.col("src_title_id") == title_id) & (F.col("model") == model)).join(
-        names, "dst_title_id", "left"
-    )
-    ordered = rows.orderBy(F.desc("score"), "dst_title_id").limit(limit).collect()
-    spark = edges.sparkSession
+    mine = [r.asDict() for r in edges.where(F.col("src_title_id") == title_id).collect()]
+    found = similar_titles.more_like_this_rows(mine, title_id, model, limit, versions)
+    ids = [i["title_id"] for i in found["items"]]
+    names = {
+        r.title_id: r.title_name
+        for r in titles.where(F.col("title_id").isin(ids))
+        .select("title_id", "title_name")
+        .collect()
+    }
     data = [
-        (i + 1, r.title, round(float(r.score), 4), r.model, r.model_version)
-        for i, r in enumerate(ordered)
-    ]
-    return spark.createDataFrame(
+        (i["rank_position"], names.get(i["title_id"]), round(i["score"], 4), found["model"],
+         found["model_version"])
+        for i in found["items"]
+    ]  # fmt: skip
+    return edges.sparkSession.createDataFrame(
         data, "rank_position int, title string, score double, model string, model_version string"
     )
 
