@@ -166,7 +166,7 @@ def current_resume_arrow(base: pa.Table, change: pa.Table | None = None) -> pa.T
         return base
     rest = [(c, "ascending") for c in base.column_names if c not in KEY and c not in dict(ORDER)]
     keys = [(c, "ascending") for c in KEY] + list(ORDER) + [(_SOURCE, "ascending")] + rest
-    rows = rows.take(pc.sort_indices(rows, sort_keys=keys, null_placement="at_end"))
+    rows = rows.take(pc.sort_indices(rows, sort_keys=keys))  # nulls last
     differs = np.zeros(rows.num_rows - 1, dtype=bool)
     for c in KEY:
         values = rows.column(c).to_numpy(zero_copy_only=False)
