@@ -1,7 +1,10 @@
 """Derived playback state: ``playback_session`` and ``resume_state`` from events.
 
 Shared by the streaming ingest (per micro-batch) and the batch job
-``merge_resume_state`` (rebuild or catch-up), so both give the same tables.
+``merge_resume_state`` (rebuild or catch-up), so both give the same tables. The ingest
+appends its resume rows to the change log ``resume_state_change`` instead of merging
+them (``resume.write_path``); :mod:`jobs.core.resume_log` reads and compacts it with
+the rule below.
 
 The rules:
 
