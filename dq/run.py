@@ -95,17 +95,13 @@ def unreadable_message(engine: Any, table: str, exc: BaseException) -> str:
 def read_table(engine: Any, table: str) -> Any:
     """``engine.read(table)`` with its schema resolved, or a one-line error.
 
-    ``resume_state`` is read as its readers see it: with the pending rows of its change
-    log (:func:`jobs.core.resume_log.current_resume`).
-
     Raises:
         TableUnreadableError: the table's log or files cannot be read.
     """
     from jobs.core.delta import TableNotFoundError
-    from jobs.core.resume_log import current_resume
 
     try:
-        df = current_resume(engine) if table == "resume_state" else engine.read(table)
+        df = engine.read(table)
         df.schema  # noqa: B018 - resolves the file listing now, not inside GX
     except TableNotFoundError:
         raise
