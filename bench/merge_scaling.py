@@ -280,17 +280,8 @@ def measure_size(
         source.unpersist()
     baseline_sec = statistics.median(base_reps)
     results = []
-    for variant in args.variants:
-        if variant == "change-log":
-            _restore(path, written_version)
-            results.append(
-                _change_log(spark, engine, rng, n_profiles, args, rows, baseline_sec)
-                | {"table_mb": round(table_mb, 1), "table_files": written_files,
-                   "build_seconds": round(build_sec, 1), "target_rows": rows}
-            )  # fmt: skip
-            print(json.dumps({k: v for k, v in results[-1].items() if k != "runs"}), file=sys.stderr)
-            continue
-        zordered = variant not in ("random", "change-log")
+    for variant in (v for v in args.variants if v != "change-log"):
+        zordered = variant != "random"
         if zordered and zorder_version is None:
             _restore(path, written_version)
             t0 = time.monotonic()
@@ -355,19 +346,34 @@ def measure_size(
             }
         )
         print(json.dumps({k: v for k, v in results[-1].items() if k != "runs"}), file=sys.stderr)
+    if "change-log" in args.variants:  # on the table as written, after the merges
+        results.append(_change_log(spark, engine, rng, n_profiles, args, baseline_sec, {
+            "target_rows": rows, "table_mb": round(table_mb, 1), "table_files": written_files,
+            "build_seconds": round(build_sec, 1), "written_version": written_version,
+        }))  # fmt: skip
     if not args.keep:
         shutil.rmtree(lake, ignore_errors=True)
     return results
 
 
 def _change_log(
-    spark: Any, engine: RustDeltaEngine, rng: np.random.Generator, n_profiles: int,
-    args: argparse.Namespace, rows: int, baseline_sec: float,
+    spark: Any,
+    engine: RustDeltaEngine,
+    rng: np.random.Generator,
+    n_profiles: int,
+    args: argparse.Namespace,
+    baseline_sec: float,
+    table: dict[str, Any],
 ) -> dict[str, Any]:
-    """The ``change-log`` variant: ``--reps`` appends to the log, a read, one compaction."""
+    """The ``change-log`` variant: ``--reps`` appends to the log, a read, one compaction.
+
+    ``table``: the built table's figures (``written_version`` is restored first).
+    """
     from jobs.core.resume_log import CHANGE, compact, current_resume
     from jobs.core.tables import RESUME_STATE_CHANGE
 
+    rows = table["target_rows"]
+    _restore(engine.path("resume_state"), table.pop("written_version"))
     shutil.rmtree(engine.path(CHANGE), ignore_errors=True)
     engine.create(RESUME_STATE_CHANGE)
     reps = []
@@ -386,7 +392,7 @@ def _change_log(
     done = compact(engine)
     m = engine.history("resume_state", 1)[0].get("operationMetrics", {})  # the base merge
     seconds = statistics.median(r["seconds"] for r in reps)
-    return {
+    result = table | {
         "rows": n_profiles * args.keys_per_profile, "variant": "change-log",
         "batch": args.batch, "reps": args.reps, "zorder_seconds": None,
         "median_seconds": round(seconds, 3),
@@ -405,6 +411,8 @@ def _change_log(
         "compact_rows_copied": m.get("num_target_rows_copied"),
         "runs": reps,
     }  # fmt: skip
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}), file=sys.stderr)
+    return result
 
 
 def plot(rows: list[dict], path: Path) -> None:

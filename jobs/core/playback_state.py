@@ -28,7 +28,9 @@ The rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor, wait
+from functools import partial
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -197,23 +199,28 @@ def apply_events(
         return f"{app_id_prefix}:{table}" if app_id_prefix else None
 
     resume = resume_updates(events, finish_ratio)
-    writes: dict[str, tuple] = {
-        "playback_session": (engine.merge, "playback_session", session_updates(events), SESSION_MERGE),
-    }
+    change = RESUME_STATE_CHANGE.name
     if write_path == "merge":
-        writes["resume_state"] = (engine.merge, "resume_state", resume, RESUME_MERGE)
+        resume_write = partial(
+            engine.merge, "resume_state", resume, RESUME_MERGE, app("resume_state"), version
+        )
     elif write_path == "change_log":
-        writes["resume_state"] = (engine.append, RESUME_STATE_CHANGE.name, resume)
+        resume_write = partial(engine.append, change, resume, app(change), version)
     else:
         raise ValueError(f"resume.write_path {write_path!r}: use 'change_log' or 'merge'")
-    if pool is None:
-        return {
-            key: write(table, *args, app(table), version)
-            for key, (write, table, *args) in writes.items()
-        }
-    futures = {
-        key: pool.submit(write, table, *args, app(table), version)
-        for key, (write, table, *args) in writes.items()
+    writes: dict[str, Callable[[], WriteResult]] = {
+        "playback_session": partial(
+            engine.merge,
+            "playback_session",
+            session_updates(events),
+            SESSION_MERGE,
+            app("playback_session"),
+            version,
+        ),
+        "resume_state": resume_write,
     }
+    if pool is None:
+        return {key: write() for key, write in writes.items()}
+    futures = {key: pool.submit(write) for key, write in writes.items()}
     wait(futures.values())
     return {key: future.result() for key, future in futures.items()}

@@ -39,9 +39,7 @@ def _spark_rows(spark, cfg, profile: int, as_of: dt.datetime) -> list[dict]:
     return [{**r.asDict(), "last_update": r.last_update.replace(tzinfo=dt.UTC)} for r in rows]
 
 
-def test_continue_watching_with_pending_change_rows_equals_the_spark_job(
-    spark, client, auth, lake
-):
+def test_continue_watching_with_pending_change_rows_equals_the_spark_job(spark, client, auth, lake):
     cfg = load_config("test", str(lake))
     before = client.get(CW.format(P), params={"as_of": "latest"}, headers=auth()).json()
     write(lake / "tables", "resume_state_change", PENDING)

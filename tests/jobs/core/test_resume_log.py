@@ -76,7 +76,9 @@ def viewing_batches(seed: int, batches: int = 5) -> list[list[tuple]]:
                 when = start + dt.timedelta(minutes=10 * i)
                 events.append((session, when, etype, pos, profile, device, title, episode,
                                "KE", False, False, runtime))  # fmt: skip
-        events.append((f"t{profile}", T0, "PLAY", 30, profile, "tv", 10, None, "KE", True, True, 90))
+        events.append(
+            (f"t{profile}", T0, "PLAY", 30, profile, "tv", 10, None, "KE", True, True, 90)
+        )
     rng.shuffle(events)
     return [events[i::batches] for i in range(batches)]
 
@@ -257,7 +259,14 @@ def test_time_travel_reads_the_log_as_it_stood_at_that_base_version(spark, tmp_p
 
 
 def _arrow(rows: list[tuple]) -> pa.Table:
-    names = ["profile_id", "content_key", "last_update", "last_position_sec", "session_id", "device_id"]
+    names = [
+        "profile_id",
+        "content_key",
+        "last_update",
+        "last_position_sec",
+        "session_id",
+        "device_id",
+    ]
     return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows])
 
 
@@ -277,6 +286,7 @@ def test_the_arrow_form_applies_the_same_rule(spark):
         (3, 30, "e", "log"),
     ]
     assert current_resume_arrow(base, None).num_rows == 3
+
     # the Spark form agrees on the same rows
     def full(t: pa.Table):
         rows = [{c: r.get(c) for c in RESUME_STATE.columns} for r in t.to_pylist()]
