@@ -299,3 +299,21 @@ def test_the_arrow_form_applies_the_same_rule(spark):
     assert spark_rows == [
         (r["profile_id"], r["content_key"], r["session_id"], r["device_id"]) for r in got
     ]
+
+
+def test_the_ttl_expires_old_rows_from_both_tables(spark, tmp_path):
+    from jobs.maintain_tables import compact_resume_log, expire_resume_state
+
+    logged = lake(spark, tmp_path, "logged", "change_log")
+    old, new = T0 - dt.timedelta(days=200), T0
+    ev = ("s", old, "HEARTBEAT", 60, 1, "tv", 10, None, "KE", False, False, 6000)
+    ingest(logged, spark, [ev], 0)
+    compact_resume_log(logged)  # the old row now in resume_state
+    ingest(logged, spark, [("s2", old, "HEARTBEAT", 90, 2, "tv", 10, None, "KE", False, False, 6000),
+                           ("s3", new, "HEARTBEAT", 30, 3, "tv", 20, None, "KE", False, False, 5400)],
+           1)  # fmt: skip
+    now = T0.replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+    assert expire_resume_state(logged, logged.cfg, now=now) == 2  # one per table
+    assert [r.session_id for r in current_resume(logged).collect()] == ["s3"]
+    assert compact_resume_log(logged)["keys"] == 1
+    assert [r.session_id for r in logged.read("resume_state").collect()] == ["s3"]
