@@ -317,3 +317,26 @@ def test_the_ttl_expires_old_rows_from_both_tables(spark, tmp_path):
     assert [r.session_id for r in current_resume(logged).collect()] == ["s3"]
     assert compact_resume_log(logged)["keys"] == 1
     assert [r.session_id for r in logged.read("resume_state").collect()] == ["s3"]
+
+
+def test_the_stream_appends_per_batch_compacts_every_n_and_at_the_end_of_once(spark, tmp_path):
+    from jobs import ingest_playback_events as ingest_job
+    from jobs.core.delta import add_write_hook
+    from tests.jobs.test_ingest_playback_events import _landing_for_crash_tests
+
+    overrides = {"ingest": {"max_files_per_trigger": 1}, "resume": {"compact_every_batches": 2}}
+    cfg = load_config("test", lake_root=str(tmp_path / "lake"), overrides=overrides)
+    _landing_for_crash_tests(cfg)  # 3 files: 3 micro-batches
+    writes: list[tuple[str, str]] = []
+    remove = add_write_hook(lambda op, table: writes.append((op, table)))
+    try:
+        ingest_job.run(cfg, once=True, spark=spark)
+    finally:
+        remove()
+    assert writes.count(("append", "resume_state_change")) == 3  # one per micro-batch
+    # compactions: after the 2nd micro-batch, then at the end of the bounded run
+    assert writes.count(("merge", "resume_state")) == 2
+    engine = get_engine(spark, cfg)
+    assert engine.read("resume_state_change").count() == 0
+    [point] = engine.read("resume_state").collect()  # one profile, one title
+    assert (point.session_id, point.last_position_sec) == ("long", 300)  # the newest event
