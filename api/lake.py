@@ -113,6 +113,8 @@ class Lake:
         self._latest: dict[str, tuple[DeltaTable, float, Snapshot]] = {}
         self._old: OrderedDict[tuple[str, int], Snapshot] = OrderedDict()
         self._keep = keep_versions
+        # per table: monotonic (start, end) of the log listing its latest snapshot shows
+        self._listed: dict[str, tuple[float, float]] = {}
 
     def path(self, name: str) -> str:
         return str(self.tables_dir / name)
@@ -152,15 +154,19 @@ class Lake:
     def _open(self, name: str) -> tuple[DeltaTable, float, Snapshot]:
         if not self.exists(name):
             raise TableMissingError(f"table {name!r} is not built yet on this lake")
+        started = time.monotonic()
         try:
             table = DeltaTable(self.path(name))
         except _DeltaNotFound:
             raise TableMissingError(f"table {name!r} is not built yet") from None
+        self._listed[name] = (started, time.monotonic())
         return table, time.monotonic(), self._snapshot(name, table)
 
     def _refresh(self, name: str) -> None:
         table, _, snap = self._latest[name]
+        started = time.monotonic()
         table.update_incremental()
+        self._listed[name] = (started, time.monotonic())
         if table.version() != snap.version:
             snap = self._snapshot(name, table)
             if "profile_id" in snap.dataset.schema.names:
@@ -178,6 +184,45 @@ class Lake:
             )
         finally:
             self._refreshing.release()
+
+    def latest_in_order(self, *names: str) -> list[Snapshot | None]:
+        """The newest snapshots of ``names``, each listed after the one before it was.
+
+        For a change log and the base table it is compacted into (``resume_state_change``
+        then ``resume_state``): compaction commits the base before it deletes from the
+        log, so a base snapshot listed after the log snapshot holds every row the log
+        snapshot lacks. A table listed before the previous one finished listing is
+        refreshed first (usually a cheap log tail). A table not built yet gives None.
+        """
+        out: list[Snapshot | None] = []
+        floor = 0.0
+        for name in names:
+            try:
+                snap = self.latest(name)
+            except TableMissingError:
+                out.append(None)
+                continue
+            with self._lock:
+                if self._listed.get(name, (0.0, 0.0))[0] < floor:
+                    self._refresh(name)
+                snap = self._latest[name][2]
+                floor = self._listed[name][1]
+            out.append(snap)
+        return out
+
+    def commit_time(self, name: str, version: int) -> dt.datetime:
+        """When ``version`` of ``name`` was committed (UTC).
+
+        Raises:
+            VersionNotFoundError: the version is not in the table's history.
+        """
+        self.latest(name)
+        with self._lock:
+            commits = self._latest[name][0].history()
+        for h in commits:
+            if h.get("version") == version and h.get("timestamp") is not None:
+                return dt.datetime.fromtimestamp(h["timestamp"] / 1000, dt.UTC)
+        raise VersionNotFoundError(f"{name} has no version {version} in its history")
 
     def at(self, name: str, version: int | dt.datetime) -> Snapshot:
         """``name`` as it stood at a version, or at a UTC time (the version current then).

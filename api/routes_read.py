@@ -18,9 +18,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from api import models
 from api.deps import AppState, acting_profile, principal, state
-from api.lake import Snapshot
+from api.lake import Snapshot, TableMissingError, VersionNotFoundError
 from api.tokens import Principal
 from jobs.core.continue_watching_rule import Catalog, continue_watching_rows
+from jobs.core.resume_log import current_resume_arrow
+from jobs.core.tables import RESUME_STATE, RESUME_STATE_CHANGE
 
 router = APIRouter(prefix="/api")
 
@@ -98,13 +100,7 @@ def continue_watching(
 ) -> dict[str, Any]:
     acting_profile(who, profile_id)
     when = _parse_as_of(as_of)
-    if version is not None:
-        snap = st.lake.at("resume_state", version)
-    elif isinstance(when, dt.datetime):
-        snap = st.lake.at("resume_state", when)
-    else:
-        snap = st.lake.latest("resume_state")
-    rows = snap.rows(profile_id, RESUME_COLUMNS).to_pylist()
+    snap, rows = resume_rows(st, profile_id, when, version)
     if when == "now":
         when = dt.datetime.now(dt.UTC)
     elif when == "latest":
@@ -113,6 +109,41 @@ def continue_watching(
     cw = st.cfg.continue_watching
     items = continue_watching_rows(rows, catalog(st), when, cw.window_days, limit or cw.limit)
     return {"profile_id": profile_id, "as_of": when, "table_version": snap.version, "items": items}
+
+
+def resume_rows(
+    st: AppState, profile_id: int, when: dt.datetime | str, version: int | None
+) -> tuple[Snapshot, list[dict[str, Any]]]:
+    """One profile's current resume points (:func:`jobs.core.resume_log.current_resume_arrow`).
+
+    ``resume_state`` ∪ its change log ``resume_state_change``: latest (the log listed
+    first), as they stood at ``when`` (a UTC time: each table's version current then), or
+    at ``resume_state`` ``version`` with the log as it stood when that version was committed.
+
+    Returns:
+        The ``resume_state`` snapshot read (its version is the answer's ``table_version``)
+        and the rows as dicts with :data:`RESUME_COLUMNS`.
+    """
+    if version is not None:
+        snap = st.lake.at(RESUME_STATE.name, version)
+        change = _change_at(st, st.lake.commit_time(RESUME_STATE.name, version))
+    elif isinstance(when, dt.datetime):
+        change = _change_at(st, when)  # the log first, as for the latest read
+        snap = st.lake.at(RESUME_STATE.name, when)
+    else:
+        change, snap = st.lake.latest_in_order(RESUME_STATE_CHANGE.name, RESUME_STATE.name)
+    columns = [*RESUME_COLUMNS, "session_id"]  # session_id: the rule's tie-break
+    pending = change.rows(profile_id, columns) if change is not None else None
+    rows = current_resume_arrow(snap.rows(profile_id, columns), pending)
+    return snap, rows.select(RESUME_COLUMNS).to_pylist()
+
+
+def _change_at(st: AppState, when: dt.datetime) -> Snapshot | None:
+    """The change log as it stood at ``when``; None when it did not exist yet."""
+    try:
+        return st.lake.at(RESUME_STATE_CHANGE.name, when)
+    except (TableMissingError, VersionNotFoundError):
+        return None
 
 
 def _page(total: int, page: int, limit: int) -> dict[str, Any]:

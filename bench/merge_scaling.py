@@ -21,7 +21,13 @@ Variants (``--variants``, all by default):
   statistics. The engine's merge passes ``streamed_exec=False`` too (delta-rs' default,
   ``True``, disables that pruning), so the two differ by the Spark conversion only;
 * ``random-pruned`` — random keys, Z-ordered, ``streamed_exec=False`` (the min/max range
-  of random keys spans the table: nothing to prune).
+  of random keys spans the table: nothing to prune);
+* ``change-log`` — random keys, table as written, the ingest's ``resume.write_path:
+  change_log`` call instead of the merge: ``RustDeltaEngine.append("resume_state_change",
+  df)`` (the log grows by one batch per repetition), then one
+  :func:`jobs.core.resume_log.compact` of the ``--reps`` batches into the table (its
+  ``compact_seconds``), and one :func:`jobs.core.resume_log.current_resume` count with the
+  batches pending (``read_seconds``).
 
 For each (size, variant): median seconds of the whole call (engine: Spark
 ``toArrow()`` of the source + delta-rs merge), delta-rs' own ``execution_time_ms``,
@@ -66,7 +72,9 @@ RESULTS = ROOT / "bench" / "results"
 
 log = logging.getLogger("merge_scaling")
 
-VARIANTS = ("random", "random-zorder", "local-zorder", "local-zorder-pruned", "random-pruned")
+VARIANTS = (
+    "random", "random-zorder", "local-zorder", "local-zorder-pruned", "random-pruned", "change-log",
+)  # fmt: skip
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd: p -> p * _MULT mod 2**63 is a bijection
 _MASK63 = np.uint64(0x7FFF_FFFF_FFFF_FFFF)
 _CATALOG = 6000  # distinct titles/episodes
@@ -272,7 +280,7 @@ def measure_size(
         source.unpersist()
     baseline_sec = statistics.median(base_reps)
     results = []
-    for variant in args.variants:
+    for variant in (v for v in args.variants if v != "change-log"):
         zordered = variant != "random"
         if zordered and zorder_version is None:
             _restore(path, written_version)
@@ -338,9 +346,73 @@ def measure_size(
             }
         )
         print(json.dumps({k: v for k, v in results[-1].items() if k != "runs"}), file=sys.stderr)
+    if "change-log" in args.variants:  # on the table as written, after the merges
+        results.append(_change_log(spark, engine, rng, n_profiles, args, baseline_sec, {
+            "target_rows": rows, "table_mb": round(table_mb, 1), "table_files": written_files,
+            "build_seconds": round(build_sec, 1), "written_version": written_version,
+        }))  # fmt: skip
     if not args.keep:
         shutil.rmtree(lake, ignore_errors=True)
     return results
+
+
+def _change_log(
+    spark: Any,
+    engine: RustDeltaEngine,
+    rng: np.random.Generator,
+    n_profiles: int,
+    args: argparse.Namespace,
+    baseline_sec: float,
+    table: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``change-log`` variant: ``--reps`` appends to the log, a read, one compaction.
+
+    ``table``: the built table's figures (``written_version`` is restored first).
+    """
+    from jobs.core.resume_log import CHANGE, compact, current_resume
+    from jobs.core.tables import RESUME_STATE_CHANGE
+
+    rows = table["target_rows"]
+    _restore(engine.path("resume_state"), table.pop("written_version"))
+    shutil.rmtree(engine.path(CHANGE), ignore_errors=True)
+    engine.create(RESUME_STATE_CHANGE)
+    reps = []
+    for _ in range(args.reps):
+        source = spark.createDataFrame(
+            make_batch(rng, n_profiles, args.keys_per_profile, args.batch, False)
+        ).cache()
+        source.count()  # materialize: the timing starts from a ready DataFrame
+        seconds = engine.append(CHANGE, source).seconds
+        source.unpersist()
+        reps.append({"seconds": seconds})
+        log.info("rows=%d change-log append: %.2fs", rows, seconds)
+    t0 = time.monotonic()
+    current = current_resume(engine).count()
+    read_sec = time.monotonic() - t0
+    done = compact(engine)
+    m = engine.history("resume_state", 1)[0].get("operationMetrics", {})  # the base merge
+    seconds = statistics.median(r["seconds"] for r in reps)
+    result = table | {
+        "rows": n_profiles * args.keys_per_profile, "variant": "change-log",
+        "batch": args.batch, "reps": args.reps, "zorder_seconds": None,
+        "median_seconds": round(seconds, 3),
+        "min_seconds": round(min(r["seconds"] for r in reps), 3),
+        "max_seconds": round(max(r["seconds"] for r in reps), 3),
+        "median_deltars_ms": 0.0, "median_scan_ms": 0.0, "median_rewrite_ms": 0.0,
+        "files_scanned": 0.0, "files_skipped": 0.0, "files_removed": 0.0, "files_added": 1.0,
+        "rows_copied": 0.0, "rows_updated": 0.0, "rows_inserted": float(args.batch),
+        "source_rows_per_sec": round(args.batch / seconds) if seconds else None,
+        "baseline_seconds": round(baseline_sec, 3),
+        "ratio_to_baseline": round(seconds / baseline_sec, 2) if baseline_sec else None,
+        "read_seconds": round(read_sec, 2), "current_rows": current,
+        "compact_seconds": round(done.seconds, 2), "compact_keys": done.keys,
+        "compact_rows_pruned": done.rows_pruned,
+        "compact_files_removed": m.get("num_target_files_removed"),
+        "compact_rows_copied": m.get("num_target_rows_copied"),
+        "runs": reps,
+    }  # fmt: skip
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}), file=sys.stderr)
+    return result
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -385,6 +457,15 @@ def markdown(rows: list[dict]) -> str:
             f"{r['source_rows_per_sec'] or 0:,} | {ratio:.2f}× | {r['baseline_seconds']:.2f} | "
             f"{r['ratio_to_baseline']}× |"
         )
+    for r in rows:
+        if r["variant"] == "change-log":
+            out.append(
+                f"\nchange-log at {r['rows']:,} rows: compaction of {r['reps']} batches "
+                f"({r['compact_keys']:,} keys) {r['compact_seconds']:.2f} s (base files "
+                f"rewritten {r['compact_files_removed']}, rows copied "
+                f"{r['compact_rows_copied']}); current_resume over base + log "
+                f"{r['read_seconds']:.2f} s ({r['current_rows']:,} rows)"
+            )
     return "\n".join(out)
 
 

@@ -332,12 +332,16 @@ def compare(groups: dict[GroupKey, Group], resume: dict[GroupKey, ResumePoint]) 
 
 
 def read_resume_state(spark, cfg: Config) -> dict[GroupKey, ResumePoint]:
-    """``resume_state`` of the lake in ``cfg`` as ``{(profile_id, content_key): point}``."""
+    """The current resume points of the lake in ``cfg`` as ``{(profile_id, content_key): point}``.
+
+    ``resume_state`` with its pending change-log rows
+    (:func:`jobs.core.resume_log.current_resume`).
+    """
     from jobs.core.delta import get_engine
+    from jobs.core.resume_log import current_resume
 
     rows = (
-        get_engine(spark, cfg)
-        .read("resume_state")
+        current_resume(get_engine(spark, cfg))
         .select("profile_id", "content_key", "last_position_sec", "session_id", "last_update")
         .collect()
     )

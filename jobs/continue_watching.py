@@ -1,4 +1,7 @@
-"""Continue Watching on the command line: a profile's list from ``resume_state``.
+"""Continue Watching on the command line: a profile's list from the current resume points.
+
+The resume points are ``resume_state`` with its pending change-log rows
+(:func:`jobs.core.resume_log.current_resume`).
 
 The list itself (which items, which episode, the 90-day window) is
 :func:`jobs.core.continue_watching.continue_watching`; this job resolves the profile and
@@ -26,6 +29,7 @@ from jobs.core.cli import job_parser, run
 from jobs.core.config import Config
 from jobs.core.continue_watching import OUTPUT_COLUMNS, continue_watching
 from jobs.core.profiles import resolve_profile
+from jobs.core.resume_log import current_resume
 
 __all__ = ["OUTPUT_COLUMNS", "continue_watching", "format_table", "main", "resolve_profile"]
 
@@ -102,7 +106,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
 
     spark = build_spark("continue_watching", cfg)
     engine = get_engine(spark, cfg)
-    resume = engine.read("resume_state")
+    resume = current_resume(engine)  # resume_state with its pending change-log rows
     profile_id = resolve_profile(
         engine.read("profile"), engine.read("account"), args.profile, args.account
     )

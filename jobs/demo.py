@@ -46,6 +46,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     from jobs import import_viewing_activity as imp
     from jobs import ingest_playback_events as ingest
     from jobs.core.delta import get_engine
+    from jobs.core.resume_log import current_resume
     from jobs.core.spark import build_spark
     from jobs.core.tables import TABLES
 
@@ -79,7 +80,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
             f'\n$ python -m jobs.continue_watching --profile "{args.profile}" '
             f"--account {args.account} --as-of latest"
         )
-        resume = engine.read("resume_state")
+        resume = current_resume(engine)  # resume_state with its pending change-log rows
         profile_id = cw.resolve_profile(
             engine.read("profile"), engine.read("account"), args.profile, args.account
         )

@@ -5,7 +5,8 @@
                            dedupe: dropDuplicates in the batch, minus keys in playback_event
                            at once: quarantine ─▶ playback_event_quarantine
                                     append     ─▶ playback_event (partitioned by dt, country_code)
-                                    merge      ─▶ playback_session, resume_state
+                                    merge      ─▶ playback_session
+                                    append     ─▶ resume_state_change (or merge ─▶ resume_state)
                                     counts     ─▶ dq_result
 
 Exactly once: Spark's checkpoint replays an unfinished micro-batch with the same input;
@@ -79,6 +80,7 @@ from jobs.core.landing import (
 )
 from jobs.core.locks import LOCK_NAME, writer_lock
 from jobs.core.playback_state import apply_events
+from jobs.core.resume_log import compact, compact_if_due
 from jobs.core.spark import build_spark
 from jobs.core.stream_expectations import (
     BatchCheck,
@@ -114,6 +116,7 @@ WRITES = (
     "playback_event_quarantine",
     "playback_session",
     "resume_state",
+    "resume_state_change",
     "dq_result",
 )
 _PARSE_SCHEMA = T.StructType(LANDING_EVENT_SCHEMA.fields + [T.StructField(CORRUPT, T.StringType())])
@@ -409,6 +412,7 @@ class BatchWriter:
             )
             plan = plan._replace(checked=plan.checked._replace(ratio=ratio))
             self.write(plan, batch_id, start)
+            compact_if_due(self.engine, self.cfg.resume.compact_every_batches, batch_id)
         except RunError as exc:
             self.failure = exc  # run() raises it again instead of Spark's wrapper
             raise
@@ -484,6 +488,7 @@ class BatchWriter:
             merges = apply_events(
                 self.engine, events, self.cfg.resume.finish_ratio,
                 f"{self.query}:{self.query_id}", batch_id, pool=pool,
+                write_path=self.cfg.resume.write_path,
             )  # fmt: skip
             result = appended.result()
             for future in pending:
@@ -732,6 +737,8 @@ def _stream(spark: SparkSession, cfg: Config, once: bool) -> dict[str, int]:
             raise writer.failure from exc
         raise
     writer.clean_landing()  # the last batch's files, and any a crash left behind
+    if once:  # a bounded run leaves resume_state itself current
+        compact(writer.engine)
     seconds = time.monotonic() - start
     totals = dict(writer.totals)
     totals["duplicates"] += progress.stream_duplicates

@@ -1,12 +1,16 @@
-"""Table maintenance: OPTIMIZE (Z-order, compaction), resume_state TTL, VACUUM.
+"""Table maintenance: resume-log compaction, OPTIMIZE (Z-order, compaction), resume_state TTL, VACUUM.
 
+* ``compact``: fold the resume-state change log ``resume_state_change`` into
+  ``resume_state`` (:func:`jobs.core.resume_log.compact`; idempotent, safe while the
+  ingest appends). ``--only compact`` is the step to schedule every few minutes.
 * ``playback_event``: OPTIMIZE with Z-order by its spec's ``cluster_by`` (``session_id``):
   the design reconstructs sessions by ``session_id``, and Z-ordering packs a session's
   events into few files, so a session-timeline query skips most files by their stats.
   It also compacts the small files micro-batches leave behind.
 * the tables in ``maintenance.compact_tables``: compaction only.
-* ``resume_state``: rows with ``last_update`` older than ``maintenance.resume_ttl_days``
-  (90) days are deleted — the design's TTL on resume pointers.
+* ``resume_state`` and its change log: rows with ``last_update`` older than
+  ``maintenance.resume_ttl_days`` (90) days are deleted — the design's TTL on resume
+  pointers.
 * VACUUM every table with ``maintenance.vacuum_retention_hours`` (168 h = 7 days, Delta's
   default), so readers and time travel within a week stay safe.
 
@@ -17,6 +21,7 @@ step fails and the job can be rerun (every step is idempotent).
 Usage::
 
     python -m jobs.maintain_tables                  # everything
+    python -m jobs.maintain_tables --only compact   # the resume-log compaction alone
     python -m jobs.maintain_tables --only optimize --table playback_event
 """
 
@@ -33,10 +38,11 @@ from typing import Any
 from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.config import Config
 from jobs.core.delta import DeltaEngine, get_engine
-from jobs.core.tables import TABLES, get_spec
+from jobs.core.resume_log import compact
+from jobs.core.tables import RESUME_STATE, RESUME_STATE_CHANGE, TABLES, get_spec
 
 log = logging.getLogger("maintain_tables")
-STEPS = ("optimize", "expire", "vacuum")
+STEPS = ("compact", "optimize", "expire", "vacuum")
 
 
 def _metrics(result: Any) -> dict:
@@ -71,25 +77,43 @@ def optimize(engine: DeltaEngine, cfg: Config, tables: list[str]) -> dict[str, d
     return out
 
 
+def compact_resume_log(engine: DeltaEngine) -> dict[str, Any]:
+    """Fold ``resume_state_change`` into ``resume_state`` (:func:`jobs.core.resume_log.compact`)."""
+    result = compact(engine)
+    out = {
+        "keys": result.keys, "rows_merged": result.rows_merged,
+        "log_rows_pruned": result.rows_pruned, "seconds": round(result.seconds, 1),
+    }  # fmt: skip
+    log.info("compact resume_state_change: %s", out)
+    return out
+
+
 def expire_resume_state(engine: DeltaEngine, cfg: Config, now: dt.datetime | None = None) -> int:
     """Delete resume points not updated for ``maintenance.resume_ttl_days`` days.
 
+    From ``resume_state`` and its change log alike — the log first, so a reader (which
+    takes the newest row per key across both) never sees an expired base row's older
+    log row come back.
+
     Returns:
-        Rows deleted.
+        Rows deleted (both tables).
     """
-    if not engine.exists("resume_state"):
-        return 0
     now = now or dt.datetime.now(dt.UTC)
     cutoff = (now - dt.timedelta(days=cfg.maintenance.resume_ttl_days)).strftime(
         "%Y-%m-%d %H:%M:%S"
     )
-    before = engine.read("resume_state").where(f"last_update < '{cutoff}'").count()
-    if before == 0:
-        log.info("expire resume_state: nothing older than %s", cutoff)
-        return 0
-    engine.delete("resume_state", f"last_update < '{cutoff}'")
-    log.info("expire resume_state: %d rows older than %s deleted", before, cutoff)
-    return before
+    deleted = 0
+    for table in (RESUME_STATE_CHANGE.name, RESUME_STATE.name):
+        if not engine.exists(table):
+            continue
+        before = engine.read(table).where(f"last_update < '{cutoff}'").count()
+        if before == 0:
+            log.info("expire %s: nothing older than %s", table, cutoff)
+            continue
+        engine.delete(table, f"last_update < '{cutoff}'")
+        log.info("expire %s: %d rows older than %s deleted", table, before, cutoff)
+        deleted += before
+    return deleted
 
 
 def vacuum(engine: DeltaEngine, cfg: Config, tables: list[str]) -> dict[str, int]:
@@ -120,6 +144,8 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     steps = args.only or list(STEPS)
     report: dict[str, Any] = {}
     start = time.monotonic()
+    if "compact" in steps:
+        report["compact"] = compact_resume_log(engine)
     if "optimize" in steps:
         report["optimize"] = optimize(engine, cfg, tables)
     if "expire" in steps:
@@ -135,8 +161,8 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser(
         "python -m jobs.maintain_tables",
-        "OPTIMIZE (Z-order playback_event by session_id, compaction), expire old "
-        "resume_state rows, VACUUM.",
+        "Compact the resume-state change log into resume_state, OPTIMIZE (Z-order "
+        "playback_event by session_id, compaction), expire old resume_state rows, VACUUM.",
     )
     parser.add_argument(
         "--only", choices=STEPS, action="append", help="run only these steps (repeatable)"

@@ -6,6 +6,11 @@ events or a ``dt`` range. Because resume points are ordered by ``(event_time,
 position_sec, session_id)``, merging in any order and any batching gives the table the
 stream gives.
 
+Afterwards the resume-state change log (rows the stream appended, ``resume.write_path:
+change_log``) is compacted into the table (:func:`jobs.core.resume_log.compact`): its
+rows newer than what the rebuild or catch-up wrote stay current, and the log holds only
+rows newer than the table. Newest-wins makes the order of the two harmless.
+
 Usage::
 
     python -m jobs.merge_resume_state                          # catch up from every event
@@ -28,6 +33,7 @@ from jobs.core.cli import job_parser, run
 from jobs.core.config import Config
 from jobs.core.delta import DeltaEngine, WriteResult, get_engine
 from jobs.core.playback_state import RESUME_MERGE, resume_updates
+from jobs.core.resume_log import compact
 
 log = logging.getLogger("merge_resume_state")
 
@@ -57,13 +63,16 @@ def merge_resume_state(
     to_dt: dt.date | None = None,
     rebuild: bool = False,
 ) -> WriteResult:
-    """Catch up (merge) or rebuild (overwrite) ``resume_state`` from stored events.
+    """Catch up (merge) or rebuild (overwrite) ``resume_state``, then compact its change log.
 
     Args:
         engine: the Delta engine.
         cfg: configuration (``resume.finish_ratio``).
         from_dt, to_dt: inclusive UTC date range of events to use (default: all).
         rebuild: replace the whole table instead of merging; needs the full range.
+
+    Returns:
+        The merge's or overwrite's result (the compaction logs its own).
 
     Raises:
         ValueError: ``rebuild`` with a date range (it would drop resume points outside it).
@@ -73,8 +82,11 @@ def merge_resume_state(
     engine.create_all(["resume_state"])
     updates = resume_updates(events_in_range(engine, from_dt, to_dt), cfg.resume.finish_ratio)
     if rebuild:
-        return engine.overwrite("resume_state", updates)
-    return engine.merge("resume_state", updates, RESUME_MERGE)
+        result = engine.overwrite("resume_state", updates)
+    else:
+        result = engine.merge("resume_state", updates, RESUME_MERGE)
+    compact(engine)
+    return result
 
 
 def _date(text: str) -> dt.date:

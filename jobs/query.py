@@ -34,6 +34,7 @@ from jobs.core.config import Config
 from jobs.core.continue_watching import continue_watching
 from jobs.core.keys import UNKNOWN_KEY
 from jobs.core.profiles import resolve_profile
+from jobs.core.resume_log import current_resume
 
 PERIODS = ("week", "month", "year", "all")
 
@@ -288,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_job_arguments(p)
         return p
 
-    p = add("continue-watching", "the Continue Watching row (from resume_state)")
+    p = add("continue-watching", "the Continue Watching row (from the current resume points)")
     p.add_argument("--as-of", default=None, help="UTC ISO, 'now' (default) or 'latest'")
     p.add_argument("--limit", type=int, default=None)
     p = add("session-timeline", "the profile's events of the last 7 days, oldest first")
@@ -324,7 +325,7 @@ def session_timeline_of(engine, profile_id: int, as_of: dt.datetime, days: int) 
 def answer(engine, args: argparse.Namespace, profile_id: int) -> DataFrame:
     """The DataFrame of sub-command ``args.name`` for ``profile_id`` (reads via ``engine``)."""
     if args.name == "continue-watching":
-        resume = engine.read("resume_state")
+        resume = current_resume(engine)  # resume_state with its pending change-log rows
         mine = resume.where(F.col("profile_id") == profile_id)
         cfg = engine.cfg
         return continue_watching(

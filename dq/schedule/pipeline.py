@@ -10,7 +10,7 @@ One list of steps per schedule, each with the jobs it waits for. The Airflow DAG
   runs only when its upstreams succeeded; the DQ run comes last so it checks what the
   builds just wrote.
 * ``nightly`` (02:40 UTC): maintenance through ``jobs.maintain_tables``: the
-  resume_state TTL, then OPTIMIZE (Z-order, compaction), then VACUUM (after OPTIMIZE,
+  resume-log compaction, the resume_state TTL, then OPTIMIZE (Z-order, compaction), then VACUUM (after OPTIMIZE,
   so the files it replaced are the ones removed once past the retention).
 
 Both schedules take the same lock file in cron (``flock``), so maintenance never runs
@@ -120,13 +120,23 @@ HOURLY = Schedule(
 NIGHTLY = Schedule(
     name="nightly",
     cron="40 2 * * *",
-    description="Table maintenance: resume_state TTL, OPTIMIZE, VACUUM (jobs.maintain_tables).",
+    description="Table maintenance: resume-log compaction, resume_state TTL, OPTIMIZE, "
+    "VACUUM (jobs.maintain_tables).",
     steps=(
+        Step(
+            "compact_resume_log",
+            "jobs.maintain_tables",
+            ("--only", "compact"),
+            description="fold resume_state_change into resume_state (also every few minutes "
+            "beside a continuous ingest: docs/operations.md)",
+        ),
         Step(
             "expire_resume_state",
             "jobs.maintain_tables",
             ("--only", "expire"),
-            description="delete resume_state rows older than maintenance.resume_ttl_days",
+            upstream=("compact_resume_log",),
+            description="delete resume_state (and change-log) rows older than "
+            "maintenance.resume_ttl_days",
         ),
         Step(
             "optimize_tables",

@@ -141,9 +141,18 @@ class IngestSettings(Section):
 
 
 class ResumeSettings(Section):
-    """Resume points: position >= ``finish_ratio`` x runtime at END means finished."""
+    """Resume points: position >= ``finish_ratio`` x runtime at END means finished.
+
+    ``write_path``: how the ingest keeps ``resume_state`` current per micro-batch —
+    ``change_log`` appends the batch's rows to ``resume_state_change`` (cost follows the
+    batch; compacted every ``compact_every_batches`` micro-batches, 0 = only by
+    ``jobs.maintain_tables --only compact``), ``merge`` merges them into ``resume_state``
+    (cost follows the table). See :mod:`jobs.core.resume_log`.
+    """
 
     finish_ratio: float = Field(gt=0, le=1)
+    write_path: Literal["change_log", "merge"] = "change_log"
+    compact_every_batches: NonNegativeInt = 0
 
 
 class ContinueWatchingSettings(Section):

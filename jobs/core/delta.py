@@ -93,12 +93,15 @@ class MergeSpec:
         update_condition: extra predicate a matched row must satisfy to be updated.
         insert: ``{target column: SQL expression}`` for unmatched rows; ``None`` means
             insert every column from the source; ``{}`` means never insert.
+        delete_condition: matched rows satisfying it are deleted (checked before the
+            update); ``None`` means never delete.
     """
 
     on: str
     update: dict[str, str] | None = None
     update_condition: str | None = None
     insert: dict[str, str] | None = None
+    delete_condition: str | None = None
 
 
 _ARROW_TYPES: dict[type, pa.DataType] = {
@@ -497,6 +500,8 @@ class RustDeltaEngine(DeltaEngine):
             streamed_exec=False,
             commit_properties=self._commit(app_id, version),
         )
+        if spec.delete_condition is not None:
+            merger = merger.when_matched_delete(predicate=spec.delete_condition)
         if spec.update is None:
             merger = merger.when_matched_update_all(predicate=spec.update_condition)
         elif spec.update:
@@ -790,6 +795,8 @@ class SparkDeltaEngine(DeltaEngine):
         if _already_done(self, table, app_id, version):
             return WriteResult(True, self.version(table))
         builder = self._delta_table(table).alias("t").merge(source.alias("s"), spec.on)
+        if spec.delete_condition is not None:
+            builder = builder.whenMatchedDelete(condition=spec.delete_condition)
         if spec.update is None:
             builder = builder.whenMatchedUpdateAll(condition=spec.update_condition)
         elif spec.update:

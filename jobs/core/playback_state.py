@@ -1,7 +1,10 @@
 """Derived playback state: ``playback_session`` and ``resume_state`` from events.
 
 Shared by the streaming ingest (per micro-batch) and the batch job
-``merge_resume_state`` (rebuild or catch-up), so both give the same tables.
+``merge_resume_state`` (rebuild or catch-up), so both give the same tables. The ingest
+appends its resume rows to the change log ``resume_state_change`` instead of merging
+them (``resume.write_path``); :mod:`jobs.core.resume_log` reads and compacts it with
+the rule below.
 
 The rules:
 
@@ -25,12 +28,15 @@ The rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor, wait
+from functools import partial
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.core.delta import DeltaEngine, MergeSpec, WriteResult
+from jobs.core.tables import RESUME_STATE_CHANGE
 from jobs.core.watched import at_credits
 
 SESSION_MERGE = MergeSpec(
@@ -50,12 +56,22 @@ SESSION_MERGE = MergeSpec(
     insert=None,
 )
 
-# Newer means greater (last_update, last_position_sec, session_id): a total order.
-_NEWER = (
-    "s.last_update > t.last_update OR (s.last_update = t.last_update AND "
-    "(s.last_position_sec > t.last_position_sec OR (s.last_position_sec = t.last_position_sec "
-    "AND s.session_id > t.session_id)))"
-)
+
+def newer_than(a: str, b: str) -> str:
+    """SQL: row ``a`` is strictly newer than row ``b`` (table aliases).
+
+    Newer means greater ``(last_update, last_position_sec, session_id)``: a total order,
+    so an exact tie is never newer. The one ordering rule of resume points, used by the
+    merge below and by :mod:`jobs.core.resume_log`.
+    """
+    return (
+        f"{a}.last_update > {b}.last_update OR ({a}.last_update = {b}.last_update AND "
+        f"({a}.last_position_sec > {b}.last_position_sec OR "
+        f"({a}.last_position_sec = {b}.last_position_sec AND {a}.session_id > {b}.session_id)))"
+    )
+
+
+_NEWER = newer_than("s", "t")
 
 RESUME_MERGE = MergeSpec(
     on="t.profile_id = s.profile_id AND t.content_key = s.content_key",
@@ -156,34 +172,55 @@ def apply_events(
     app_id_prefix: str | None = None,
     version: int | None = None,
     pool: Executor | None = None,
+    write_path: str = "merge",
 ) -> dict[str, WriteResult]:
-    """Merge ``events`` into ``playback_session`` and ``resume_state``.
+    """Fold ``events`` into ``playback_session`` and the resume points.
+
+    Sessions are merged into ``playback_session``. The resume rows
+    (:func:`resume_updates`) are merged into ``resume_state`` (``write_path="merge"``) or
+    appended to its change log ``resume_state_change`` (``"change_log"``: the cost
+    follows the batch; readers use :mod:`jobs.core.resume_log`).
 
     Each table's write carries its own transaction marker ``{app_id_prefix}:{table}`` at
     ``version``, so a replay after a crash between the two commits redoes only the
-    missing one. The two merges touch different tables, so with a ``pool`` they run at
+    missing one. The two writes touch different tables, so with a ``pool`` they run at
     once (``events`` should then be cached); the call returns when both are done and
     raises the first error.
 
     Returns:
-        ``{"playback_session": WriteResult, "resume_state": WriteResult}``.
+        ``{"playback_session": WriteResult, "resume_state": WriteResult}`` (the latter is
+        the change-log append on the ``change_log`` path).
+
+    Raises:
+        ValueError: an unknown ``write_path``.
     """
 
     def app(table: str) -> str | None:
         return f"{app_id_prefix}:{table}" if app_id_prefix else None
 
-    merges = {
-        "playback_session": (session_updates(events), SESSION_MERGE),
-        "resume_state": (resume_updates(events, finish_ratio), RESUME_MERGE),
+    resume = resume_updates(events, finish_ratio)
+    change = RESUME_STATE_CHANGE.name
+    if write_path == "merge":
+        resume_write = partial(
+            engine.merge, "resume_state", resume, RESUME_MERGE, app("resume_state"), version
+        )
+    elif write_path == "change_log":
+        resume_write = partial(engine.append, change, resume, app(change), version)
+    else:
+        raise ValueError(f"resume.write_path {write_path!r}: use 'change_log' or 'merge'")
+    writes: dict[str, Callable[[], WriteResult]] = {
+        "playback_session": partial(
+            engine.merge,
+            "playback_session",
+            session_updates(events),
+            SESSION_MERGE,
+            app("playback_session"),
+            version,
+        ),
+        "resume_state": resume_write,
     }
     if pool is None:
-        return {
-            table: engine.merge(table, source, spec, app(table), version)
-            for table, (source, spec) in merges.items()
-        }
-    futures = {
-        table: pool.submit(engine.merge, table, source, spec, app(table), version)
-        for table, (source, spec) in merges.items()
-    }
+        return {key: write() for key, write in writes.items()}
+    futures = {key: pool.submit(write) for key, write in writes.items()}
     wait(futures.values())
-    return {table: future.result() for table, future in futures.items()}
+    return {key: future.result() for key, future in futures.items()}

@@ -230,6 +230,19 @@ RESUME_STATE = TableSpec(
     ),
 )
 
+# The resume-state change log: per micro-batch the ingest appends its newest row per key
+# here (an append costs the batch) instead of merging into resume_state (a copy-on-write
+# merge rewrites every file the batch's random keys touch: the whole table). Readers take
+# the newest row per key across both tables (jobs.core.resume_log); compaction merges the
+# log into resume_state and deletes the rows it then holds.
+RESUME_STATE_CHANGE = TableSpec(
+    name="resume_state_change",
+    description="Append-only change log of resume_state: each micro-batch's newest row per "
+    "(profile, title or episode), not yet compacted into resume_state.",
+    key=("profile_id", "content_key", "last_update", "last_position_sec", "session_id"),
+    schema=RESUME_STATE.schema,
+)
+
 IMPORT_LEDGER = TableSpec(
     name="import_ledger",
     description="Which export was imported under which account label: the importer refuses "
@@ -259,6 +272,7 @@ TABLES: dict[str, TableSpec] = {
         PLAYBACK_EVENT,
         PLAYBACK_EVENT_QUARANTINE,
         RESUME_STATE,
+        RESUME_STATE_CHANGE,
         IMPORT_LEDGER,
     )
 }

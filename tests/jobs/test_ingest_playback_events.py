@@ -267,7 +267,7 @@ def _landing_for_crash_tests(cfg):
     [
         ("append", "playback_event"),  # after the quarantine commit, before the events
         ("merge", "playback_session"),  # after the events, before the sessions
-        ("merge", "resume_state"),  # after the sessions, before resume_state
+        ("append", "resume_state_change"),  # after the sessions, before the resume rows
     ],
 )
 def test_restart_after_a_crash_between_commits_gives_the_same_tables(
