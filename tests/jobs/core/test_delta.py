@@ -143,9 +143,7 @@ def test_merge_upserts_with_a_condition_and_is_idempotent(spark, any_engine):
     )
 
 
-def test_concurrent_merges_in_one_session_each_keep_their_own_marker(
-    spark, any_engine, tmp_path
-):
+def test_concurrent_merges_in_one_session_each_keep_their_own_marker(spark, any_engine, tmp_path):
     """The ingest commits a micro-batch's merges from several threads of one session.
 
     Each merge adds its position to the stored one, so a merge committed without its
