@@ -100,20 +100,35 @@ def continue_watching(
 ) -> dict[str, Any]:
     acting_profile(who, profile_id)
     when = _parse_as_of(as_of)
-    snap, rows = resume_rows(st, profile_id, when, version)
+    snap, table = resume_table(st, profile_id, when, version)
     if when == "now":
         when = dt.datetime.now(dt.UTC)
     elif when == "latest":
-        times = [r["last_update"] for r in rows if r["last_update"] is not None]
-        when = max(times) if times else dt.datetime.now(dt.UTC)
+        newest = pc.max(table.column("last_update")).as_py() if table.num_rows else None
+        when = newest if newest is not None else dt.datetime.now(dt.UTC)
     cw = st.cfg.continue_watching
+    # the rule looks only at rows touched in (as_of - window, as_of]: a long history is cut
+    # here, in Arrow, before the rows become Python objects (most of a request's cost)
+    rows = _touched_between(table, when - dt.timedelta(days=cw.window_days), when).to_pylist()
     items = continue_watching_rows(rows, catalog(st), when, cw.window_days, limit or cw.limit)
     return {"profile_id": profile_id, "as_of": when, "table_version": snap.version, "items": items}
 
 
-def resume_rows(
+def _touched_between(table: pa.Table, since: dt.datetime, until: dt.datetime) -> pa.Table:
+    """Rows with ``since < last_update <= until`` (UTC)."""
+    kind = table.schema.field("last_update").type
+    if getattr(kind, "tz", None) is None:  # naive UTC column: compare naive UTC times
+        since, until = (t.astimezone(dt.UTC).replace(tzinfo=None) for t in (since, until))
+    column = table.column("last_update")
+    keep = pc.and_(
+        pc.greater(column, pa.scalar(since, kind)), pc.less_equal(column, pa.scalar(until, kind))
+    )
+    return table.filter(keep)
+
+
+def resume_table(
     st: AppState, profile_id: int, when: dt.datetime | str, version: int | None
-) -> tuple[Snapshot, list[dict[str, Any]]]:
+) -> tuple[Snapshot, pa.Table]:
     """One profile's current resume points (:func:`jobs.core.resume_log.current_resume_arrow`).
 
     ``resume_state`` ∪ its change log ``resume_state_change``: latest (the log listed
@@ -122,7 +137,7 @@ def resume_rows(
 
     Returns:
         The ``resume_state`` snapshot read (its version is the answer's ``table_version``)
-        and the rows as dicts with :data:`RESUME_COLUMNS`.
+        and the rows, with :data:`RESUME_COLUMNS`.
     """
     if version is not None:
         snap = st.lake.at(RESUME_STATE.name, version)
@@ -135,7 +150,7 @@ def resume_rows(
     columns = [*RESUME_COLUMNS, "session_id"]  # session_id: the rule's tie-break
     pending = change.rows(profile_id, columns) if change is not None else None
     rows = current_resume_arrow(snap.rows(profile_id, columns), pending)
-    return snap, rows.select(RESUME_COLUMNS).to_pylist()
+    return snap, rows.select(RESUME_COLUMNS)
 
 
 def _change_at(st: AppState, when: dt.datetime) -> Snapshot | None:

@@ -68,24 +68,39 @@ COUNTRIES = ("US", "BR", "GB", "DE", "IN", "KR", "GT", "KE", "CA")
 _BATCH_LOG = re.compile(r"batch (\d+): rows_in=(\d+) .*? ([\d.]+)s \[read")
 
 
-def conf_overlay(target: Path, trigger_interval: str | None) -> Path:
-    """A copy of the project's ``conf/`` with ``ingest.trigger_interval`` set in ``local.yaml``.
+def conf_overlay(target: Path, trigger_interval: str | None, write_path: str | None = None) -> Path:
+    """A copy of the project's ``conf/`` with ingest and resume settings set in ``local.yaml``.
 
     Args:
         target: folder to create (replaced when it exists).
         trigger_interval: Spark interval string, e.g. ``"2 seconds"``; None keeps conf's.
+        write_path: ``resume.write_path`` (``change_log`` or ``merge``); None keeps conf's.
 
     Returns:
         The folder, to pass as ``LAKEHOUSE_CONF_DIR``.
     """
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(ROOT / "conf", target)
+    local = target / "local.yaml"
+    data = yaml.safe_load(local.read_text(encoding="utf-8")) or {}
     if trigger_interval:
-        local = target / "local.yaml"
-        data = yaml.safe_load(local.read_text(encoding="utf-8")) or {}
         data.setdefault("ingest", {})["trigger_interval"] = trigger_interval
-        local.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    if write_path:
+        data.setdefault("resume", {})["write_path"] = write_path
+    local.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return target
+
+
+def visible_table(conf: Path) -> str:
+    """The table a HEARTBEAT's position first shows in under ``conf``'s write path.
+
+    ``resume_state_change`` (the per-micro-batch append that readers merge with
+    ``resume_state``) on the change-log path, ``resume_state`` on the merge path.
+    """
+    data = yaml.safe_load((conf / "base.yaml").read_text(encoding="utf-8")) or {}
+    local = yaml.safe_load((conf / "local.yaml").read_text(encoding="utf-8")) or {}
+    path = {**data.get("resume", {}), **local.get("resume", {})}.get("write_path", "merge")
+    return "resume_state_change" if path == "change_log" else "resume_state"
 
 
 @dataclass
@@ -410,8 +425,8 @@ def measure_rate(
     shutil.rmtree(lake, ignore_errors=True)
     landing = lake / "landing"
     landing.mkdir(parents=True)
-    table = lake / "tables" / "resume_state"
-    conf = conf_overlay(work / "conf", args.trigger_interval)
+    conf = conf_overlay(work / "conf", args.trigger_interval, args.write_path)
+    table = lake / "tables" / visible_table(conf)
     cmd = [sys.executable, "-m", "jobs.ingest_playback_events", "--env", "local",
            "--lake-root", str(lake)]  # fmt: skip
     if args.max_files_per_trigger:
@@ -455,6 +470,7 @@ def measure_rate(
     result = {
         "target_rate": rate,
         "engine": engine,
+        "visible_in": table.name,
         "seconds": args.seconds,
         "file_interval": args.file_interval,
         "trigger_interval": args.trigger_interval or _conf_trigger(),
@@ -667,6 +683,10 @@ def main(argv: list[str] | None = None) -> int:
         help="lakes and the conf copy (default: $TMPDIR/viewing-lakehouse-freshness)",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep each lake and its ingest.log")
+    parser.add_argument(
+        "--write-path", choices=["change_log", "merge"], default=None,
+        help="override resume.write_path (default: conf, change_log)",
+    )  # fmt: skip
     parser.add_argument(
         "--engines", nargs="+", choices=["rust", "spark"], default=["rust"],
         help="Delta engines to run the ingest on, one after the other at each rate "
