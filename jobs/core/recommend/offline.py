@@ -8,6 +8,7 @@ script share one definition of "the evaluation".
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,29 +60,33 @@ def model_lists(
     n = s.lists.size
     seen = train.select("profile_id", "title_id")
     pop = _pop_scores(train, n + 3000)
-    pop_c = profiles.crossJoin(pop)
-    pop_c = lists.exclude_seen(pop_c, seen)
+    # every model is topped up from it: computed once
+    pop_c = lists.exclude_seen(profiles.crossJoin(pop), seen).cache()
     out = {BASELINE: ev.rank(pop_c, n)}
     items = train.select("title_id").distinct()
     out["random"] = ev.random_recs(profiles, items, seen, n, s.evaluation.seed)
-    history = lists.history_weights(train, s.training.recency_tau_titles).join(
-        profiles, "profile_id"
+    history = (
+        lists.history_weights(train, s.training.recency_tau_titles)
+        .join(profiles, "profile_id")
+        .cache()
     )
 
     def neighbourhood(edges: DataFrame) -> DataFrame:
-        cand = lists.neighbour_scores(history, edges, s.lists.candidates)
-        return ev.fill_with(lists.exclude_seen(cand, seen), pop_c, n)
+        cand = lists.neighbour_scores(history, edges, s.lists.candidates, seen)
+        return ev.fill_with(cand, pop_c, n)
 
     edges = similarity.item_cosine_edges(train, s.item_cosine, s.training.max_titles_per_profile)
-    out["item_cosine"] = neighbourhood(edges.cache())
+    out["item_cosine"] = neighbourhood(edges)
     model, users, its = similarity.fit_als(train, s.als)
     top = train.groupBy("profile_id").count().agg(F.max("count")).first()
     max_seen = (top[0] if top is not None else 0) or 0
     als = lists.als_scores(model, users, its, profiles, n + int(max_seen))
     out["als"] = ev.fill_with(lists.exclude_seen(als, seen), pop_c, n)
     if texts is not None:
-        feats = similarity.content_features(similarity.content_text(texts), s.content)
-        out["content_tfidf"] = neighbourhood(similarity.content_edges(feats, s.content).cache())
+        feats = similarity.content_features(
+            similarity.content_text(texts), s.content, embeddings=False
+        )
+        out["content_tfidf"] = neighbourhood(similarity.content_edges(feats, s.content))
     return out
 
 
@@ -125,6 +130,7 @@ def evaluate(views: DataFrame, texts: DataFrame | None, s: RecommendSettings) ->
     }
     log.info("evaluation split: %s", facts)
     frames, rows = [], []
+    t0 = time.monotonic()
     for name, recs in model_lists(train, profiles, texts, s).items():
         recs = recs.cache()
         m: Any = ev.ranking_metrics(recs, test, e).join(households, "profile_id").toPandas()
@@ -133,7 +139,8 @@ def evaluate(views: DataFrame, texts: DataFrame | None, s: RecommendSettings) ->
         rows.append(
             {"model": name, f"coverage@{s.lists.size}": ev.coverage(recs, n_items, s.lists.size)}
         )
-        log.info("evaluated %s", name)
+        recs.unpersist()
+        log.info("evaluated %s (%.0f s since the split)", name, time.monotonic() - t0)
     per = pd.concat(frames, ignore_index=True)
     return EvaluationResult(per, summarize(per, pd.DataFrame(rows), s), facts)
 
