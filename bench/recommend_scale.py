@@ -6,7 +6,8 @@
 
 For each: item_cosine edges, ALS fit + item edges, then home-list generation (item-kNN
 scores over every profile, seen titles excluded, top 20). Spark work is forced with
-``count()``. Peak memory = the JVM's VmHWM (high-water RSS) and the Python driver's max RSS.
+``count()``. Peak memory = the JVM's VmHWM (high-water RSS) and the Python driver's max RSS;
+the 1-minute load average at the end of each dataset is printed (the machine may be shared).
 
 Usage::
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -94,7 +96,7 @@ def run(spark, name: str, train, s) -> dict:
     t_als = time.monotonic() - t0
     t0 = time.monotonic()
     hist = lists.history_weights(train, s.training.recency_tau_titles)
-    cand = lists.exclude_seen(lists.neighbour_scores(hist, edges, s.lists.candidates), train)
+    cand = lists.neighbour_scores(hist, edges, s.lists.candidates, train)
     home = lists.top_n(cand, s.lists.size)
     n_home = home.count()
     t_gen = time.monotonic() - t0
@@ -110,6 +112,7 @@ def run(spark, name: str, train, s) -> dict:
         "generate_home_s": round(t_gen, 1),
         "home_rows": n_home,
         "jvm_peak_mb": round(jvm_peak_mb(spark)),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
         "python_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 

@@ -134,6 +134,23 @@ def test_neighbour_scores_sum_weighted_similarities_and_name_the_strongest_sourc
     assert got[21] == (pytest.approx(0.5), 10)
 
 
+def test_neighbour_scores_drop_seen_titles_before_keeping_the_top_n(spark):
+    hist = spark.createDataFrame(
+        [(1, 10, 1.0), (1, 11, 1.0)], "profile_id long, title_id long, weight double"
+    )
+    # the strongest neighbour of each watched title is the other watched title
+    edges = spark.createDataFrame(
+        [(10, 11, 0.9), (11, 10, 0.9), (10, 20, 0.3), (11, 21, 0.2)],
+        "src_title_id long, dst_title_id long, score double",
+    )
+    seen = hist.select("profile_id", "title_id")
+    got = lists.neighbour_scores(hist, edges, 2, seen).orderBy("title_id").collect()
+    assert [(r.title_id, r.related_title_id) for r in got] == [(20, 10), (21, 11)]
+    # without ``seen`` the two watched titles fill the top 2
+    kept = {r.title_id for r in lists.neighbour_scores(hist, edges, 2).collect()}
+    assert kept == {10, 11}
+
+
 def test_ab_assignment_is_stable_and_follows_the_split(spark):
     profiles = spark.range(0, 2000).withColumnRenamed("id", "profile_id")
     split = {"item_cosine": 0.5, "als": 0.5}
