@@ -26,7 +26,7 @@ from pyspark.sql.types import LongType
 from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.ids import stable_id
 from jobs.core.recommend import catalog as cat
-from jobs.core.recommend.offline import evaluate
+from jobs.core.recommend.offline import evaluate, markdown_table
 
 log = logging.getLogger("evaluate_recommenders")
 _title_id = F.udf(lambda s: stable_id("title", s), LongType())
@@ -89,10 +89,11 @@ def lake_views(engine, catalog):
 
 
 def performance_rows(spark, summary, version, dataset, today):
+    """Summary -> ``model_performance`` rows: one per model and numeric metric (CI bounds too)."""
     rows = []
     for r in summary.to_dict("records"):
         for k, v in r.items():
-            if k != "model" and isinstance(v, float):
+            if k != "model" and isinstance(v, float) and v == v:  # NaN: no interval
                 rows.append((r["model"], version, today, k, float(v), dataset))
     schema = "model_name string, model_version string, evaluation_date date, metric_name string, metric_value double, dataset string"
     return spark.createDataFrame(rows, schema)
@@ -131,7 +132,7 @@ def _main(args, cfg) -> int:
         )
     else:
         print(json.dumps(facts))
-        print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(markdown_table(result.summary, s))
     if not args.no_write:
         engine.create_all(["model_performance"])
         df = performance_rows(

@@ -146,7 +146,19 @@ def evaluate(views: DataFrame, texts: DataFrame | None, s: RecommendSettings) ->
 
 
 def summarize(per: pd.DataFrame, cov: pd.DataFrame, s: RecommendSettings) -> pd.DataFrame:
-    """Mean metrics per model and the ratio to popularity with household bootstrap CIs."""
+    """Mean metrics per model and the ratio to popularity with household bootstrap CIs.
+
+    Args:
+        per: model, profile_id, household and one column per metric (one row per model
+            and profile; every model scores the same profiles).
+        cov: model, ``coverage@N``.
+        s: settings (metric cut-offs, bootstrap samples and seed).
+
+    Returns:
+        One row per model: the mean of each metric, ``<metric> vs pop`` (ratio of means to
+        popularity) with ``<metric> vs pop low`` / ``high`` (95 % household-bootstrap
+        interval; None for popularity itself) and ``coverage@N``.
+    """
     e = s.evaluation
     metrics = [f"precision@{e.k_precision}", f"recall@{e.k_recall}", f"ndcg@{e.k_ndcg}"]
     base = per[per.model == BASELINE].sort_values("profile_id")
@@ -164,8 +176,28 @@ def summarize(per: pd.DataFrame, cov: pd.DataFrame, s: RecommendSettings) -> pd.
                 e.bootstrap_samples,
                 e.seed,
             )
-            row[f"{m} vs pop"] = r
-            row[f"{m} 95% CI"] = (round(lo, 2), round(hi, 2))
+            row.update({f"{m} vs pop": r, f"{m} vs pop low": lo, f"{m} vs pop high": hi})
         out.append(row)
     table = pd.DataFrame(out).merge(cov, on="model")
     return table.replace({np.nan: None})
+
+
+def markdown_table(summary: pd.DataFrame, s: RecommendSettings) -> str:
+    """The summary as a Markdown table: means, coverage, ratio to popularity [95 % CI]."""
+    e = s.evaluation
+    metrics = [f"recall@{e.k_recall}", f"precision@{e.k_precision}", f"ndcg@{e.k_ndcg}"]
+    cov = [c for c in summary.columns if c.startswith("coverage@")]
+    head = ["model", *metrics, *cov, *(f"{m} vs pop [95% CI]" for m in metrics)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in summary.to_dict("records"):
+        cells = [r["model"], *(f"{r[m]:.4f}" for m in [*metrics, *cov])]
+        for m in metrics:
+            if r.get(f"{m} vs pop") is None:
+                cells.append("1 (baseline)")
+            else:
+                cells.append(
+                    f"{r[f'{m} vs pop']:.2f} [{r[f'{m} vs pop low']:.2f}, "
+                    f"{r[f'{m} vs pop high']:.2f}]"
+                )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -315,3 +315,29 @@ def test_settings_load_with_env_overlay():
 def test_an_ab_split_that_does_not_sum_to_one_names_the_key():
     with pytest.raises(ConfigError, match=r"recommend\.ab\.split: must be non-empty"):
         load_config("test", overrides={"recommend": {"ab": {"split": {"als": 0.7}}}})
+
+
+def test_summary_gives_ratio_to_popularity_with_interval_bounds_and_a_markdown_row():
+    import pandas as pd
+
+    from jobs.core.recommend import offline
+
+    s = load_config("test").recommend
+    rows = []
+    for p in range(12):  # 6 households of 2 profiles
+        base = {"profile_id": p, "household": f"h{p // 2}", "precision@10": 0.1}
+        rows.append({**base, "model": "popularity", "recall@20": 0.1, "ndcg@10": 0.2})
+        rows.append({**base, "model": "item_cosine", "recall@20": 0.2, "ndcg@10": 0.2})
+    cov = pd.DataFrame({"model": ["popularity", "item_cosine"], "coverage@20": [0.01, 0.05]})
+    got = offline.summarize(pd.DataFrame(rows), cov, s).set_index("model")
+    assert got.loc["item_cosine", "recall@20 vs pop"] == pytest.approx(2.0)
+    # every household doubles recall: the interval cannot leave 2
+    assert got.loc["item_cosine", "recall@20 vs pop low"] == pytest.approx(2.0)
+    assert got.loc["item_cosine", "ndcg@10 vs pop high"] == pytest.approx(1.0)
+    assert got.loc["popularity", "recall@20 vs pop"] is None
+    table = offline.markdown_table(got.reset_index(), s).splitlines()
+    assert table[0].startswith("| model | recall@20 | precision@10 | ndcg@10 | coverage@20 |")
+    assert table[3] == (
+        "| item_cosine | 0.2000 | 0.1000 | 0.2000 | 0.0500 "
+        "| 2.00 [2.00, 2.00] | 1.00 [1.00, 1.00] | 1.00 [1.00, 1.00] |"
+    )
