@@ -5,7 +5,7 @@ Same protocol as ``jobs.core.recommend.evaluation`` (per-profile temporal split,
 seen titles never recommended, binary-relevance recall@20 / precision@10 / NDCG@10,
 household cluster bootstrap of the ratio to TopPopular) and the same item_cosine model
 (binary co-viewing cosine, shrink 5, recency weight exp(-(n-1)/tau)). It exists because
-the Spark job needs tens of minutes on a loaded 2-core machine; this takes about a minute.
+the Spark job needs about 12 minutes on a loaded 2-core machine; this takes about a minute.
 
 Usage::
 

@@ -4,9 +4,12 @@
 * ``synthetic``: N profiles (default 100 000) x ~``--titles-per-profile`` titles drawn from a
   Zipf-like catalogue of ``--catalog`` titles (a direct synthetic interactions frame, seeded).
 
-For each: item_cosine edges, ALS fit + item edges, then home-list generation (item-kNN
+For each: item_cosine edges, ALS fit + top-20 per profile (``--als-edges`` adds its LSH item
+neighbours: on unit factors of rank 32 nearly all titles share a bucket, so that join is
+close to all title pairs and dominates everything else), then home-list generation (item-kNN
 scores over every profile, seen titles excluded, top 20). Spark work is forced with
-``count()``. Peak memory = the JVM's VmHWM (high-water RSS) and the Python driver's max RSS.
+``count()``. Peak memory = the JVM's VmHWM (high-water RSS) and the Python driver's max RSS;
+the 1-minute load average at the end of each dataset is printed (the machine may be shared).
 
 Usage::
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -75,7 +79,7 @@ def corpus_train(spark):
     )
 
 
-def run(spark, name: str, train, s) -> dict:
+def run(spark, name: str, train, s, als_edges: bool = False) -> dict:
     from jobs.core.recommend import lists, similarity
 
     t0 = time.monotonic()
@@ -90,11 +94,16 @@ def run(spark, name: str, train, s) -> dict:
     t_cos = time.monotonic() - t0
     t0 = time.monotonic()
     model, users, items = similarity.fit_als(train, s.als)
-    n_als = similarity.als_item_edges(model, items, s.als).count()
+    n_als = model.recommendForAllUsers(s.lists.size).count()
     t_als = time.monotonic() - t0
+    print(f"{name}: load {t_load:.0f} s, item_cosine {t_cos:.0f} s, als {t_als:.0f} s", flush=True)
+    if als_edges:
+        t0 = time.monotonic()
+        n_als = similarity.als_item_edges(model, items, s.als).count()
+        print(f"{name}: als item edges {time.monotonic() - t0:.0f} s", flush=True)
     t0 = time.monotonic()
     hist = lists.history_weights(train, s.training.recency_tau_titles)
-    cand = lists.exclude_seen(lists.neighbour_scores(hist, edges, s.lists.candidates), train)
+    cand = lists.neighbour_scores(hist, edges, s.lists.candidates, train)
     home = lists.top_n(cand, s.lists.size)
     n_home = home.count()
     t_gen = time.monotonic() - t0
@@ -105,11 +114,12 @@ def run(spark, name: str, train, s) -> dict:
         "load_s": round(t_load, 1),
         "item_cosine_s": round(t_cos, 1),
         "item_cosine_edges": n_edges,
-        "als_fit_edges_s": round(t_als, 1),
-        "als_edges": n_als,
+        "als_fit_top20_s": round(t_als, 1),
+        "als_top20_profiles": n_als,
         "generate_home_s": round(t_gen, 1),
         "home_rows": n_home,
         "jvm_peak_mb": round(jvm_peak_mb(spark)),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
         "python_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
@@ -120,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--titles-per-profile", type=int, default=30)
     p.add_argument("--catalog", type=int, default=5_000)
     p.add_argument("--skip-corpus", action="store_true")
+    p.add_argument(
+        "--als-edges",
+        action="store_true",
+        help="also time the ALS item neighbours (LSH join; near-quadratic in titles)",
+    )
     p.add_argument("--env", default="local")
     args = p.parse_args(argv)
     from jobs.core.config import load_config
@@ -130,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_spark("recommend_scale", cfg)
     out = []
     if not args.skip_corpus:
-        out.append(run(spark, "corpus (32 households)", corpus_train(spark), s))
+        out.append(run(spark, "corpus (32 households)", corpus_train(spark), s, args.als_edges))
         print(json.dumps(out[-1]), flush=True)
     syn = synthetic(spark, args.profiles, args.titles_per_profile, args.catalog, 3)
-    out.append(run(spark, f"synthetic {args.profiles:,} profiles", syn, s))
+    out.append(run(spark, f"synthetic {args.profiles:,} profiles", syn, s, args.als_edges))
     print(json.dumps(out[-1]), flush=True)
     cols = list(out[0])
     print("| " + " | ".join(cols) + " |")

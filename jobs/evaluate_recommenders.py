@@ -26,7 +26,7 @@ from pyspark.sql.types import LongType
 from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.ids import stable_id
 from jobs.core.recommend import catalog as cat
-from jobs.core.recommend.offline import evaluate
+from jobs.core.recommend.offline import evaluate, markdown_table
 
 log = logging.getLogger("evaluate_recommenders")
 _title_id = F.udf(lambda s: stable_id("title", s), LongType())
@@ -35,6 +35,12 @@ _title_id = F.udf(lambda s: stable_id("title", s), LongType())
 def _parser():
     p = job_parser("python -m jobs.evaluate_recommenders", __doc__.splitlines()[0])
     p.add_argument("--corpus", help="folder of ViewingActivity exports (one file = one household)")
+    p.add_argument(
+        "--households",
+        type=int,
+        metavar="N",
+        help="with --corpus: only the first N exports by file name (quick profiling runs)",
+    )
     p.add_argument("--catalog", help="netflix_titles.csv (default: paths.catalog_csv)")
     p.add_argument(
         "--no-write", action="store_true", help="print only; do not write model_performance"
@@ -43,14 +49,20 @@ def _parser():
     return p
 
 
-def corpus_views(spark, folder, catalog):
+def corpus_views(spark, folder, catalog, households=None):
     """Exports -> (views, texts, match facts); title_id = hash of the normalized name."""
     from jobs.core.recommend.corpus import read_corpus
 
-    raw = read_corpus(spark, folder).withColumn("title_id", _title_id("normalized_title")).cache()
+    raw = (
+        read_corpus(spark, folder, households)
+        .withColumn("title_id", _title_id("normalized_title"))
+        .cache()
+    )
     titles = raw.select("title_id", "normalized_title").distinct()
     matches = cat.match_titles(titles, catalog)
-    texts = matches.join(catalog.withColumnRenamed("show_id", "catalog_show_id"), "catalog_show_id")
+    texts = matches.join(
+        catalog.withColumnRenamed("show_id", "catalog_show_id"), "catalog_show_id"
+    ).cache()
     n_titles, n_matched = titles.count(), matches.count()
     rows_matched = raw.join(matches, "title_id").count()
     facts = {
@@ -77,10 +89,11 @@ def lake_views(engine, catalog):
 
 
 def performance_rows(spark, summary, version, dataset, today):
+    """Summary -> ``model_performance`` rows: one per model and numeric metric (CI bounds too)."""
     rows = []
     for r in summary.to_dict("records"):
         for k, v in r.items():
-            if k != "model" and isinstance(v, float):
+            if k != "model" and isinstance(v, float) and v == v:  # NaN: no interval
                 rows.append((r["model"], version, today, k, float(v), dataset))
     schema = "model_name string, model_version string, evaluation_date date, metric_name string, metric_value double, dataset string"
     return spark.createDataFrame(rows, schema)
@@ -91,6 +104,8 @@ def _main(args, cfg) -> int:
     from jobs.core.delta import MergeSpec, get_engine
     from jobs.core.spark import build_spark
 
+    if args.households is not None and (args.households < 1 or not args.corpus):
+        raise UsageError("--households N needs --corpus and N >= 1")
     for option, path in (("--corpus", args.corpus), ("--catalog", args.catalog)):
         if path and not os.path.exists(path):
             raise UsageError(f"{option} {path}: no such file or folder")
@@ -98,7 +113,7 @@ def _main(args, cfg) -> int:
     engine = get_engine(spark, cfg)
     catalog = cat.read_catalog_csv(spark, args.catalog or cfg.paths.catalog_csv).cache()
     if args.corpus:
-        views, texts, facts = corpus_views(spark, args.corpus, catalog)
+        views, texts, facts = corpus_views(spark, args.corpus, catalog, args.households)
     else:
         views, texts, facts = lake_views(engine, catalog)
     result = evaluate(views, texts, s)
@@ -106,6 +121,8 @@ def _main(args, cfg) -> int:
     version = hashlib.sha1(settings_json.encode()).hexdigest()[:10]
     facts.update(result.facts)
     dataset = args.corpus or "lake"
+    if args.households:
+        dataset += f" (first {args.households} households)"
     if args.json:
         print(
             json.dumps(
@@ -115,7 +132,7 @@ def _main(args, cfg) -> int:
         )
     else:
         print(json.dumps(facts))
-        print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(markdown_table(result.summary, s))
     if not args.no_write:
         engine.create_all(["model_performance"])
         df = performance_rows(

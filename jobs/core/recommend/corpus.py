@@ -92,14 +92,16 @@ def read_export(path: Path | str, household: str | None = None) -> list[tuple]:
     return out
 
 
-def read_corpus(spark: SparkSession, folder: Path | str) -> DataFrame:
+def read_corpus(spark: SparkSession, folder: Path | str, limit: int | None = None) -> DataFrame:
     """Every ``*.csv`` export of ``folder`` as one DataFrame (household = file stem).
+
+    ``limit`` keeps only the first ``limit`` exports by file name (quick profiling runs).
 
     Returns:
         :data:`VIEW_SCHEMA` columns; event_ts UTC, duration_sec seconds.
     """
     rows: list[tuple] = []
-    files = sorted(Path(folder).glob("*.csv"))
+    files = sorted(Path(folder).glob("*.csv"))[:limit]
     if not files:
         raise FileNotFoundError(f"no *.csv export in {folder}")
     for f in files:

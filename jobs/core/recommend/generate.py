@@ -74,7 +74,10 @@ def home_lists(
             cand = als.join(who, "profile_id")
         else:
             cand = lists.neighbour_scores(
-                history.join(who, "profile_id"), edges.where(F.col("model") == model), cand_n
+                history.join(who, "profile_id"),
+                edges.where(F.col("model") == model),
+                cand_n,
+                seen,
             )
         cand = lists.exclude_seen(cand, seen).withColumn("model", F.lit(model))
         filled = ev.fill_with(

@@ -16,7 +16,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 
-def neighbour_scores(history: DataFrame, edges: DataFrame, n: int) -> DataFrame:
+def neighbour_scores(
+    history: DataFrame, edges: DataFrame, n: int, seen: DataFrame | None = None
+) -> DataFrame:
     """Score titles by similarity to the profile's history (item-based kNN).
 
     score(u, j) = sum over watched i of weight(u, i) * sim(i, j).
@@ -25,10 +27,13 @@ def neighbour_scores(history: DataFrame, edges: DataFrame, n: int) -> DataFrame:
         history: profile_id, title_id, weight (> 0; e.g. 1, or confidence).
         edges: src_title_id, dst_title_id, score (one model).
         n: candidates kept per profile.
+        seen: profile_id, title_id never to recommend, removed *before* the top ``n`` are
+            kept (a long history's neighbours are mostly titles it already watched, so
+            removing them afterwards can leave far fewer than ``n``). None: keep them.
 
     Returns:
         profile_id, title_id, score, related_title_id (the watched title contributing most:
-        the "because you watched" explanation). Watched titles are not removed here.
+        the "because you watched" explanation).
     """
     contrib = history.join(edges, history.title_id == edges.src_title_id).select(
         "profile_id",
@@ -40,6 +45,8 @@ def neighbour_scores(history: DataFrame, edges: DataFrame, n: int) -> DataFrame:
         F.sum("c").alias("score"),
         F.max_by("related_title_id", "c").alias("related_title_id"),
     )
+    if seen is not None:
+        agg = exclude_seen(agg, seen)
     return top_n(agg, n)
 
 

@@ -8,6 +8,7 @@ script share one definition of "the evaluation".
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,29 +60,33 @@ def model_lists(
     n = s.lists.size
     seen = train.select("profile_id", "title_id")
     pop = _pop_scores(train, n + 3000)
-    pop_c = profiles.crossJoin(pop)
-    pop_c = lists.exclude_seen(pop_c, seen)
+    # every model is topped up from it: computed once
+    pop_c = lists.exclude_seen(profiles.crossJoin(pop), seen).cache()
     out = {BASELINE: ev.rank(pop_c, n)}
     items = train.select("title_id").distinct()
     out["random"] = ev.random_recs(profiles, items, seen, n, s.evaluation.seed)
-    history = lists.history_weights(train, s.training.recency_tau_titles).join(
-        profiles, "profile_id"
+    history = (
+        lists.history_weights(train, s.training.recency_tau_titles)
+        .join(profiles, "profile_id")
+        .cache()
     )
 
     def neighbourhood(edges: DataFrame) -> DataFrame:
-        cand = lists.neighbour_scores(history, edges, s.lists.candidates)
-        return ev.fill_with(lists.exclude_seen(cand, seen), pop_c, n)
+        cand = lists.neighbour_scores(history, edges, s.lists.candidates, seen)
+        return ev.fill_with(cand, pop_c, n)
 
     edges = similarity.item_cosine_edges(train, s.item_cosine, s.training.max_titles_per_profile)
-    out["item_cosine"] = neighbourhood(edges.cache())
+    out["item_cosine"] = neighbourhood(edges)
     model, users, its = similarity.fit_als(train, s.als)
     top = train.groupBy("profile_id").count().agg(F.max("count")).first()
     max_seen = (top[0] if top is not None else 0) or 0
     als = lists.als_scores(model, users, its, profiles, n + int(max_seen))
     out["als"] = ev.fill_with(lists.exclude_seen(als, seen), pop_c, n)
     if texts is not None:
-        feats = similarity.content_features(similarity.content_text(texts), s.content)
-        out["content_tfidf"] = neighbourhood(similarity.content_edges(feats, s.content).cache())
+        feats = similarity.content_features(
+            similarity.content_text(texts), s.content, embeddings=False
+        )
+        out["content_tfidf"] = neighbourhood(similarity.content_edges(feats, s.content))
     return out
 
 
@@ -125,6 +130,7 @@ def evaluate(views: DataFrame, texts: DataFrame | None, s: RecommendSettings) ->
     }
     log.info("evaluation split: %s", facts)
     frames, rows = [], []
+    t0 = time.monotonic()
     for name, recs in model_lists(train, profiles, texts, s).items():
         recs = recs.cache()
         m: Any = ev.ranking_metrics(recs, test, e).join(households, "profile_id").toPandas()
@@ -133,13 +139,26 @@ def evaluate(views: DataFrame, texts: DataFrame | None, s: RecommendSettings) ->
         rows.append(
             {"model": name, f"coverage@{s.lists.size}": ev.coverage(recs, n_items, s.lists.size)}
         )
-        log.info("evaluated %s", name)
+        recs.unpersist()
+        log.info("evaluated %s (%.0f s since the split)", name, time.monotonic() - t0)
     per = pd.concat(frames, ignore_index=True)
     return EvaluationResult(per, summarize(per, pd.DataFrame(rows), s), facts)
 
 
 def summarize(per: pd.DataFrame, cov: pd.DataFrame, s: RecommendSettings) -> pd.DataFrame:
-    """Mean metrics per model and the ratio to popularity with household bootstrap CIs."""
+    """Mean metrics per model and the ratio to popularity with household bootstrap CIs.
+
+    Args:
+        per: model, profile_id, household and one column per metric (one row per model
+            and profile; every model scores the same profiles).
+        cov: model, ``coverage@N``.
+        s: settings (metric cut-offs, bootstrap samples and seed).
+
+    Returns:
+        One row per model: the mean of each metric, ``<metric> vs pop`` (ratio of means to
+        popularity) with ``<metric> vs pop low`` / ``high`` (95 % household-bootstrap
+        interval; None for popularity itself) and ``coverage@N``.
+    """
     e = s.evaluation
     metrics = [f"precision@{e.k_precision}", f"recall@{e.k_recall}", f"ndcg@{e.k_ndcg}"]
     base = per[per.model == BASELINE].sort_values("profile_id")
@@ -157,8 +176,28 @@ def summarize(per: pd.DataFrame, cov: pd.DataFrame, s: RecommendSettings) -> pd.
                 e.bootstrap_samples,
                 e.seed,
             )
-            row[f"{m} vs pop"] = r
-            row[f"{m} 95% CI"] = (round(lo, 2), round(hi, 2))
+            row.update({f"{m} vs pop": r, f"{m} vs pop low": lo, f"{m} vs pop high": hi})
         out.append(row)
     table = pd.DataFrame(out).merge(cov, on="model")
     return table.replace({np.nan: None})
+
+
+def markdown_table(summary: pd.DataFrame, s: RecommendSettings) -> str:
+    """The summary as a Markdown table: means, coverage, ratio to popularity [95 % CI]."""
+    e = s.evaluation
+    metrics = [f"recall@{e.k_recall}", f"precision@{e.k_precision}", f"ndcg@{e.k_ndcg}"]
+    cov = [c for c in summary.columns if c.startswith("coverage@")]
+    head = ["model", *metrics, *cov, *(f"{m} vs pop [95% CI]" for m in metrics)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in summary.to_dict("records"):
+        cells = [r["model"], *(f"{r[m]:.4f}" for m in [*metrics, *cov])]
+        for m in metrics:
+            if r.get(f"{m} vs pop") is None:
+                cells.append("1 (baseline)")
+            else:
+                cells.append(
+                    f"{r[f'{m} vs pop']:.2f} [{r[f'{m} vs pop low']:.2f}, "
+                    f"{r[f'{m} vs pop high']:.2f}]"
+                )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -216,31 +216,37 @@ def content_text(titles: DataFrame) -> DataFrame:
     return titles.select("title_id", F.lower(text).alias("text"))
 
 
-def content_features(texts: DataFrame, s: ContentSettings) -> DataFrame:
+def content_features(texts: DataFrame, s: ContentSettings, embeddings: bool = True) -> DataFrame:
     """TF-IDF (HashingTF + IDF) unit vectors and Word2Vec embeddings of the titles' text.
 
+    Args:
+        texts: title_id, text (:func:`content_text`).
+        s: num_features, embedding_size.
+        embeddings: also fit Word2Vec (the ``content_embedding`` table); the neighbours
+            need only the TF-IDF vectors, so the offline evaluation skips it.
+
     Returns:
-        title_id, unit (L2-normalized TF-IDF vector), embedding (array<float>, size
-        ``s.embedding_size``).
+        title_id, unit (L2-normalized TF-IDF vector) and, with ``embeddings``, embedding
+        (array<float>, size ``s.embedding_size``).
     """
-    pipe = Pipeline(
-        stages=[
-            RegexTokenizer(inputCol="text", outputCol="tok", pattern=r"[^\w]+", minTokenLength=2),
-            StopWordsRemover(inputCol="tok", outputCol="words"),
-            HashingTF(inputCol="words", outputCol="tf", numFeatures=s.num_features),
-            IDF(inputCol="tf", outputCol="tfidf", minDocFreq=1),
-            Normalizer(inputCol="tfidf", outputCol="unit", p=2.0),
-            Word2Vec(
-                inputCol="words",
-                outputCol="w2v",
-                vectorSize=s.embedding_size,
-                minCount=1,
-                seed=5,
-                maxIter=1,
-            ),
-        ]
+    stages = [
+        RegexTokenizer(inputCol="text", outputCol="tok", pattern=r"[^\w]+", minTokenLength=2),
+        StopWordsRemover(inputCol="tok", outputCol="words"),
+        HashingTF(inputCol="words", outputCol="tf", numFeatures=s.num_features),
+        IDF(inputCol="tf", outputCol="tfidf", minDocFreq=1),
+        Normalizer(inputCol="tfidf", outputCol="unit", p=2.0),
+    ]
+    if not embeddings:
+        return Pipeline(stages=stages).fit(texts).transform(texts).select("title_id", "unit")
+    w2v = Word2Vec(
+        inputCol="words",
+        outputCol="w2v",
+        vectorSize=s.embedding_size,
+        minCount=1,
+        seed=5,
+        maxIter=1,
     )
-    out = pipe.fit(texts).transform(texts)
+    out = Pipeline(stages=[*stages, w2v]).fit(texts).transform(texts)
     return out.select(
         "title_id", "unit", vector_to_array(F.col("w2v"), "float32").alias("embedding")
     )

@@ -134,6 +134,23 @@ def test_neighbour_scores_sum_weighted_similarities_and_name_the_strongest_sourc
     assert got[21] == (pytest.approx(0.5), 10)
 
 
+def test_neighbour_scores_drop_seen_titles_before_keeping_the_top_n(spark):
+    hist = spark.createDataFrame(
+        [(1, 10, 1.0), (1, 11, 1.0)], "profile_id long, title_id long, weight double"
+    )
+    # the strongest neighbour of each watched title is the other watched title
+    edges = spark.createDataFrame(
+        [(10, 11, 0.9), (11, 10, 0.9), (10, 20, 0.3), (11, 21, 0.2)],
+        "src_title_id long, dst_title_id long, score double",
+    )
+    seen = hist.select("profile_id", "title_id")
+    got = lists.neighbour_scores(hist, edges, 2, seen).orderBy("title_id").collect()
+    assert [(r.title_id, r.related_title_id) for r in got] == [(20, 10), (21, 11)]
+    # without ``seen`` the two watched titles fill the top 2
+    kept = {r.title_id for r in lists.neighbour_scores(hist, edges, 2).collect()}
+    assert kept == {10, 11}
+
+
 def test_ab_assignment_is_stable_and_follows_the_split(spark):
     profiles = spark.range(0, 2000).withColumnRenamed("id", "profile_id")
     split = {"item_cosine": 0.5, "als": 0.5}
@@ -298,3 +315,29 @@ def test_settings_load_with_env_overlay():
 def test_an_ab_split_that_does_not_sum_to_one_names_the_key():
     with pytest.raises(ConfigError, match=r"recommend\.ab\.split: must be non-empty"):
         load_config("test", overrides={"recommend": {"ab": {"split": {"als": 0.7}}}})
+
+
+def test_summary_gives_ratio_to_popularity_with_interval_bounds_and_a_markdown_row():
+    import pandas as pd
+
+    from jobs.core.recommend import offline
+
+    s = load_config("test").recommend
+    rows = []
+    for p in range(12):  # 6 households of 2 profiles
+        base = {"profile_id": p, "household": f"h{p // 2}", "precision@10": 0.1}
+        rows.append({**base, "model": "popularity", "recall@20": 0.1, "ndcg@10": 0.2})
+        rows.append({**base, "model": "item_cosine", "recall@20": 0.2, "ndcg@10": 0.2})
+    cov = pd.DataFrame({"model": ["popularity", "item_cosine"], "coverage@20": [0.01, 0.05]})
+    got = offline.summarize(pd.DataFrame(rows), cov, s).set_index("model")
+    assert got.loc["item_cosine", "recall@20 vs pop"] == pytest.approx(2.0)
+    # every household doubles recall: the interval cannot leave 2
+    assert got.loc["item_cosine", "recall@20 vs pop low"] == pytest.approx(2.0)
+    assert got.loc["item_cosine", "ndcg@10 vs pop high"] == pytest.approx(1.0)
+    assert got.loc["popularity", "recall@20 vs pop"] is None
+    table = offline.markdown_table(got.reset_index(), s).splitlines()
+    assert table[0].startswith("| model | recall@20 | precision@10 | ndcg@10 | coverage@20 |")
+    assert table[3] == (
+        "| item_cosine | 0.2000 | 0.1000 | 0.2000 | 0.0500 "
+        "| 2.00 [2.00, 2.00] | 1.00 [1.00, 1.00] | 1.00 [1.00, 1.00] |"
+    )
