@@ -127,8 +127,12 @@ def watched_sessions(counted: DataFrame) -> DataFrame:
 
 
 def with_watched(sessions: DataFrame, pseudo: DataFrame) -> DataFrame:
-    """Playback sessions and WATCHED pseudo-sessions in one frame (``statement_id`` NULL
-    on playback sessions); the columns of ``pseudo``, in its order."""
+    """Playback sessions and WATCHED pseudo-sessions in one frame.
+
+    Returns:
+        The columns of ``pseudo``, in its order; ``statement_id`` and ``stated_rewatch``
+        NULL on playback sessions.
+    """
     missing = [c for c in pseudo.columns if c not in sessions.columns]
     real = sessions.select(
         *[F.col(c) for c in sessions.columns],

@@ -150,14 +150,38 @@ def test_statements_land_in_viewing_statement_once_and_bad_ones_in_quarantine(sp
     cfg = load_config(
         "test", lake_root=str(tmp_path), overrides={"ingest": {"max_files_per_trigger": 1}}
     )
-    watched = ev(session="api-r1", t="2024-06-01T20:00:00Z", etype="WATCHED", pos=6000,
-                 runtime_sec=6000, device_id="api:TV", viewing_platform="TV",
-                 watched_with=["Ann", "Bo"], viewing_location="home", is_rewatch=True)
-    abandoned = ev(session="api-r2", t="2024-06-01T21:00:00Z", etype="ABANDONED", pos=1200,
-                   title_id=200, episode_id=201, progress_pct=20.0, abandon_reason="too slow",
-                   quality_rating=2, would_retry=False)
-    bad = ev(session="api-r3", t="2024-06-01T21:00:00Z", etype="ABANDONED", pos=0,
-             progress_pct=5.0, quality_rating=9)
+    watched = ev(
+        session="api-r1",
+        t="2024-06-01T20:00:00Z",
+        etype="WATCHED",
+        pos=6000,
+        runtime_sec=6000,
+        device_id="api:TV",
+        viewing_platform="TV",
+        watched_with=["Ann", "Bo"],
+        viewing_location="home",
+        is_rewatch=True,
+    )
+    abandoned = ev(
+        session="api-r2",
+        t="2024-06-01T21:00:00Z",
+        etype="ABANDONED",
+        pos=1200,
+        title_id=200,
+        episode_id=201,
+        progress_pct=20.0,
+        abandon_reason="too slow",
+        quality_rating=2,
+        would_retry=False,
+    )
+    bad = ev(
+        session="api-r3",
+        t="2024-06-01T21:00:00Z",
+        etype="ABANDONED",
+        pos=0,
+        progress_pct=5.0,
+        quality_rating=9,
+    )
     land(cfg, "a.jsonl", [watched, watched, abandoned, bad, ev(t="2024-06-01T10:00:00Z")])
     land(cfg, "b.jsonl", [watched])  # the same statement landed again later
     ingest.run(cfg, once=True, spark=spark)
