@@ -2,8 +2,12 @@
 
 A statement is validated (the content must exist: 404 otherwise), turned into one
 landing event (:mod:`api.landing`) and answered with its deterministic record id; the
-streaming ingest takes it into ``playback_event`` exactly once. ``Idempotency-Key``
-(header) makes a retry return the same record and write nothing.
+streaming ingest takes it into ``playback_event`` and its fields into
+``viewing_statement`` exactly once, and the activity build into ``viewing_record``,
+``abandoned_content``, ``viewing_companion`` and the domain events (docs/api.md).
+``Idempotency-Key`` (header) makes a retry return the same record and write nothing.
+The statement fields keep the landing contract's snake_case names
+(:data:`jobs.core.tables.STATEMENT_FIELDS`).
 """
 
 from __future__ import annotations

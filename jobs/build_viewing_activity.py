@@ -1,6 +1,6 @@
 """Viewing activity from the star schema: what each profile watched, finished, binged, dropped.
 
-    fact_watch_history + dim_movies + dim_device
+    fact_watch_history + dim_movies + dim_device + viewing_statement
         ──▶ viewing_record       one viewing of an item: its sessions up to the finishing one
         ──▶ show_progress        per profile and series: position, completions, next episode
         ──▶ binge_session        consecutive episodes of a series, gaps <= binge_gap_minutes
@@ -8,6 +8,7 @@
         ──▶ viewing_statistics   per profile and week / month / year / all
         ──▶ viewing_domain_event MovieWatched, TVEpisodeWatched, TVSeasonCompleted,
                                  TVShowCompleted, ViewingAbandoned (JSON payloads)
+        ──▶ viewing_companion    who watched with the profile (WATCHED statements)
 
 Rules (thresholds in ``activity:`` in ``conf/base.yaml``):
 
@@ -29,6 +30,11 @@ Rules (thresholds in ``activity:`` in ``conf/base.yaml``):
 * Abandoned: the newest viewing of an item is unfinished and its last activity is more
   than ``abandoned_after_days`` (90) before the as-of time; an episode only when the
   profile has had no later activity on that series.
+* Statements (WATCHED / ABANDONED posted through the API, ``viewing_statement``): a
+  WATCHED statement is a finished viewing at its time, completing an open viewing or
+  making one, never a second record of an item already watched unless it says
+  ``isRewatch``; an ABANDONED one makes the item's ``abandoned_content`` row with its
+  reason, rating and would-retry. Rules: :mod:`jobs.core.statements`.
 
 Every result depends on a profile's whole history, so it is recomputed from the fact
 (one row per session) when the fact or ``dim_movies`` changed since the last run
@@ -60,12 +66,24 @@ from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
 from jobs.core.episodes import next_episodes
 from jobs.core.incremental import run_build, sync_table
 from jobs.core.keys import UNKNOWN_KEY, surrogate_key
+from jobs.core.schema_change import add_declared_columns
+from jobs.core.statements import (
+    companions,
+    counted_watched,
+    merge_abandonments,
+    playback_only,
+    stated_abandonments,
+    statement_items,
+    watched_sessions,
+    with_watched,
+)
+from jobs.core.tables import VIEWING_STATEMENT
 from jobs.core.tables_star import ACTIVITY_TABLES, BUILD_STATE
 
 log = logging.getLogger("build_viewing_activity")
 
 JOB = "build_viewing_activity"
-SOURCES = ("fact_watch_history", "dim_movies", "dim_device")
+SOURCES = ("fact_watch_history", "dim_movies", "dim_device", "viewing_statement")
 ALL_START = dt.date(1970, 1, 1)
 
 
@@ -104,11 +122,16 @@ def viewing_records(sessions: DataFrame) -> DataFrame:
 
     A session's ``watch_number`` is 1 + the finished sessions of the same (profile, item)
     before it (ordered by started_at, session_id), so a viewing ends with its finishing
-    session and the next session opens a rewatch.
+    session and the next session opens a rewatch. With WATCHED pseudo-sessions
+    (:func:`jobs.core.statements.with_watched`: columns ``statement_id`` and
+    ``stated_rewatch``), a viewing finished by a statement carries its ``statement_id``
+    and takes ``is_rewatch`` from it when stated.
 
     Returns:
-        The ``viewing_record`` columns; times UTC, ``watch_seconds`` seconds.
+        The ``viewing_record`` columns (plus ``statement_id`` when given); times UTC,
+        ``watch_seconds`` seconds.
     """
+    stated = "statement_id" in sessions.columns
     w = Window.partitionBy("profile_id", "content_key").orderBy("started_at", "session_id")
     before = w.rowsBetween(Window.unboundedPreceding, -1)
     numbered = sessions.withColumn(
@@ -130,7 +153,12 @@ def viewing_records(sessions: DataFrame) -> DataFrame:
         F.count(F.lit(1)).alias("sessions"),
         F.sum("watch_seconds").alias("watch_seconds"),
         F.max("progress_pct").alias("progress_pct"),
-    )
+        *(
+            [F.max("statement_id").alias("statement_id"),
+             F.max("stated_rewatch").alias("stated_rewatch")]
+            if stated else []
+        ),
+    )  # fmt: skip
     # out of order: first viewings of episodes, against lower episodes of the season
     # started before
     firsts = rec.where((F.col("content_type") == "EPISODE") & (F.col("watch_number") == 1))
@@ -154,7 +182,13 @@ def viewing_records(sessions: DataFrame) -> DataFrame:
         rec.join(skips, ["profile_id", "content_key", "watch_number"], "left")
         .withColumn("skipped_episodes", F.coalesce("skipped_episodes", F.lit(0)))
         .withColumn("is_out_of_order", F.col("skipped_episodes") > 0)
-        .withColumn("is_rewatch", F.col("watch_number") > 1)
+        .withColumn(
+            "is_rewatch",
+            F.coalesce(F.col("stated_rewatch"), F.col("watch_number") > 1)
+            if stated
+            else F.col("watch_number") > 1,
+        )
+        .drop("stated_rewatch")
         .withColumn(
             "record_id", surrogate_key("record", "profile_id", "content_key", "watch_number")
         )
@@ -482,8 +516,14 @@ def _ts(c: str) -> Column:
 def watched_events(completed: DataFrame) -> DataFrame:
     """``MovieWatched`` and ``TVEpisodeWatched``: one per completed viewing.
 
+    A viewing finished by a WATCHED statement also carries the statement's fields
+    (MovieWatched: viewing_location, viewing_platform, watched_with, viewing_context;
+    TVEpisodeWatched: platform, binge_session_id, viewing_duration_sec); NULL fields are
+    left out of the JSON, so a viewing without a statement has the same payload as before.
+
     Args:
-        completed: completed ``viewing_record`` rows with ``title_name``.
+        completed: completed ``viewing_record`` rows with ``title_name`` and the
+            statement columns (NULL without a statement).
     """
     ids = ["profile_id", "content_key", "watch_number"]
     movie = _event(
@@ -498,6 +538,10 @@ def watched_events(completed: DataFrame) -> DataFrame:
             "watch_seconds": F.col("watch_seconds"),
             "progress_pct": F.col("progress_pct"),
             "is_rewatch": F.col("is_rewatch"),
+            "viewing_location": F.col("viewing_location"),
+            "viewing_platform": F.col("viewing_platform"),
+            "watched_with": F.col("watched_with"),
+            "viewing_context": F.col("viewing_context"),
         },
     )
     episode = _event(
@@ -514,6 +558,9 @@ def watched_events(completed: DataFrame) -> DataFrame:
             "watched_at": _ts("completed_at"),
             "is_rewatch": F.col("is_rewatch"),
             "is_out_of_order": F.col("is_out_of_order"),
+            "platform": F.col("viewing_platform"),
+            "binge_session_id": F.col("binge_session_id"),
+            "viewing_duration_sec": F.col("viewing_duration_sec"),
         },
     )
     return movie.unionByName(episode)
@@ -551,11 +598,18 @@ def completion_events(seasons_done: DataFrame, shows_done: DataFrame) -> DataFra
 
 
 def abandoned_events(abandoned: DataFrame) -> DataFrame:
-    """``ViewingAbandoned``: one per ``abandoned_content`` row."""
+    """``ViewingAbandoned``: one per ``abandoned_content`` row.
+
+    Subject: (profile, item, last_activity_at) for an abandonment inferred from
+    inactivity, (profile, item, statement_id) for a stated one (its id does not move
+    when later activity moves ``last_activity_at``). A stated one's payload adds
+    abandon_reason, quality_rating, would_retry (NULL fields are left out).
+    """
+    subject = F.coalesce(F.col("statement_id"), F.col("last_activity_at").cast("string"))
     return _event(
-        abandoned,
+        abandoned.withColumn("_subject", subject),
         "ViewingAbandoned",
-        ["profile_id", "content_key", "last_activity_at"],
+        ["profile_id", "content_key", "_subject"],
         "abandoned_at",
         {
             "title_id": F.col("title_id"),
@@ -563,6 +617,9 @@ def abandoned_events(abandoned: DataFrame) -> DataFrame:
             "content_type": F.col("content_type"),
             "progress_percent": F.col("progress_pct"),
             "last_activity_at": _ts("last_activity_at"),
+            "abandon_reason": F.col("abandon_reason"),
+            "quality_rating": F.col("quality_rating"),
+            "would_retry": F.col("would_retry"),
         },
     )
 
@@ -573,16 +630,29 @@ def domain_events(
     shows_done: DataFrame,
     abandoned: DataFrame,
     movies: DataFrame,
+    statements: DataFrame,
 ) -> DataFrame:
     """``viewing_domain_event`` rows of the design's events, with deterministic ids.
 
     Ids hash the event type and its subject: (profile, item, watch_number) for the
     watched events, (profile, series, season) and (profile, series) for completions,
-    (profile, item, last_activity_at) for ViewingAbandoned. Payload fields: see
-    ``docs/star_schema.md``.
+    (profile, item, last_activity_at or statement) for ViewingAbandoned. Payload
+    fields: see ``docs/star_schema.md``.
+
+    Args:
+        records: ``viewing_record`` rows with ``statement_id`` (NULL without one).
+        statements: ``viewing_statement`` rows (their fields enter the watched payloads).
     """
     names = movies.groupBy("title_id").agg(F.first("title_name").alias("title_name"))
-    completed = records.where("is_completed").join(names, "title_id", "left")
+    fields = statements.select(
+        "statement_id", "viewing_location", "viewing_platform", "watched_with",
+        "viewing_context", "binge_session_id", "viewing_duration_sec",
+    )  # fmt: skip
+    completed = (
+        records.where("is_completed")
+        .join(names, "title_id", "left")
+        .join(fields, "statement_id", "left")
+    )
     return (
         watched_events(completed)
         .unionByName(completion_events(seasons_done, shows_done))
@@ -650,26 +720,46 @@ def sync_activity(
     s: ActivitySettings,
     report: dict[str, Any],
 ) -> None:
-    """Recompute every viewing-activity table from the fact; write only what changed."""
+    """Recompute every viewing-activity table from the fact and the statements; write only
+    what changed (statement rules: :mod:`jobs.core.statements`)."""
     movies = engine.read("dim_movies").persist()
-    sessions = enrich_sessions(fact, movies, engine.read("dim_device")).persist()
+    statements = read_statements(engine).persist()
+    stated = statement_items(statements, movies)
+    playback = playback_only(enrich_sessions(fact, movies, engine.read("dim_device")), statements)
+    watched = counted_watched(stated.where(F.col("event_type") == "WATCHED"), playback)
+    sessions = with_watched(playback, watched_sessions(watched)).persist()
     records = viewing_records(sessions).persist()
     seasons_done = season_completions(records, movies).persist()
     shows_done = show_completions(seasons_done, records, movies).persist()
-    abandoned = abandoned_content(records, sessions, as_of, s).persist()
+    abandoned = merge_abandonments(
+        abandoned_content(records, sessions, as_of, s),
+        stated_abandonments(stated.where(F.col("event_type") == "ABANDONED"), records),
+    ).persist()
     report["viewing_record"] = sync_table(engine, "viewing_record", records)
     report["show_progress"] = sync_table(
         engine, "show_progress", show_progress(records, movies, seasons_done, shows_done)
     )
-    report["binge_session"] = sync_table(engine, "binge_session", binge_sessions(sessions, s))
+    report["binge_session"] = sync_table(
+        engine, "binge_session", binge_sessions(sessions.where(F.col("statement_id").isNull()), s)
+    )
+    # a lake built before the statement columns: add them (metadata only) before the write
+    add_declared_columns(engine, "abandoned_content")
     report["abandoned_content"] = sync_table(engine, "abandoned_content", abandoned)
     report["viewing_statistics"] = sync_table(
         engine, "viewing_statistics", viewing_statistics(sessions)
     )
-    events = domain_events(records, seasons_done, shows_done, abandoned, movies)
+    report["viewing_companion"] = sync_table(engine, "viewing_companion", companions(statements))
+    events = domain_events(records, seasons_done, shows_done, abandoned, movies, statements)
     report["viewing_domain_event"] = {"appended": append_new_events(engine, events)}
-    for df in (abandoned, shows_done, seasons_done, records, sessions, movies):
+    for df in (abandoned, shows_done, seasons_done, records, sessions, statements, movies):
         df.unpersist()
+
+
+def read_statements(engine: DeltaEngine) -> DataFrame:
+    """``viewing_statement``, or no rows when the ingest has not created it yet."""
+    if engine.exists(VIEWING_STATEMENT.name):
+        return engine.read(VIEWING_STATEMENT.name)
+    return engine.spark.createDataFrame([], VIEWING_STATEMENT.schema)
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:

@@ -5,6 +5,7 @@
                            dedupe: dropDuplicates in the batch, minus keys in playback_event
                            at once: quarantine ─▶ playback_event_quarantine
                                     append     ─▶ playback_event (partitioned by dt, country_code)
+                                    append     ─▶ viewing_statement (WATCHED / ABANDONED + fields)
                                     merge      ─▶ playback_session
                                     append     ─▶ resume_state_change (or merge ─▶ resume_state)
                                     counts     ─▶ dq_result
@@ -95,7 +96,14 @@ from jobs.core.stream_expectations import (
     write_stream_results,
 )
 from jobs.core.table_health import check_tables_load
-from jobs.core.tables import EVENT_TYPES, LANDING_EVENT_SCHEMA, PLAYBACK_EVENT
+from jobs.core.tables import (
+    EVENT_TYPES,
+    LANDING_EVENT_SCHEMA,
+    PLAYBACK_EVENT,
+    STATEMENT_FIELDS,
+    STATEMENT_TYPES,
+    VIEWING_STATEMENT,
+)
 
 log = logging.getLogger("ingest_playback_events")
 
@@ -117,6 +125,7 @@ WRITES = (
     "playback_session",
     "resume_state",
     "resume_state_change",
+    "viewing_statement",
     "dq_result",
 )
 _PARSE_SCHEMA = T.StructType(LANDING_EVENT_SCHEMA.fields + [T.StructField(CORRUPT, T.StringType())])
@@ -149,7 +158,8 @@ def validate(
     Rules (the landing contract, docs/architecture.md): parseable JSON with the right types; required fields present
     (:data:`REQUIRED_FIELDS`); ``event_type`` in :data:`EVENT_TYPES`; ``0 <= position_sec
     <= ingest.max_position_sec`` (86 400 s); ``country_code`` matches ``^[A-Z]{2}$``;
-    ``event_time`` at most ``ingest.max_future_sec`` (300 s) after ``now``.
+    ``event_time`` at most ``ingest.max_future_sec`` (300 s) after ``now``; the statement
+    fields (:func:`statement_checks`) only on WATCHED / ABANDONED and within their ranges.
 
     Args:
         settings: the ``ingest`` section of the config.
@@ -180,11 +190,50 @@ def validate(
                 > now_col + F.expr(f"INTERVAL {settings.max_future_sec} SECONDS"),
                 F.lit("event_time in the future"),
             ),
+            *statement_checks(settings),
         ]
         reason = F.concat_ws("; ", F.array_compact(F.array(*checks)))
         return df.withColumn("reject_reason", F.when(reason != "", reason))
 
     return transform
+
+
+def statement_checks(settings: IngestSettings) -> list[Column]:
+    """The landing contract's rules for the statement fields (one reason column each).
+
+    A field of :data:`jobs.core.tables.STATEMENT_FIELDS` on an event other than WATCHED /
+    ABANDONED; an ABANDONED without ``progress_pct``; ``progress_pct`` outside 0-100,
+    ``quality_rating`` outside 1-5, ``viewing_duration_sec`` outside 0 to
+    ``ingest.max_position_sec``; free text (and each companion) over 2 000 characters
+    (the API caps it well below); more than 50 companions. These mirror the API's body
+    validation (api/models.py), so a line from another producer is held to the same
+    contract. Each NULL field passes.
+    """
+    statement = F.col("event_type").isin(*STATEMENT_TYPES)
+    present = [F.col(f.name).isNotNull() for f in STATEMENT_FIELDS.fields]
+    text = ("viewing_location", "viewing_platform", "viewing_context", "binge_session_id",
+            "abandon_reason")  # fmt: skip
+    too_long = F.exists(F.col("watched_with"), lambda c: F.length(c) > 2000)
+    for name in text:
+        too_long = too_long | (F.length(F.col(name)) > 2000)
+    return [
+        F.when(
+            F.col("event_type").isNotNull() & ~statement & F.greatest(*present),
+            F.lit("statement fields on a non-statement event"),
+        ),
+        F.when(
+            (F.col("event_type") == "ABANDONED") & F.col("progress_pct").isNull(),
+            F.lit("ABANDONED without progress_pct"),
+        ),
+        F.when(~F.col("progress_pct").between(0, 100), F.lit("progress_pct outside 0-100")),
+        F.when(~F.col("quality_rating").between(1, 5), F.lit("quality_rating outside 1-5")),
+        F.when(
+            ~F.col("viewing_duration_sec").between(0, settings.max_position_sec),
+            F.lit(f"viewing_duration_sec outside 0-{settings.max_position_sec}"),
+        ),
+        F.when(too_long, F.lit("statement text over 2000 characters")),
+        F.when(F.size("watched_with") > 50, F.lit("more than 50 watched_with names")),
+    ]
 
 
 def keep_raw_for_quarantine(rules: list) -> Callable[[DataFrame], DataFrame]:
@@ -236,6 +285,33 @@ def to_events(df: DataFrame, query_id: str, batch_id: int) -> DataFrame:
         .withColumn("ingest_query_id", F.lit(query_id))
         .withColumn("ingest_batch_id", F.lit(batch_id).cast("long"))
         .select(PLAYBACK_EVENT.columns)
+    )
+
+
+def to_statements(batch: DataFrame, events: DataFrame) -> DataFrame:
+    """``viewing_statement`` rows: the WATCHED / ABANDONED rows among ``events``.
+
+    Args:
+        batch: the validated micro-batch (every landing field, ``reject_reason``).
+        events: the batch's ``playback_event`` rows after dedupe (:meth:`BatchWriter.dedupe`),
+            so a statement is stored exactly when its ``playback_event`` row is (a
+            duplicate, a retried POST or a replayed file adds nothing).
+
+    Returns:
+        The ``viewing_statement`` columns; ``statement_id`` is ``session_id`` without
+        its ``api-`` prefix.
+    """
+    fields = [f.name for f in STATEMENT_FIELDS.fields]
+    facts = (
+        batch.where(F.col("reject_reason").isNull() & F.col("event_type").isin(*STATEMENT_TYPES))
+        .select(*KEY, *fields)
+        .dropDuplicates(KEY)
+    )
+    return (
+        events.where(F.col("event_type").isin(*STATEMENT_TYPES))
+        .join(facts, KEY)
+        .withColumn("statement_id", F.regexp_replace("session_id", "^api-", ""))
+        .select(VIEWING_STATEMENT.columns)
     )
 
 
@@ -302,6 +378,7 @@ class BatchPlan(NamedTuple):
             before dedupe.
         dts: the ``dt`` partitions (ISO dates) of the rows to store.
         span: (min, max) ``event_time`` of those rows as UTC text, or None.
+        statements: WATCHED / ABANDONED rows among the rows to store (before dedupe).
     """
 
     checked: BatchCheck
@@ -310,6 +387,7 @@ class BatchPlan(NamedTuple):
     valid: int
     dts: list[str]
     span: tuple[str, str] | None
+    statements: int = 0
 
 
 def plan_batch(raw: DataFrame, rules: list, batch_id: int) -> BatchPlan:
@@ -337,6 +415,7 @@ def plan_batch(raw: DataFrame, rules: list, batch_id: int) -> BatchPlan:
             # UTC text (the session time zone), whatever the Python process's zone
             F.date_format(F.min("event_time"), UTC_MICROS).alias("t0"),
             F.date_format(F.max("event_time"), UTC_MICROS).alias("t1"),
+            F.count(F.when(F.col("event_type").isin(*STATEMENT_TYPES), 1)).alias("statements"),
             *violation_sums(rules),
         )
         .collect()
@@ -354,7 +433,8 @@ def plan_batch(raw: DataFrame, rules: list, batch_id: int) -> BatchPlan:
     rows_in = sum(r["n"] for r in groups)
     valid_n = sum(r["n"] for r in stored)
     span = (min(times), max(times)) if times else None
-    return BatchPlan(checked, rows_in, rows_in - valid_n, valid_n, dts, span)
+    statements = sum(r["statements"] for r in stored)
+    return BatchPlan(checked, rows_in, rows_in - valid_n, valid_n, dts, span, statements)
 
 
 class BatchWriter:
@@ -485,6 +565,12 @@ class BatchWriter:
                 self.engine.append, "playback_event", events, self.app_id("playback_event"),
                 batch_id,
             )  # fmt: skip
+            if plan.statements:
+                # its own commit and marker, like the quarantine: a replay redoes it only if missing
+                pending.append(pool.submit(
+                    self.engine.append, "viewing_statement", to_statements(batch, events),
+                    self.app_id("viewing_statement"), batch_id,
+                ))  # fmt: skip
             merges = apply_events(
                 self.engine, events, self.cfg.resume.finish_ratio,
                 f"{self.query}:{self.query_id}", batch_id, pool=pool,

@@ -3,7 +3,9 @@
 What goes, for profile ``P`` (the rule):
 
 * every row with ``profile_id = P`` in every Delta table that has the column (events,
-  sessions, resume state, star schema, marts, activity, recommendations...);
+  sessions, resume state, star schema, marts, activity, recommendations...), among them
+  the tables holding names (:data:`PERSONAL_DATA`: the profile's own name, and the
+  companions its WATCHED statements named);
 * in tables without it (``playback_event_quarantine``, ``dq_result``), every row whose
   text mentions ``P`` as a whole number (the raw JSON line, offending examples);
 * every landing line of ``P`` (also in the landing archive) and every importer rejects line of ``P``'s profile name
@@ -42,6 +44,33 @@ from jobs.core.tables import TABLES
 from jobs.core.tables_dq import ERASURE_LOG
 
 log = logging.getLogger(__name__)
+
+# Tables that hold names (personal data) and the column that holds them. Each must carry
+# profile_id, the erasure key: erase_profile refuses to run on a lake where one lacks it
+# (the names would survive the erasure).
+PERSONAL_DATA = {
+    "profile": "profile_name",
+    "dim_users": "profile_name",
+    "viewing_statement": "watched_with",
+    "viewing_companion": "companion_name",
+    "viewing_domain_event": "payload",  # watched events of a statement list its companions
+}
+
+
+def check_personal_data(tables_dir: Path) -> None:
+    """Raise when a table of :data:`PERSONAL_DATA` exists without a ``profile_id`` column.
+
+    Raises:
+        RuntimeError: naming the table; erase nothing until its schema is fixed.
+    """
+    for name in PERSONAL_DATA:
+        path = tables_dir / name
+        if (path / "_delta_log").is_dir():
+            if "profile_id" not in DeltaTable(str(path)).schema().to_arrow().names:
+                raise RuntimeError(
+                    f"{name} holds personal data but has no profile_id column: "
+                    "erasure could not find its rows; fix the table before erasing"
+                )
 
 
 @dataclass
@@ -211,6 +240,7 @@ def erase_profile(cfg: Config, profile_id: int, requested_by: str = "api") -> Er
     started = dt.datetime.now(dt.UTC)
     tables_dir = Path(cfg.paths.tables_dir)
     report = ErasureReport(uuid.uuid4().hex, profile_id)
+    check_personal_data(tables_dir)
     pattern = _mentions(profile_id)
     names = _profile_names(tables_dir, profile_id)
     folders = sorted(p.parent for p in tables_dir.glob("*/_delta_log"))

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DateType,
+    DoubleType,
     IntegerType,
     LongType,
     StringType,
@@ -243,6 +245,54 @@ RESUME_STATE_CHANGE = TableSpec(
     schema=RESUME_STATE.schema,
 )
 
+# The statements' fields, as the API writes them into a landing line (snake_case of the
+# design's body fields; api/routes_write.py). NULL on every other event type.
+STATEMENT_TYPES = ("WATCHED", "ABANDONED")
+STATEMENT_FIELDS = StructType(
+    [
+        col("viewing_location", StringType(), "WATCHED (film): where, free text (watch body)"),
+        col("viewing_platform", StringType(), "WATCHED: platform the app reported (TV, web...)"),
+        col(
+            "watched_with",
+            ArrayType(StringType()),
+            "WATCHED (film): companion names (personal data; erased with the profile)",
+        ),
+        col("viewing_context", StringType(), "WATCHED (film): context, free text"),
+        col("is_rewatch", BooleanType(), "WATCHED (film): the viewer says it is a rewatch"),
+        col("binge_session_id", StringType(), "WATCHED (episode): the app's binge session id"),
+        col("viewing_duration_sec", IntegerType(), "WATCHED (episode): seconds watched, 0-86 400"),
+        col("progress_pct", DoubleType(), "ABANDONED: percent reached, 0-100"),
+        col("abandon_reason", StringType(), "ABANDONED: why, free text"),
+        col("quality_rating", IntegerType(), "ABANDONED: 1-5"),
+        col("would_retry", BooleanType(), "ABANDONED: would watch it again later"),
+    ]
+)
+
+VIEWING_STATEMENT = TableSpec(
+    name="viewing_statement",
+    description="Explicit WATCHED / ABANDONED statements (API posts) with their fields, "
+    "appended by the ingest in the micro-batch that stores their playback_event row.",
+    key=("session_id", "event_time"),
+    cluster_by=("profile_id",),
+    schema=StructType(
+        [
+            col("statement_id", StringType(), "the API's record id: session_id without 'api-'"),
+            col("session_id", StringType(), "key, as in playback_event ('api-' + record id)"),
+            col("event_time", TimestampType(), "key: the statement's time (watchDate/abandonDate)"),
+            col("event_type", StringType(), "WATCHED or ABANDONED"),
+            col("profile_id", LongType(), "who made the statement"),
+            col("device_id", StringType(), "'api:' + platform"),
+            col("title_id", LongType(), "film or series"),
+            col("episode_id", LongType(), "NULL for films"),
+            col("position_sec", IntegerType(), "runtime (WATCHED) or progress reached (ABANDONED)"),
+            col("runtime_sec", IntegerType(), "item length when known"),
+            *STATEMENT_FIELDS.fields,
+            col("ingest_query_id", StringType(), "streaming query (checkpoint) that wrote the row"),
+            col("ingest_batch_id", LongType(), "its micro-batch: a replay recognises its own rows"),
+        ]
+    ),
+)
+
 IMPORT_LEDGER = TableSpec(
     name="import_ledger",
     description="Which export was imported under which account label: the importer refuses "
@@ -273,12 +323,14 @@ TABLES: dict[str, TableSpec] = {
         PLAYBACK_EVENT_QUARANTINE,
         RESUME_STATE,
         RESUME_STATE_CHANGE,
+        VIEWING_STATEMENT,
         IMPORT_LEDGER,
     )
 }
 
 # The landing-zone contract: one JSON object per line, written by the importer (and by
-# any producer). event_time is ISO-8601 UTC ("2023-01-25T21:08:18Z").
+# any producer). event_time is ISO-8601 UTC ("2023-01-25T21:08:18Z"). The statement
+# fields (STATEMENT_FIELDS) are optional, set only on WATCHED / ABANDONED lines.
 LANDING_EVENT_SCHEMA = StructType(
     [
         StructField("session_id", StringType()),
@@ -295,6 +347,7 @@ LANDING_EVENT_SCHEMA = StructType(
         StructField("is_supplemental", BooleanType()),
         StructField("is_autoplay", BooleanType()),
         StructField("runtime_sec", IntegerType()),
+        *[StructField(f.name, f.dataType) for f in STATEMENT_FIELDS.fields],
     ]
 )
 

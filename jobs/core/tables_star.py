@@ -417,7 +417,8 @@ VIEWING_DOMAIN_EVENT = TableSpec(
 
 ABANDONED_CONTENT = TableSpec(
     name="abandoned_content",
-    description="Started items with no activity for the abandonment window (conf) as of the build.",
+    description="Items abandoned as of the build: said so (an ABANDONED statement), or started "
+    "and idle for the abandonment window (conf).",
     key=("profile_id", "content_key"),
     schema=StructType(
         [
@@ -427,8 +428,38 @@ ABANDONED_CONTENT = TableSpec(
             col("episode_id", LongType(), "NULL for films"),
             col("content_type", StringType(), "MOVIE or EPISODE"),
             col("last_activity_at", TimestampType(), "newest event on it (UTC)"),
-            col("abandoned_at", TimestampType(), "last_activity_at + abandonment window"),
-            col("progress_pct", DoubleType(), "progress reached; NULL when runtime unknown"),
+            col(
+                "abandoned_at",
+                TimestampType(),
+                "the statement's time, else last_activity_at + abandonment window",
+            ),
+            col(
+                "progress_pct",
+                DoubleType(),
+                "progress reached (the statement's progressPercent when stated); NULL if unknown",
+            ),
+            col("statement_id", StringType(), "the ABANDONED statement; NULL when inferred"),
+            col("abandon_reason", StringType(), "the statement's reason (free text)"),
+            col("quality_rating", IntegerType(), "the statement's rating, 1-5"),
+            col("would_retry", BooleanType(), "the statement: would watch it again later"),
+        ]
+    ),
+)
+
+VIEWING_COMPANION = TableSpec(
+    name="viewing_companion",
+    description="Who watched with the profile, one row per companion named in a WATCHED "
+    "statement (personal data: erased with the profile).",
+    key=("statement_id", "companion_name"),
+    cluster_by=("profile_id",),
+    schema=StructType(
+        [
+            col("statement_id", StringType(), "the WATCHED statement (API record id)"),
+            col("profile_id", LongType(), "who made the statement: erasure key"),
+            col("title_id", LongType(), "film or series"),
+            col("episode_id", LongType(), "NULL for films"),
+            col("companion_name", StringType(), "a name from watchedWith, as cleaned by the API"),
+            col("watched_at", TimestampType(), "the statement's watchDate (UTC)"),
         ]
     ),
 )
@@ -466,6 +497,7 @@ ACTIVITY_TABLES = (
     VIEWING_DOMAIN_EVENT,
     ABANDONED_CONTENT,
     VIEWING_STATISTICS,
+    VIEWING_COMPANION,
 )
 
 # registered by jobs.core.tables

@@ -279,3 +279,29 @@ def test_the_in_memory_index_and_the_filtered_scan_answer_alike(make_client, aut
         a = indexed.get(url, params=params, headers=auth()).json()
         b = scanned.get(url, params=params, headers=auth()).json()
         assert a == b and a
+
+
+def test_every_field_a_statement_writes_is_in_the_landing_contract(client, auth, cfg_of):
+    from jobs.core.tables import LANDING_EVENT_SCHEMA
+
+    posts = [
+        ("/api/viewing/movies/20/watched", {
+            "watchDate": "2024-06-01T20:00:00Z", "viewingLocation": "home", "viewingPlatform": "TV",
+            "watchedWith": ["Ann"], "viewingContext": "date night", "isRewatch": True}),
+        ("/api/viewing/episodes/102/watched", {
+            "platform": "web", "bingeSessionId": "b1", "viewingDuration": 1500}),
+        ("/api/viewing/20/abandon", {
+            "progressPercent": 25, "abandonReason": "dull", "qualityRating": 2, "wouldRetry": False}),
+    ]  # fmt: skip
+    contract = set(LANDING_EVENT_SCHEMA.fieldNames())
+    written: set[str] = set()
+    for url, body in posts:
+        r = client.post(url, json=body, headers=auth())
+        assert r.status_code == 201, r.text
+        event = json.loads(
+            landing_file(cfg_of.paths.landing_dir, r.json()["record_id"]).read_text()
+        )
+        written |= set(event)
+    assert written <= contract, f"not in LANDING_EVENT_SCHEMA: {sorted(written - contract)}"
+    assert {"watched_with", "is_rewatch", "binge_session_id", "viewing_duration_sec",
+            "progress_pct", "abandon_reason", "quality_rating", "would_retry"} <= written  # fmt: skip

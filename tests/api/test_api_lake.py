@@ -2,12 +2,16 @@
 
 * Continue Watching over HTTP equals the Spark job's rows, profile by profile;
 * a real uvicorn process: POST watched (retried) -> ingest --once -> one playback_event;
+* POST watched (retried) and abandon -> ingest -> star schema and activity builds -> the
+  history shows the film once, viewing_record / abandoned_content / viewing_companion
+  hold the statements; after erasure no file holds the companion's name;
 * erasure: afterwards no file under the lake root holds the profile's id or name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import socket
@@ -163,6 +167,110 @@ def test_post_watched_over_real_uvicorn_then_ingest_keeps_one_event(spark, sampl
     ingest.run(cfg, once=True, spark=spark)  # a rerun finds nothing new
     again = DeltaTable(cfg.table_path("playback_event")).to_pyarrow_table()
     assert again.num_rows == len(events)
+
+
+def _serve(lake: Path):
+    """A real uvicorn process on the lake; returns (process, base URL) once it answers."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LAKEHOUSE_ENV": "test",
+        "LAKEHOUSE_ROOT": str(lake),
+        "PYTHONPATH": str(ROOT),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return server, base
+
+
+def test_statements_over_real_uvicorn_reach_history_records_abandonments_and_companions(
+    spark, sample_cfg, tmp_path
+):
+    from jobs import build_star_schema, build_viewing_activity, erase_profile
+    from jobs import ingest_playback_events as ingest
+    from jobs.core.delta import get_engine
+
+    lake = tmp_path / "lake"
+    cfg = copy_of(sample_cfg, lake, landing=False)
+    pid = next(iter(profiles(cfg)))
+    seen = {r["title_id"] for r in DeltaTable(cfg.table_path("resume_state")).to_pyarrow_table().to_pylist() if r["profile_id"] == pid}  # fmt: skip
+    films = [t for t in DeltaTable(cfg.table_path("title")).to_pyarrow_table().to_pylist()
+             if t["title_type"] == "FILM" and t["runtime_sec"] and t["title_id"] not in seen]  # fmt: skip
+    watched, dropped = films[0], films[1]
+    companion = "Zelda Companion-Quux"
+    server, base = _serve(lake)
+    try:
+        post = {**token(pid), "Idempotency-Key": "statement-1"}
+        body = {"watchDate": "2026-11-23T10:00:00Z", "viewingPlatform": "TV",
+                "watchedWith": [companion], "viewingLocation": "home"}  # fmt: skip
+        url = f"{base}/api/viewing/movies/{watched['title_id']}/watched"
+        answers = [httpx.post(url, json=body, headers=post, timeout=30) for _ in range(2)]
+        gave_up = httpx.post(
+            f"{base}/api/viewing/{dropped['title_id']}/abandon",
+            json={"abandonDate": "2026-11-23T11:00:00Z", "progressPercent": 20,
+                  "abandonReason": "too slow", "qualityRating": 2, "wouldRetry": False},
+            headers={**token(pid), "Idempotency-Key": "statement-2"}, timeout=30,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert [a.status_code for a in answers] == [201, 200] and gave_up.status_code == 201
+    rid = answers[0].json()["record_id"]
+
+    ingest.run(cfg, once=True, spark=spark)
+    engine = get_engine(spark, cfg)
+    build_star_schema.build(engine, "latest")
+    build_viewing_activity.build(engine, "latest")
+
+    client = TestClient(create_app(env="test", lake_root=str(lake)))
+    history = client.get(
+        "/api/viewing/history",
+        params={"startDate": "2026-11-23", "endDate": "2026-11-23", "limit": 100},
+        headers=token(pid),
+    ).json()["items"]
+    assert [i["title_id"] for i in history].count(watched["title_id"]) == 1
+    records = [r for r in DeltaTable(cfg.table_path("viewing_record")).to_pyarrow_table().to_pylist()
+               if r["profile_id"] == pid and r["content_key"] == watched["title_id"]]  # fmt: skip
+    assert [(r["watch_number"], r["is_completed"], r["is_rewatch"]) for r in records] == [
+        (1, True, False)
+    ]
+    assert records[0]["completed_at"] == dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
+    [abandon] = [r for r in DeltaTable(cfg.table_path("abandoned_content")).to_pyarrow_table().to_pylist()
+                 if r["profile_id"] == pid and r["content_key"] == dropped["title_id"]]  # fmt: skip
+    assert (abandon["abandon_reason"], abandon["quality_rating"], abandon["would_retry"],
+            abandon["progress_pct"]) == ("too slow", 2, False, 20.0)  # fmt: skip
+    [mate] = DeltaTable(cfg.table_path("viewing_companion")).to_pyarrow_table().to_pylist()
+    assert (mate["statement_id"], mate["profile_id"], mate["companion_name"]) == (
+        rid,
+        pid,
+        companion,
+    )
+    events = DeltaTable(cfg.table_path("viewing_domain_event")).to_pyarrow_table().to_pylist()
+    [movie] = [e for e in events if e["profile_id"] == pid and e["event_type"] == "MovieWatched"
+               and e["title_id"] == watched["title_id"]]  # fmt: skip
+    assert json.loads(movie["payload"])["watched_with"] == [companion]
+
+    # right to erasure: no file under the lake root still holds the companion's name
+    assert (
+        erase_profile.main(["--profile-id", str(pid), "--env", "test", "--lake-root", str(lake)])
+        == 0
+    )
+    needle = companion.encode()
+    holders = [
+        str(f.relative_to(lake))
+        for f in lake.rglob("*")
+        if f.is_file() and needle in f.read_bytes()
+    ]
+    assert holders == []
 
 
 def _int64_columns_hold(path: Path, value: int, name: str) -> bool:

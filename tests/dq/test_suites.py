@@ -393,7 +393,7 @@ CASES: dict[str, tuple[str, list[dict], dict[int, Callable[[list[dict]], list[di
         {
             0: with_rows({**GOOD_RECORDS[0], "content_key": 11}),  # same record_id only
             1: with_rows({**GOOD_RECORDS[0], "record_id": 9}),  # same viewing, new id
-            2: changed(0, is_rewatch=True),
+            2: changed(1, is_rewatch=False),  # a second viewing not flagged a rewatch
             3: changed(1, completed_at=NOW),
             4: changed(0, progress_pct=120.0),
         },
@@ -429,8 +429,86 @@ CASES: dict[str, tuple[str, list[dict], dict[int, Callable[[list[dict]], list[di
     ),
     "abandoned_content": (
         "abandoned_content",
-        [dict(profile_id=1, content_key=10, last_activity_at=NOW - 100 * H, abandoned_at=NOW - H)],
-        {0: dup(), 1: changed(0, abandoned_at=NOW - 200 * H)},
+        [
+            dict(
+                profile_id=1, content_key=10, last_activity_at=NOW - 100 * H, abandoned_at=NOW - H
+            ),
+            # stated: dated by the statement, with its reason, rating and would-retry
+            dict(
+                profile_id=1,
+                content_key=11,
+                last_activity_at=NOW - H,
+                abandoned_at=NOW - H,
+                progress_pct=20.0,
+                statement_id="r1",
+                abandon_reason="too slow",
+                quality_rating=2,
+                would_retry=False,
+            ),
+        ],
+        {
+            0: dup(),
+            1: changed(0, abandoned_at=NOW - 200 * H),
+            2: changed(1, quality_rating=6),
+            3: changed(1, progress_pct=120.0),
+            4: changed(0, would_retry=True),  # statement details without a statement
+        },
+    ),
+    "viewing_statement": (
+        "viewing_statement",
+        [
+            dict(
+                statement_id="r1",
+                session_id="api-r1",
+                event_time=NOW - H,
+                event_type="WATCHED",
+                profile_id=1,
+                title_id=10,
+                watched_with=["Ann"],
+                is_rewatch=True,
+            ),
+            dict(
+                statement_id="r2",
+                session_id="api-r2",
+                event_time=NOW - H,
+                event_type="ABANDONED",
+                profile_id=1,
+                title_id=10,
+                progress_pct=20.0,
+                abandon_reason="too slow",
+                quality_rating=2,
+                would_retry=False,
+            ),
+        ],
+        {
+            0: dup(),
+            1: changed(0, event_type="PLAY"),
+            2: changed(0, profile_id=None),
+            3: changed(1, quality_rating=0),
+            4: changed(1, progress_pct=101.0),
+            5: changed(0, abandon_reason="dull"),
+            6: changed(1, progress_pct=None),
+        },
+    ),
+    "viewing_companion": (
+        "viewing_companion",
+        [
+            dict(
+                statement_id="r1",
+                profile_id=1,
+                title_id=10,
+                companion_name="Ann",
+                watched_at=NOW - H,
+            ),
+            dict(
+                statement_id="r1",
+                profile_id=1,
+                title_id=10,
+                companion_name="Bo",
+                watched_at=NOW - H,
+            ),
+        ],
+        {0: dup(), 1: changed(1, profile_id=None), 2: changed(0, watched_at=None)},
     ),
     "viewing_statistics": (
         "viewing_statistics",

@@ -15,6 +15,7 @@ from pyspark.sql import types as T
 from jobs import ingest_playback_events as ingest
 from jobs.core.config import load_config
 from jobs.core.delta import get_engine
+from jobs.core.tables import STATEMENT_FIELDS
 from tests.conftest import crash_before
 
 UTC = dt.UTC
@@ -98,9 +99,137 @@ def test_validate_gives_every_reason(spark):
         [(*r, e) for r, e in zip(rows, expected, strict=True)],
         schema.add("expected", T.StringType()),
     )
+    df = df.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in STATEMENT_FIELDS])
     settings = load_config("test").ingest
     out = df.transform(ingest.validate(settings, now=F.lit(NOW)))
     assert_column_equality(out, "reject_reason", "expected")
+
+
+# --- explicit statements (WATCHED / ABANDONED posted through the API) -----------------
+def _statement_frame(spark, rows):
+    """Valid landing rows with the statement fields given, for :func:`ingest.validate`."""
+    fields = {f.name: f for f in STATEMENT_FIELDS}
+    schema = T.StructType(
+        [
+            T.StructField("event_type", T.StringType()),
+            *[fields[n] for n in ("watched_with", "progress_pct", "quality_rating",
+                                   "viewing_duration_sec", "abandon_reason")],
+            T.StructField("expected", T.StringType()),
+        ]
+    )  # fmt: skip
+    base = spark.createDataFrame(rows, schema)
+    fixed = {"session_id": "api-r", "event_time": NOW, "position_sec": 10, "profile_id": 7,
+             "title_id": 1, "country_code": "GT"}  # fmt: skip
+    missing = [f for f in STATEMENT_FIELDS if f.name not in schema.fieldNames()]
+    return base.select(
+        "*",
+        F.lit(None).cast("string").alias("_corrupt_record"),
+        *[F.lit(v).alias(k) for k, v in fixed.items()],
+        *[F.lit(None).cast(f.dataType).alias(f.name) for f in missing],
+    )
+
+
+def test_validate_holds_statement_fields_to_the_contract(spark):
+    df = _statement_frame(spark, [
+        ("WATCHED", ["Ann"], None, None, 2700, None, None),
+        ("ABANDONED", None, 20.0, 2, None, "too slow", None),
+        ("ABANDONED", None, None, 6, None, None,
+         "ABANDONED without progress_pct; quality_rating outside 1-5"),
+        ("ABANDONED", None, 100.5, 1, None, "x" * 2001,
+         "progress_pct outside 0-100; statement text over 2000 characters"),
+        ("WATCHED", ["a"] * 51, None, None, 90_000, None,
+         "viewing_duration_sec outside 0-86400; more than 50 watched_with names"),
+        ("PLAY", None, None, None, None, "bored", "statement fields on a non-statement event"),
+        ("PLAY", [], None, None, None, None, "statement fields on a non-statement event"),
+    ])  # fmt: skip
+    out = df.transform(ingest.validate(load_config("test").ingest, now=F.lit(NOW)))
+    assert_column_equality(out, "reject_reason", "expected")
+
+
+def test_statements_land_in_viewing_statement_once_and_bad_ones_in_quarantine(spark, tmp_path):
+    cfg = load_config(
+        "test", lake_root=str(tmp_path), overrides={"ingest": {"max_files_per_trigger": 1}}
+    )
+    watched = ev(
+        session="api-r1",
+        t="2024-06-01T20:00:00Z",
+        etype="WATCHED",
+        pos=6000,
+        runtime_sec=6000,
+        device_id="api:TV",
+        viewing_platform="TV",
+        watched_with=["Ann", "Bo"],
+        viewing_location="home",
+        is_rewatch=True,
+    )
+    abandoned = ev(
+        session="api-r2",
+        t="2024-06-01T21:00:00Z",
+        etype="ABANDONED",
+        pos=1200,
+        title_id=200,
+        episode_id=201,
+        progress_pct=20.0,
+        abandon_reason="too slow",
+        quality_rating=2,
+        would_retry=False,
+    )
+    bad = ev(
+        session="api-r3",
+        t="2024-06-01T21:00:00Z",
+        etype="ABANDONED",
+        pos=0,
+        progress_pct=5.0,
+        quality_rating=9,
+    )
+    land(cfg, "a.jsonl", [watched, watched, abandoned, bad, ev(t="2024-06-01T10:00:00Z")])
+    land(cfg, "b.jsonl", [watched])  # the same statement landed again later
+    ingest.run(cfg, once=True, spark=spark)
+    engine = get_engine(spark, cfg)
+
+    got = engine.read("viewing_statement").select(
+        "statement_id", "event_type", "profile_id", "title_id", "episode_id", "watched_with",
+        "is_rewatch", "progress_pct", "abandon_reason", "quality_rating", "would_retry",
+    )  # fmt: skip
+    schema = T.StructType([
+        T.StructField("statement_id", T.StringType()), T.StructField("event_type", T.StringType()),
+        T.StructField("profile_id", T.LongType()), T.StructField("title_id", T.LongType()),
+        T.StructField("episode_id", T.LongType()),
+        T.StructField("watched_with", T.ArrayType(T.StringType())),
+        T.StructField("is_rewatch", T.BooleanType()), T.StructField("progress_pct", T.DoubleType()),
+        T.StructField("abandon_reason", T.StringType()),
+        T.StructField("quality_rating", T.IntegerType()),
+        T.StructField("would_retry", T.BooleanType()),
+    ])  # fmt: skip
+    expected = spark.createDataFrame([
+        ("r1", "WATCHED", 7, 100, None, ["Ann", "Bo"], True, None, None, None, None),
+        ("r2", "ABANDONED", 7, 200, 201, None, None, 20.0, "too slow", 2, False),
+    ], schema)  # fmt: skip
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True,
+                       ignore_metadata=True)  # fmt: skip
+    [q] = engine.read("playback_event_quarantine").collect()
+    assert q.reason == "quality_rating outside 1-5" and '"api-r3"' in q.raw_record
+    # the statement's playback_event row is stored once; the table gets no statement field
+    assert engine.read("playback_event").where("session_id = 'api-r1'").count() == 1
+    assert "watched_with" not in engine.read("playback_event").columns
+    land(cfg, "c.jsonl", [abandoned])  # a replayed file adds nothing
+    ingest.run(cfg, once=True, spark=spark)
+    assert engine.read("viewing_statement").count() == 2
+
+
+def test_a_crash_before_the_statement_commit_is_redone_on_restart(spark, tmp_path):
+    cfg = load_config("test", lake_root=str(tmp_path))
+    land(cfg, "a.jsonl", [ev(session="api-r9", t="2024-06-01T20:00:00Z", etype="WATCHED",
+                             pos=10, watched_with=["Ann"])])  # fmt: skip
+    with crash_before("append", "viewing_statement"), pytest.raises(Exception, match="simulated"):
+        ingest.run(cfg, once=True, spark=spark)
+    engine = get_engine(spark, cfg)
+    assert engine.read("viewing_statement").count() == 0
+    assert engine.read("playback_event").count() == 1  # committed before the crash
+    ingest.run(cfg, once=True, spark=spark)
+    [row] = engine.read("viewing_statement").collect()
+    assert (row.statement_id, row.watched_with) == ("r9", ["Ann"])
+    assert engine.read("playback_event").count() == 1
 
 
 def test_parse_keeps_the_raw_line_of_malformed_json_and_wrong_types(spark):
