@@ -17,7 +17,7 @@ version columns, which the job adds.
 
 from __future__ import annotations
 
-from pyspark.ml import Pipeline
+from pyspark.ml import Estimator, Pipeline, Transformer
 from pyspark.ml.feature import (
     IDF,
     BucketedRandomProjectionLSH,
@@ -229,7 +229,7 @@ def content_features(texts: DataFrame, s: ContentSettings, embeddings: bool = Tr
         title_id, unit (L2-normalized TF-IDF vector) and, with ``embeddings``, embedding
         (array<float>, size ``s.embedding_size``).
     """
-    stages = [
+    stages: list[Estimator | Transformer] = [
         RegexTokenizer(inputCol="text", outputCol="tok", pattern=r"[^\w]+", minTokenLength=2),
         StopWordsRemover(inputCol="tok", outputCol="words"),
         HashingTF(inputCol="words", outputCol="tf", numFeatures=s.num_features),
