@@ -180,13 +180,27 @@ def measure(
     ]
 
 
+def link_landing(source: Path, target: Path) -> None:
+    """Hard-link (else copy) the generated landing files into ``target``.
+
+    The ingest archives the landing files it processed (``ingest.landing_cleanup``): a
+    symlinked landing dir would lose the generated files to the first run, leaving the
+    next engine (and every later run on the cached data) nothing to read.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for f in sorted(source.iterdir()):
+        try:
+            os.link(f, target / f.name)
+        except OSError:
+            shutil.copy2(f, target / f.name)
+
+
 def _ingest(engine, events, files, per_trigger, landing, work, env, baseline) -> dict:
     """One ``--once`` ingest of ``landing`` on ``engine``; the figures beside the baseline's."""
     b_sec, b_mem, lines = baseline["seconds"], baseline["mem"], baseline["lines"]
     lake = work / f"ingest-{events}-{engine}"
     shutil.rmtree(lake, ignore_errors=True)
-    (lake / "landing").parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(landing, lake / "landing")
+    link_landing(landing, lake / "landing")
     i_sec, i_mem, _ = run_measured(
         [sys.executable, "-m", "jobs.ingest_playback_events", "--once", "--env", "local", "--lake-root", str(lake),
          "--max-files-per-trigger", str(per_trigger)],
