@@ -22,6 +22,12 @@ Variants (``--variants``, all by default):
   ``True``, disables that pruning), so the two differ by the Spark conversion only;
 * ``random-pruned`` — random keys, Z-ordered, ``streamed_exec=False`` (the min/max range
   of random keys spans the table: nothing to prune);
+* ``random-dv`` (spark engine only) — random keys, table as written, after
+  ``ALTER TABLE ... SET TBLPROPERTIES ('delta.enableDeletionVectors' = true)``: delta-spark's
+  merge-on-read MERGE marks the matched rows deleted in a deletion vector and writes only
+  the new row versions, instead of rewriting each touched file (copy-on-write). It runs
+  last on each table (the protocol upgrade cannot be undone; repetitions restore with
+  Delta's ``RESTORE``), and delta-rs does not write such a table;
 * ``change-log`` — random keys, table as written, the ingest's ``resume.write_path:
   change_log`` call instead of the merge: ``RustDeltaEngine.append("resume_state_change",
   df)`` (the log grows by one batch per repetition), then one
@@ -29,7 +35,12 @@ Variants (``--variants``, all by default):
   ``compact_seconds``), and one :func:`jobs.core.resume_log.current_resume` count with the
   batches pending (``read_seconds``).
 
-For each (size, variant): median seconds of the whole call (engine: Spark
+``--engines rust spark`` runs the variants on both Delta engines over the same built table
+(one Delta protocol): ``rust`` is :class:`RustDeltaEngine` (Spark ``toArrow()`` of the
+source + delta-rs merge), ``spark`` is :class:`SparkDeltaEngine` (delta-spark's MERGE;
+needs the jars: ``DELTA_JARS_DIR``, default ``../shared/delta-spark-jars`` when present).
+
+For each (size, engine, variant): median seconds of the whole call (engine: Spark
 ``toArrow()`` of the source + delta-rs merge), delta-rs' own ``execution_time_ms``,
 files scanned / skipped / removed / added and rows copied, from the MERGE commit's
 ``operationMetrics``; source rows/s. Prints a markdown table; writes JSON and a PNG under
@@ -43,6 +54,8 @@ Usage::
 
     python bench/merge_scaling.py                                 # 100 K, 1 M, 10 M rows
     python bench/merge_scaling.py --sizes 10000 100000 300000 --reps 3   # smoke
+    python bench/merge_scaling.py --sizes 1000000 10000000 50000000 \
+        --variants random random-dv change-log --engines rust spark   # side by side
 """
 
 from __future__ import annotations
@@ -63,7 +76,7 @@ import numpy as np
 import pyarrow as pa
 
 from jobs.core.config import load_config
-from jobs.core.delta import RustDeltaEngine, arrow_schema
+from jobs.core.delta import DeltaEngine, RustDeltaEngine, SparkDeltaEngine, arrow_schema
 from jobs.core.playback_state import RESUME_MERGE
 from jobs.core.tables import RESUME_STATE
 
@@ -73,8 +86,13 @@ RESULTS = ROOT / "bench" / "results"
 log = logging.getLogger("merge_scaling")
 
 VARIANTS = (
-    "random", "random-zorder", "local-zorder", "local-zorder-pruned", "random-pruned", "change-log",
+    "random", "random-zorder", "local-zorder", "local-zorder-pruned", "random-pruned",
+    "random-dv", "change-log",
 )  # fmt: skip
+SPARK_ONLY = ("random-dv",)
+RUST_ONLY = ("local-zorder-pruned", "random-pruned")  # delta-rs' own merge call
+ENGINES = {"rust": RustDeltaEngine, "spark": SparkDeltaEngine}
+DEFAULT_JARS = ROOT.parent / "shared" / "delta-spark-jars"
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd: p -> p * _MULT mod 2**63 is a bijection
 _MASK63 = np.uint64(0x7FFF_FFFF_FFFF_FFFF)
 _CATALOG = 6000  # distinct titles/episodes
@@ -234,6 +252,43 @@ def _restore(path: str, version: int) -> None:
         table.restore(version)
 
 
+def _restore_spark(spark: Any, path: str, version: int) -> None:
+    """Delta's own ``RESTORE`` (delta-rs does not write tables with deletion vectors)."""
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, path)
+    if int(table.history(1).collect()[0].version) != version:
+        table.restoreToVersion(version)
+
+
+def merge_metrics(m: dict[str, Any]) -> dict[str, float]:
+    """A MERGE commit's ``operationMetrics`` under one set of names, from either engine.
+
+    delta-rs writes ``num_target_files_removed``...; delta-spark ``numTargetFilesRemoved``...
+    (as strings). ``dvs_added``: deletion vectors written (delta-spark merge-on-read).
+    """
+    names = {
+        "median_deltars_ms": ("execution_time_ms", "executionTimeMs"),
+        "median_scan_ms": ("scan_time_ms", "scanTimeMs"),
+        "median_rewrite_ms": ("rewrite_time_ms", "rewriteTimeMs"),
+        "files_scanned": ("num_target_files_scanned", "numTargetFilesAfterSkipping"),
+        "files_skipped": ("num_target_files_skipped_during_scan", ""),
+        "files_removed": ("num_target_files_removed", "numTargetFilesRemoved"),
+        "files_added": ("num_target_files_added", "numTargetFilesAdded"),
+        "rows_copied": ("num_target_rows_copied", "numTargetRowsCopied"),
+        "rows_updated": ("num_target_rows_updated", "numTargetRowsUpdated"),
+        "rows_inserted": ("num_target_rows_inserted", "numTargetRowsInserted"),
+        "dvs_added": ("", "numTargetDeletionVectorsAdded"),
+    }
+    out = {}
+    for key, (rust, spark) in names.items():
+        value = m.get(rust) if rust in m else m.get(spark)
+        out[key] = float(value or 0)
+    if "numTargetFilesBeforeSkipping" in m:
+        out["files_skipped"] = float(m["numTargetFilesBeforeSkipping"] or 0) - out["files_scanned"]
+    return out
+
+
 def _file_count(path: str) -> int:
     from deltalake import DeltaTable
 
@@ -252,8 +307,7 @@ def measure_size(
     lake = work / f"rows-{rows}"
     shutil.rmtree(lake, ignore_errors=True)
     cfg = load_config("local", lake_root=str(lake))
-    engine = RustDeltaEngine(spark, cfg)
-    path = engine.path("resume_state")
+    path = RustDeltaEngine(spark, cfg).path("resume_state")
     t0 = time.monotonic()
     file_bytes = int(args.file_mb * 1024 * 1024)
     n_profiles = build_table(
@@ -280,85 +334,118 @@ def measure_size(
         source.unpersist()
     baseline_sec = statistics.median(base_reps)
     results = []
-    for variant in (v for v in args.variants if v != "change-log"):
-        zordered = variant != "random"
-        if zordered and zorder_version is None:
-            _restore(path, written_version)
-            t0 = time.monotonic()
-            engine.optimize("resume_state", zorder_by=["profile_id"])
-            zorder_sec = time.monotonic() - t0
-            zorder_version = DeltaTable(path).version()
-            zorder_files = _file_count(path)
-            ids = profile_ids(np.arange(n_profiles))
-            sorted_profiles = np.argsort(ids, kind="stable")
-        base = zorder_version if zordered else written_version
-        direct = variant.endswith("pruned")
-        localized = variant.startswith("local")
-        reps = []
-        for _ in range(args.reps):
-            _restore(path, base)
-            data = make_batch(
-                rng, n_profiles, args.keys_per_profile, args.batch, localized, sorted_profiles
-            )
-            if direct:
-                seconds = _merge_direct(path, data)
-            else:
-                source = spark.createDataFrame(data).cache()
-                source.count()  # materialize: the timing starts from a ready DataFrame
-                seconds = engine.merge("resume_state", source, RESUME_MERGE).seconds
-                source.unpersist()
-            m = engine.history("resume_state", 1)[0].get("operationMetrics", {})
-            reps.append({"seconds": seconds, **m})
-            log.info("rows=%d %s: %.2fs %s", rows, variant, seconds, m)
-
-        def med(key: str, runs: list[dict] = reps) -> float:
-            return statistics.median(float(r.get(key, 0) or 0) for r in runs)
-
-        seconds = med("seconds")
-        results.append(
-            {
-                "rows": n_profiles * args.keys_per_profile,
-                "target_rows": rows,
-                "variant": variant,
-                "batch": args.batch,
-                "reps": args.reps,
-                "table_mb": round(table_mb, 1),
+    for engine_name in args.engines:
+        engine = ENGINES[engine_name](spark, cfg)
+        variants = [
+            v for v in args.variants
+            if v != "change-log"
+            and not (engine_name == "rust" and v in SPARK_ONLY)
+            and not (engine_name == "spark" and v in RUST_ONLY)
+        ]  # fmt: skip
+        # random-dv upgrades the protocol for good: it runs last, after the change log
+        last = [v for v in variants if v in SPARK_ONLY]
+        for variant in [v for v in variants if v not in SPARK_ONLY]:
+            zordered = variant != "random"
+            if zordered and zorder_version is None:
+                _restore(path, written_version)
+                t0 = time.monotonic()
+                engine.optimize("resume_state", zorder_by=["profile_id"])
+                zorder_sec = time.monotonic() - t0
+                zorder_version = DeltaTable(path).version()
+                zorder_files = _file_count(path)
+                ids = profile_ids(np.arange(n_profiles))
+                sorted_profiles = np.argsort(ids, kind="stable")
+            base = zorder_version if zordered else written_version
+            results.append(_merges(spark, engine, variant, base, rng, n_profiles, sorted_profiles,
+                                   args, baseline_sec, {
+                "target_rows": rows, "table_mb": round(table_mb, 1),
                 "table_files": zorder_files if zordered else written_files,
                 "build_seconds": round(build_sec, 1),
-                "zorder_seconds": round(zorder_sec, 1) if zorder_sec is not None else None,
-                "median_seconds": round(seconds, 3),
-                "min_seconds": round(min(r["seconds"] for r in reps), 3),
-                "max_seconds": round(max(r["seconds"] for r in reps), 3),
-                "median_deltars_ms": med("execution_time_ms"),
-                "median_scan_ms": med("scan_time_ms"),
-                "median_rewrite_ms": med("rewrite_time_ms"),
-                "files_scanned": med("num_target_files_scanned"),
-                "files_skipped": med("num_target_files_skipped_during_scan"),
-                "files_removed": med("num_target_files_removed"),
-                "files_added": med("num_target_files_added"),
-                "rows_copied": med("num_target_rows_copied"),
-                "rows_updated": med("num_target_rows_updated"),
-                "rows_inserted": med("num_target_rows_inserted"),
-                "source_rows_per_sec": round(args.batch / seconds) if seconds else None,
-                "baseline_seconds": round(baseline_sec, 3),
-                "ratio_to_baseline": round(seconds / baseline_sec, 2) if baseline_sec else None,
-                "runs": reps,
-            }
-        )
-        print(json.dumps({k: v for k, v in results[-1].items() if k != "runs"}), file=sys.stderr)
-    if "change-log" in args.variants:  # on the table as written, after the merges
-        results.append(_change_log(spark, engine, rng, n_profiles, args, baseline_sec, {
-            "target_rows": rows, "table_mb": round(table_mb, 1), "table_files": written_files,
-            "build_seconds": round(build_sec, 1), "written_version": written_version,
-        }))  # fmt: skip
+                "zorder_seconds": round(zorder_sec, 1) if zordered and zorder_sec else None,
+            }))  # fmt: skip
+        if "change-log" in args.variants:  # on the table as written, after the merges
+            results.append(_change_log(spark, engine, rng, n_profiles, args, baseline_sec, {
+                "target_rows": rows, "table_mb": round(table_mb, 1),
+                "table_files": written_files, "build_seconds": round(build_sec, 1),
+                "written_version": written_version,
+            }))  # fmt: skip
+        for variant in last:  # random-dv
+            _restore(path, written_version)
+            spark.sql(
+                f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
+                "('delta.enableDeletionVectors' = 'true')"
+            )
+            dv_version = engine.version("resume_state")
+            results.append(_merges(spark, engine, variant, dv_version, rng, n_profiles, None,
+                                   args, baseline_sec, {
+                "target_rows": rows, "table_mb": round(table_mb, 1),
+                "table_files": written_files, "build_seconds": round(build_sec, 1),
+                "zorder_seconds": None,
+            }))  # fmt: skip
     if not args.keep:
         shutil.rmtree(lake, ignore_errors=True)
     return results
 
 
+def _merges(
+    spark: Any,
+    engine: DeltaEngine,
+    variant: str,
+    base: int,
+    rng: np.random.Generator,
+    n_profiles: int,
+    sorted_profiles: np.ndarray | None,
+    args: argparse.Namespace,
+    baseline_sec: float,
+    table: dict[str, Any],
+) -> dict[str, Any]:
+    """``--reps`` merges of one variant, each on the table restored to version ``base``."""
+    path = engine.path("resume_state")
+    direct = variant.endswith("pruned")
+    localized = variant.startswith("local")
+    reps = []
+    for _ in range(args.reps):
+        if variant in SPARK_ONLY:
+            _restore_spark(spark, path, base)
+        else:
+            _restore(path, base)
+        data = make_batch(
+            rng, n_profiles, args.keys_per_profile, args.batch, localized, sorted_profiles
+        )
+        if direct:
+            seconds = _merge_direct(path, data)
+        else:
+            source = spark.createDataFrame(data).cache()
+            source.count()  # materialize: the timing starts from a ready DataFrame
+            seconds = engine.merge("resume_state", source, RESUME_MERGE).seconds
+            source.unpersist()
+        m = merge_metrics(engine.history("resume_state", 1)[0].get("operationMetrics") or {})
+        reps.append({"seconds": seconds, **m})
+        log.info("rows=%d %s %s: %.2fs %s", table["target_rows"], engine.name, variant,
+                 seconds, m)  # fmt: skip
+
+    def med(key: str) -> float:
+        return statistics.median(float(r.get(key, 0) or 0) for r in reps)
+
+    seconds = med("seconds")
+    result = table | {
+        "rows": n_profiles * args.keys_per_profile, "engine": engine.name, "variant": variant,
+        "batch": args.batch, "reps": args.reps, "median_seconds": round(seconds, 3),
+        "min_seconds": round(min(r["seconds"] for r in reps), 3),
+        "max_seconds": round(max(r["seconds"] for r in reps), 3),
+        **{k: med(k) for k in reps[0] if k != "seconds"},
+        "source_rows_per_sec": round(args.batch / seconds) if seconds else None,
+        "baseline_seconds": round(baseline_sec, 3),
+        "ratio_to_baseline": round(seconds / baseline_sec, 2) if baseline_sec else None,
+        "runs": reps,
+    }  # fmt: skip
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}), file=sys.stderr)
+    return result
+
+
 def _change_log(
     spark: Any,
-    engine: RustDeltaEngine,
+    engine: DeltaEngine,
     rng: np.random.Generator,
     n_profiles: int,
     args: argparse.Namespace,
@@ -385,15 +472,16 @@ def _change_log(
         seconds = engine.append(CHANGE, source).seconds
         source.unpersist()
         reps.append({"seconds": seconds})
-        log.info("rows=%d change-log append: %.2fs", rows, seconds)
+        log.info("rows=%d %s change-log append: %.2fs", rows, engine.name, seconds)
     t0 = time.monotonic()
     current = current_resume(engine).count()
     read_sec = time.monotonic() - t0
     done = compact(engine)
-    m = engine.history("resume_state", 1)[0].get("operationMetrics", {})  # the base merge
+    m = merge_metrics(engine.history("resume_state", 1)[0].get("operationMetrics") or {})
     seconds = statistics.median(r["seconds"] for r in reps)
     result = table | {
-        "rows": n_profiles * args.keys_per_profile, "variant": "change-log",
+        "rows": n_profiles * args.keys_per_profile, "engine": engine.name,
+        "variant": "change-log",
         "batch": args.batch, "reps": args.reps, "zorder_seconds": None,
         "median_seconds": round(seconds, 3),
         "min_seconds": round(min(r["seconds"] for r in reps), 3),
@@ -407,8 +495,7 @@ def _change_log(
         "read_seconds": round(read_sec, 2), "current_rows": current,
         "compact_seconds": round(done.seconds, 2), "compact_keys": done.keys,
         "compact_rows_pruned": done.rows_pruned,
-        "compact_files_removed": m.get("num_target_files_removed"),
-        "compact_rows_copied": m.get("num_target_rows_copied"),
+        "compact_files_removed": m["files_removed"], "compact_rows_copied": m["rows_copied"],
         "runs": reps,
     }  # fmt: skip
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}), file=sys.stderr)
@@ -423,11 +510,11 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for variant in dict.fromkeys(r["variant"] for r in rows):
-        sel = [r for r in rows if r["variant"] == variant]
+    for label in dict.fromkeys(_label(r) for r in rows):
+        sel = [r for r in rows if _label(r) == label]
         xs = [r["rows"] for r in sel]
-        a.plot(xs, [r["median_seconds"] for r in sel], "o-", label=variant)
-        b.plot(xs, [r["rows_copied"] for r in sel], "o-", label=variant)
+        a.plot(xs, [r["median_seconds"] for r in sel], "o-", label=label)
+        b.plot(xs, [r["rows_copied"] for r in sel], "o-", label=label)
     for ax, ylabel in ((a, "median merge seconds"), (b, "target rows copied (rewritten)")):
         ax.set_xscale("log")
         ax.set_xlabel("resume_state rows")
@@ -439,28 +526,34 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def _label(r: dict) -> str:
+    return f"{r.get('engine', 'rust')} {r['variant']}"
+
+
 def markdown(rows: list[dict]) -> str:
     """The results as a markdown table (one line per size and variant)."""
     out = [
-        "| rows | variant | files | median s | min–max s | delta-rs ms | scanned | skipped "
-        "| removed | added | rows copied | source rows/s | × smallest | baseline s | × baseline |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| rows | engine | variant | files | median s | min–max s | engine ms | scanned "
+        "| skipped | removed | added | DVs added | rows copied | source rows/s | × smallest "
+        "| baseline s | × baseline |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     first: dict[str, float] = {}
     for r in rows:
-        ratio = r["median_seconds"] / first.setdefault(r["variant"], r["median_seconds"])
+        ratio = r["median_seconds"] / first.setdefault(_label(r), r["median_seconds"])
         out.append(
-            f"| {r['rows']:,} | {r['variant']} | {r['table_files']} | {r['median_seconds']:.2f} | "
+            f"| {r['rows']:,} | {r.get('engine', 'rust')} | {r['variant']} | {r['table_files']} "
+            f"| {r['median_seconds']:.2f} | "
             f"{r['min_seconds']:.2f}–{r['max_seconds']:.2f} | {r['median_deltars_ms']:.0f} | "
             f"{r['files_scanned']:.0f} | {r['files_skipped']:.0f} | {r['files_removed']:.0f} | "
-            f"{r['files_added']:.0f} | {r['rows_copied']:,.0f} | "
+            f"{r['files_added']:.0f} | {r.get('dvs_added', 0):.0f} | {r['rows_copied']:,.0f} | "
             f"{r['source_rows_per_sec'] or 0:,} | {ratio:.2f}× | {r['baseline_seconds']:.2f} | "
             f"{r['ratio_to_baseline']}× |"
         )
     for r in rows:
         if r["variant"] == "change-log":
             out.append(
-                f"\nchange-log at {r['rows']:,} rows: compaction of {r['reps']} batches "
+                f"\n{r['engine']} change-log at {r['rows']:,} rows: compaction of {r['reps']} batches "
                 f"({r['compact_keys']:,} keys) {r['compact_seconds']:.2f} s (base files "
                 f"rewritten {r['compact_files_removed']}, rows copied "
                 f"{r['compact_rows_copied']}); current_resume over base + log "
@@ -504,6 +597,11 @@ def main(argv: list[str] | None = None) -> int:
         "--chunk-rows", type=int, default=1_000_000,
         help="rows per append while building the table (default 1000000)",
     )  # fmt: skip
+    parser.add_argument(
+        "--engines", nargs="+", choices=sorted(ENGINES), default=["rust"],
+        help="Delta engines to merge with, one after the other on each table (spark needs "
+        "DELTA_JARS_DIR or ../shared/delta-spark-jars; default: rust)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument(
         "--work-dir", default=str(Path(tempfile.gettempdir()) / "viewing-lakehouse-merge-bench"),
@@ -521,6 +619,13 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(message)s",
     )
     os.environ.setdefault("SPARK_LOG_LEVEL", "ERROR")
+    if "spark" in args.engines and not os.environ.get("DELTA_JARS_DIR"):
+        if not DEFAULT_JARS.is_dir():
+            parser.error(
+                "--engines spark needs the delta-spark jars: set DELTA_JARS_DIR "
+                f"(none found at {DEFAULT_JARS})"
+            )
+        os.environ["DELTA_JARS_DIR"] = str(DEFAULT_JARS)
     from jobs.core.spark import build_spark
 
     work = Path(args.work_dir)
