@@ -605,13 +605,23 @@ class BatchWriter:
         )
 
 
+def _write_counts(result) -> str:
+    """``ins=.. upd=..`` for a merge, ``appended=..`` for an append (the change-log path)."""
+    m = result.metrics
+    if "rows_inserted" in m or "rows_updated" in m:
+        return f"ins={m.get('rows_inserted', '-')} upd={m.get('rows_updated', '-')}"
+    if "rows_written" in m:
+        return f"appended={m['rows_written']}"
+    return "-"
+
+
 def log_batch(batch_id: int, counts: dict, result, merges: dict, timings: tuple) -> None:
     """One log line per micro-batch: counts, what each merge did, and where time went."""
     sess, res = merges["playback_session"], merges["resume_state"]
     total, t_read, t_dedupe = timings
     log.info(
         "batch %d: rows_in=%d quarantined=%d duplicates_dropped=%d written=%d%s "
-        "session(ins=%s upd=%s%s) resume(ins=%s upd=%s%s) %.1fs "
+        "session(%s%s) resume(%s%s) %.1fs "
         "[read %.1fs, dedupe %.1fs, events %.1fs, session %.1fs, resume %.1fs]",
         batch_id,
         counts["rows_in"],
@@ -619,11 +629,9 @@ def log_batch(batch_id: int, counts: dict, result, merges: dict, timings: tuple)
         counts["duplicates"],
         counts["written"],
         " (replay: already committed)" if result.skipped else "",
-        sess.metrics.get("rows_inserted", "-"),
-        sess.metrics.get("rows_updated", "-"),
+        _write_counts(sess),
         " skipped" if sess.skipped else "",
-        res.metrics.get("rows_inserted", "-"),
-        res.metrics.get("rows_updated", "-"),
+        _write_counts(res),
         " skipped" if res.skipped else "",
         total,
         t_read,

@@ -338,6 +338,25 @@ class DeltaEngine(ABC):
         """The table's current Delta properties (``delta.*`` configuration)."""
 
     @abstractmethod
+    def columns(self, table: str) -> list[str]:
+        """Column names of the table's stored schema (from the Delta log), in order.
+
+        Raises:
+            TableNotFoundError: no Delta table at the table's path.
+        """
+
+    @abstractmethod
+    def add_columns(self, table: str, fields: list[T.StructField]) -> WriteResult:
+        """Add nullable columns to the table's schema: one metadata commit, no file rewritten.
+
+        Stored files read the new columns as NULL. Used for additive schema change only
+        (:mod:`jobs.core.schema_change` decides which columns).
+
+        Raises:
+            TableNotFoundError: no Delta table at the table's path.
+        """
+
+    @abstractmethod
     def optimize(self, table: str, zorder_by: list[str] | None = None) -> dict[str, Any]:
         """Compact small files, or Z-order by ``zorder_by``; returns the engine's metrics."""
 
@@ -598,6 +617,22 @@ class RustDeltaEngine(DeltaEngine):
     def properties(self, table: str) -> dict[str, str]:
         return dict(self._table(table).metadata().configuration)
 
+    def columns(self, table: str) -> list[str]:
+        return list(self._table(table).schema().to_arrow().names)
+
+    def add_columns(self, table: str, fields: list[T.StructField]) -> WriteResult:
+        from deltalake import Schema
+
+        start = time.monotonic()
+        added = Schema.from_arrow(arrow_schema(T.StructType(fields))).fields
+
+        def attempt() -> WriteResult:
+            dt = self._table(table)
+            dt.alter.add_columns(list(added))
+            return WriteResult(False, dt.version(), {}, time.monotonic() - start)
+
+        return self._retry(table, "add_columns", attempt)
+
     def _changed_keys(self, table, since_version, key) -> DataFrame:
         dt = self._table(table)
         if since_version >= dt.version():
@@ -745,12 +780,15 @@ class SparkDeltaEngine(DeltaEngine):
     def _last_metrics(self, table: str) -> tuple[int, dict[str, Any]]:
         last = self._delta_table(table).history(1).collect()[0]
         m = last.operationMetrics or {}
-        return int(last.version), {
-            "rows_inserted": int(m.get("numTargetRowsInserted", 0)),
-            "rows_updated": int(m.get("numTargetRowsUpdated", 0)),
-            "rows_deleted": int(m.get("numTargetRowsDeleted", m.get("numDeletedRows", 0))),
-            "rows_written": int(m.get("numOutputRows", 0)),
+        names = {  # the normalised key: delta-spark's names for it, first found wins
+            "rows_inserted": ("numTargetRowsInserted",),
+            "rows_updated": ("numTargetRowsUpdated",),
+            "rows_deleted": ("numTargetRowsDeleted", "numDeletedRows"),
+            "rows_written": ("numOutputRows",),
         }
+        found = {k: next((m[n] for n in ns if n in m), None) for k, ns in names.items()}
+        # only what the operation reports: an append has no inserted/updated counts
+        return int(last.version), {k: int(v) for k, v in found.items() if v is not None}
 
     def _write(self, table, df, mode, predicate, app_id, version) -> WriteResult:
         return self._retry(
@@ -858,6 +896,20 @@ class SparkDeltaEngine(DeltaEngine):
     def properties(self, table: str) -> dict[str, str]:
         row = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path(table)}`").first()
         return dict(row.properties or {}) if row is not None else {}
+
+    def columns(self, table: str) -> list[str]:
+        return list(self._delta_table(table).toDF().columns)
+
+    def add_columns(self, table: str, fields: list[T.StructField]) -> WriteResult:
+        start = time.monotonic()
+        self._delta_table(table)  # TableNotFoundError with the job to run
+        ddl = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in fields)
+
+        def attempt() -> WriteResult:
+            self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` ADD COLUMNS ({ddl})")
+            return WriteResult(False, self.version(table), {}, time.monotonic() - start)
+
+        return self._retry(table, "add_columns", attempt)
 
     def _changed_keys(self, table, since_version, key) -> DataFrame:
         current = self.version(table)

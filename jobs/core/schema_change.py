@@ -3,16 +3,17 @@
 A table created before its spec gained a column (e.g. ``abandoned_content``'s statement
 columns) would refuse every write of the new shape: Delta appends and merges do not
 evolve a schema on their own here (no ``mergeSchema``). :func:`add_declared_columns`
-adds the missing columns to the table's metadata, one commit, no data file rewritten:
-old files read the new columns as NULL. Columns are only ever added, never dropped,
-retyped or reordered, so every reader of the old shape keeps working.
+adds the missing columns to the table's metadata through the engine
+(:meth:`DeltaEngine.add_columns`: one commit, no data file rewritten): old files read the
+new columns as NULL. Columns are only ever added, never dropped, retyped or reordered, so
+every reader of the old shape keeps working.
 """
 
 from __future__ import annotations
 
 import logging
 
-from jobs.core.delta import DeltaEngine, SparkDeltaEngine, arrow_schema
+from jobs.core.delta import DeltaEngine
 from jobs.core.tables import get_spec
 
 log = logging.getLogger(__name__)
@@ -21,23 +22,22 @@ log = logging.getLogger(__name__)
 def missing_columns(engine: DeltaEngine, table: str) -> list[str]:
     """Declared columns of ``table`` its stored Delta schema lacks, in spec order.
 
-    Reads only the Delta log (delta-rs), whichever engine writes the table.
+    Reads only the Delta log (:meth:`DeltaEngine.columns`).
 
     Raises:
         KeyError: ``table`` is not declared.
+        TableNotFoundError: the table does not exist.
     """
-    from deltalake import DeltaTable
-
-    stored = set(DeltaTable(engine.path(table)).schema().to_arrow().names)
+    stored = set(engine.columns(table))
     return [c for c in get_spec(table).columns if c not in stored]
 
 
 def add_declared_columns(engine: DeltaEngine, table: str) -> list[str]:
     """Add the declared columns the stored ``table`` lacks (nullable); returns their names.
 
-    A no-op (no commit) when the table already has every declared column. With the
-    spark engine the change is an ``ALTER TABLE ... ADD COLUMNS``; with delta-rs
-    ``DeltaTable.alter.add_columns``. Partition columns are never added this way.
+    A no-op (no commit) when the table already has every declared column; else one
+    :meth:`DeltaEngine.add_columns` commit (delta-spark: ``ALTER TABLE ... ADD COLUMNS``;
+    delta-rs: ``DeltaTable.alter.add_columns``). Partition columns are never added this way.
 
     Raises:
         KeyError: ``table`` is not declared.
@@ -53,15 +53,6 @@ def add_declared_columns(engine: DeltaEngine, table: str) -> list[str]:
             "cannot be added to an existing table; rebuild it"
         )
     fields = [f for f in spec.schema.fields if f.name in missing]
-    if isinstance(engine, SparkDeltaEngine):
-        ddl = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in fields)
-        engine.spark.sql(f"ALTER TABLE delta.`{engine.path(table)}` ADD COLUMNS ({ddl})")
-    else:
-        from deltalake import DeltaTable, Schema
-
-        delta_fields = Schema.from_arrow(arrow_schema(spec.schema)).fields
-        DeltaTable(engine.path(table)).alter.add_columns(
-            [f for f in delta_fields if f.name in missing]
-        )
+    engine.add_columns(table, fields)
     log.info("%s: added declared column(s) %s", table, ", ".join(missing))
     return missing

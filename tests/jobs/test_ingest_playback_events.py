@@ -490,3 +490,22 @@ def test_a_fail_rule_stops_the_query_before_anything_is_written(spark, tmp_path,
     engine = get_engine(spark, cfg)
     assert engine.read("playback_event").count() == 0
     assert engine.read("resume_state").count() == 0
+
+
+def test_the_batch_log_shows_merge_counts_or_rows_appended(caplog):
+    from jobs.core.delta import WriteResult
+
+    merged = WriteResult(False, 4, {"rows_inserted": 3, "rows_updated": 5}, 0.4)
+    appended = WriteResult(False, 9, {"rows_written": 120}, 0.1)
+    counts = {"rows_in": 130, "quarantined": 2, "duplicates": 8, "written": 120}
+    with caplog.at_level("INFO", logger=ingest.log.name):
+        ingest.log_batch(
+            7,
+            counts,
+            WriteResult(False, 2, {}, 1.0),
+            {"playback_session": merged, "resume_state": appended},
+            (2.0, 0.3, 0.2),
+        )
+    line = caplog.messages[-1]
+    assert "session(ins=3 upd=5)" in line
+    assert "resume(appended=120)" in line  # the change-log path appends
