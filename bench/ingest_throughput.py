@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -78,6 +79,8 @@ def _rss_kb(pid: int) -> int:
 def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, dict, str]:
     """Run ``cmd``; return (seconds, memory figures, stdout).
 
+    The process's stderr (its log) is kept under the figures' ``"log"`` key.
+
     Memory, sampled every 0.5 s from /proc: ``peak_mb`` of the whole process tree,
     ``python_peak_mb`` (the driver's Python process) and ``jvm_peak_mb`` (its
     descendants: the JVM), and ``series`` — ``[seconds since start, tree MB]`` — so a
@@ -107,7 +110,31 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, dict, 
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
+    mem["log"] = err
     return seconds, mem, out
+
+
+PHASES = ("read", "dedupe", "events", "session", "resume")
+_BATCH_LINE = re.compile(
+    r"batch (\d+): .* ([0-9.]+)s \[read ([0-9.]+)s, dedupe ([0-9.]+)s, events ([0-9.]+)s, "
+    r"session ([0-9.]+)s, resume ([0-9.]+)s\]"
+)
+
+
+def batch_phases(log_text: str) -> dict[str, float]:
+    """Where the ingest's time went, summed over its micro-batch log lines.
+
+    ``jobs.ingest_playback_events.log_batch`` ends each line with the batch's seconds and
+    ``[read, dedupe, events, session, resume]`` (the three writes may overlap on small
+    batches). Returns ``batches``, ``batch_seconds`` and one total per phase (seconds).
+    """
+    out = {"batches": 0.0, "batch_seconds": 0.0, **{p: 0.0 for p in PHASES}}
+    for m in _BATCH_LINE.finditer(log_text):
+        out["batches"] += 1
+        out["batch_seconds"] += float(m.group(2))
+        for phase, value in zip(PHASES, m.groups()[2:], strict=True):
+            out[phase] += float(value)
+    return {k: round(v, 1) for k, v in out.items()}
 
 
 BASELINE = r"""
@@ -226,6 +253,9 @@ def _ingest(engine, events, files, per_trigger, landing, work, env, baseline) ->
         "ingest_rss_first_half_mb": _half_median(i_mem["series"], first=True),
         "ingest_rss_second_half_mb": _half_median(i_mem["series"], first=False),
         "cost_ratio": round(i_sec / b_sec, 2),
+        # the profile: seconds per phase over all micro-batches; the rest of the run is
+        # JVM start, planning and the end-of-run compaction
+        "phases": batch_phases(i_mem["log"]),
         "ingest_rss_series": i_mem["series"],
     }
 
@@ -328,6 +358,15 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['baseline_peak_rss_mb']} | {r['ingest_peak_rss_mb']} "
             f"({r['ingest_python_peak_mb']} + {r['ingest_jvm_peak_mb']}) "
             f"| {r['ingest_rss_first_half_mb']} / {r['ingest_rss_second_half_mb']} |"
+        )
+    print("\nWhere the ingest's time went (seconds summed over micro-batches):\n")
+    print("| events | engine | run s | batches | in batches s | " + " | ".join(PHASES) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(PHASES))
+    for r in rows:
+        ph = r["phases"]
+        print(
+            f"| {r['events']:,} | {r['engine']} | {r['ingest_seconds']} | {ph['batches']:.0f} "
+            f"| {ph['batch_seconds']} | " + " | ".join(str(ph[p]) for p in PHASES) + " |"
         )
     return 0
 
