@@ -95,13 +95,18 @@ def unreadable_message(engine: Any, table: str, exc: BaseException) -> str:
 def read_table(engine: Any, table: str) -> Any:
     """``engine.read(table)`` with its schema resolved, or a one-line error.
 
+    ``playback_session`` is read as the current sessions (the table folded with its
+    change log, :func:`jobs.core.session_log.current_sessions`), so the completeness
+    checks compare stored events with every session row the ingest wrote.
+
     Raises:
         TableUnreadableError: the table's log or files cannot be read.
     """
     from jobs.core.delta import TableNotFoundError
+    from jobs.core.session_log import BASE, current_sessions
 
     try:
-        df = engine.read(table)
+        df = current_sessions(engine) if table == BASE else engine.read(table)
         df.schema  # noqa: B018 - resolves the file listing now, not inside GX
     except TableNotFoundError:
         raise

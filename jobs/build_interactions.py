@@ -23,10 +23,11 @@ import sys
 from jobs.core.cli import JobError, UsageError, job_parser, run
 from jobs.core.recommend import interactions as ri
 from jobs.core.recommend import state
+from jobs.core.session_log import current_sessions
 
 log = logging.getLogger("build_interactions")
 JOB = "build_interactions"
-SOURCES = ("playback_session", "title", "episode")
+SOURCES = ("playback_session", "playback_session_change", "title", "episode")
 TABLES = ["viewing_session", "user_content_interaction", "user_content_rating", "build_state"]
 
 
@@ -51,7 +52,7 @@ def build(engine, settings, feedback: str | None = None, force: bool = False) ->
         log.info("sources unchanged since the last run (%s): nothing to do", current)
         return {"skipped": True}
     viewing = ri.viewing_sessions(
-        engine.read("playback_session"),
+        current_sessions(engine),
         engine.read("title"),
         engine.read("episode"),
         settings.interactions.typical_length_sec,

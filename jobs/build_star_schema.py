@@ -13,8 +13,9 @@ in :mod:`jobs.core.watched`, the as-of time in :mod:`jobs.core.as_of`, and the
 incremental bookkeeping in :mod:`jobs.core.incremental`.
 
 Incremental and idempotent: ``build_state`` records the version of every source table a
-run has processed. A run reads ``playback_session`` at that version and now, and only
-the sessions that differ (new, or with new events), plus the sessions of profiles that got
+run has processed. A run reads the sessions ``playback_session``'s change data feed shows
+changed since that version and those with rows in its change log (new, or with new
+events: :func:`changed_sessions`), plus the sessions of profiles that got
 a new ``dim_users`` version and of items whose ``dim_movies`` row changed, are
 recomputed and merged on ``session_id``. Every write goes through
 :func:`~jobs.core.incremental.sync_table`, which writes only rows that differ from the
@@ -51,13 +52,23 @@ from jobs.core.delta import (
 )
 from jobs.core.incremental import read_marks, run_build, sync_table
 from jobs.core.keys import UNKNOWN_KEY, ensure_unknown_members, unknown_rows
+from jobs.core.session_log import current_sessions, pending_keys
 from jobs.core.star import dimensions, fact, marts
 from jobs.core.tables_star import BUILD_STATE, CATALOG_TITLE, MART_TABLES, STAR_TABLES
 
 log = logging.getLogger("build_star_schema")
 
 JOB = "build_star_schema"
-SOURCES = ("playback_session", "profile", "account", "device", "title", "episode", "catalog_title")
+SOURCES = (
+    "playback_session",
+    "playback_session_change",
+    "profile",
+    "account",
+    "device",
+    "title",
+    "episode",
+    "catalog_title",
+)
 
 
 def build_dim_users(engine: DeltaEngine, effective: DataFrame, as_of: dt.datetime) -> list[int]:
@@ -80,21 +91,28 @@ def changed_sessions(engine: DeltaEngine, since_version: int | None) -> DataFram
     """``playback_session`` rows changed after ``since_version`` (None = all rows).
 
     The changed ``session_id`` values come from the table's change data feed, so an
-    incremental run reads the sessions the stream touched, not two whole snapshots; the
-    current rows of those sessions are returned. Without a usable feed (a lake created
-    before the spec turned it on, or vacuumed versions) the two snapshots are diffed; when
-    the old version is gone too, every row is returned.
+    incremental run reads the sessions the stream touched, not two whole snapshots, plus
+    every session with a row in the change log ``playback_session_change`` (not yet
+    compacted; recomputing one again is harmless); the current rows of those sessions
+    (:func:`jobs.core.session_log.current_sessions`) are returned. Without a usable feed
+    (a lake created before the spec turned it on, or vacuumed versions) the two snapshots
+    are diffed; when the old version is gone too, every row is returned.
 
     Returns:
         ``playback_session`` rows, or None when nothing changed.
     """
-    current = engine.read("playback_session")
+    current = current_sessions(engine)
     if since_version is None:
         return current
+    pending = pending_keys(engine)
     if since_version == engine.version("playback_session"):
-        return None
+        if pending is None or pending.isEmpty():
+            return None
+        return current.join(pending, "session_id", "left_semi")
     try:
         keys = engine.changed_keys("playback_session", since_version, ["session_id"])
+        if pending is not None:
+            keys = keys.unionByName(pending).distinct()
         return current.join(keys, "session_id", "left_semi")
     except ChangeFeedUnavailableError as exc:
         log.info("%s: diffing snapshots instead", exc)
@@ -155,7 +173,7 @@ def build(
         engine.create(spec)
     if not engine.exists("playback_session"):
         raise TableNotFoundError("playback_session missing: run jobs.ingest_playback_events first")
-    sessions_all = engine.read("playback_session")
+    sessions_all = current_sessions(engine)
     as_of_ts = resolve_as_of(as_of, lambda: newest(sessions_all, "started_at"))
 
     def steps(report: dict[str, Any]) -> None:

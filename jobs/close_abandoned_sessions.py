@@ -4,11 +4,15 @@ A session is abandoned when it is still open (``ended_at IS NULL``) and its newe
 is older than ``abandoned_sessions.idle_hours`` (conf/base.yaml, 4 h):
 the player crashed, the network dropped, the app was killed before it sent END. The job
 closes it with ``ended_at = last_event_at`` (its last event time) and
-``end_reason = 'ABANDONED'``, through ``engine.merge`` on ``session_id``.
+``end_reason = 'ABANDONED'``. It reads the current sessions
+(:func:`jobs.core.session_log.current_sessions`) and, like the ingest
+(``resume.write_path``), appends one closing row per session to
+``playback_session_change`` (``change_log``, the default: ``event_count`` 0, folded by
+the session rule) or merges into ``playback_session`` on ``session_id`` (``merge``).
 
-Safe to rerun: the merge only updates rows still open, so a second run changes nothing.
-A late END that arrives afterwards still wins: the ingest's session merge keeps the
-greater ``ended_at`` and takes the END's ``end_reason``.
+Safe to rerun: only sessions still open are closed, so a second run changes nothing.
+A late END that arrives afterwards still wins: the session rule keeps the greater
+``ended_at`` and the reason of the newest end.
 
 Usage::
 
@@ -22,6 +26,7 @@ import argparse
 import datetime as dt
 import logging
 import sys
+import uuid
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -29,6 +34,9 @@ from pyspark.sql import functions as F
 from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.config import Config
 from jobs.core.delta import DeltaEngine, MergeSpec, WriteResult
+from jobs.core.playback_state import as_change_rows
+from jobs.core.session_log import current_sessions
+from jobs.core.tables import PLAYBACK_SESSION, PLAYBACK_SESSION_CHANGE
 
 log = logging.getLogger("close_abandoned_sessions")
 
@@ -40,6 +48,12 @@ CLOSE_MERGE = MergeSpec(
     update_condition="t.ended_at IS NULL",
     insert={},
 )
+# the closing row the change-log path appends (its other columns: the session's current row)
+CLOSING = {
+    "ended_at": "last_event_at",
+    "end_reason": f"'{END_REASON}'",
+    "event_count": "CAST(0 AS BIGINT)",
+}
 
 
 def abandoned_sessions(sessions: DataFrame, idle_hours: float, now: dt.datetime) -> DataFrame:
@@ -84,12 +98,21 @@ def close_abandoned_sessions(
         TableNotFoundError: ``playback_session`` does not exist yet (run the ingest).
     """
     now = now or dt.datetime.now(dt.UTC)
-    found = abandoned_sessions(engine.read("playback_session"), idle_hours, now).persist()
+    sessions = current_sessions(engine)
+    found = abandoned_sessions(sessions, idle_hours, now).persist()
     try:
         n = found.count()
         if n == 0 or dry_run:
             return n, None
-        return n, engine.merge("playback_session", found, CLOSE_MERGE)
+        if engine.cfg.resume.write_path == "merge":
+            return n, engine.merge("playback_session", found, CLOSE_MERGE)
+        closing = sessions.join(found.select("session_id"), "session_id", "left_semi").select(
+            *(c for c in PLAYBACK_SESSION.columns if c not in CLOSING),
+            *(F.expr(expr).alias(c) for c, expr in CLOSING.items()),
+        )
+        change_id = f"close_abandoned:{now.isoformat()}:{uuid.uuid4()}"
+        engine.create_all([PLAYBACK_SESSION_CHANGE.name])  # a lake from before the change log
+        return n, engine.append(PLAYBACK_SESSION_CHANGE.name, as_change_rows(closing, change_id))
     finally:
         found.unpersist()
 

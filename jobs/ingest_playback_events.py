@@ -6,7 +6,7 @@
                            at once: quarantine ─▶ playback_event_quarantine
                                     append     ─▶ playback_event (partitioned by dt, country_code)
                                     append     ─▶ viewing_statement (WATCHED / ABANDONED + fields)
-                                    merge      ─▶ playback_session
+                                    append     ─▶ playback_session_change (or merge ─▶ playback_session)
                                     append     ─▶ resume_state_change (or merge ─▶ resume_state)
                                     counts     ─▶ dq_result
 
@@ -59,6 +59,7 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.core import cli
+from jobs.core.change_logs import compact, compact_if_due
 from jobs.core.checkpoints import (
     batch_files,
     check_location,
@@ -81,7 +82,6 @@ from jobs.core.landing import (
 )
 from jobs.core.locks import LOCK_NAME, writer_lock
 from jobs.core.playback_state import apply_events
-from jobs.core.resume_log import compact, compact_if_due
 from jobs.core.spark import build_spark
 from jobs.core.stream_expectations import (
     BatchCheck,
@@ -123,6 +123,7 @@ WRITES = (
     "playback_event",
     "playback_event_quarantine",
     "playback_session",
+    "playback_session_change",
     "resume_state",
     "resume_state_change",
     "viewing_statement",
@@ -831,7 +832,7 @@ def _stream(spark: SparkSession, cfg: Config, once: bool) -> dict[str, int]:
             raise writer.failure from exc
         raise
     writer.clean_landing()  # the last batch's files, and any a crash left behind
-    if once:  # a bounded run leaves resume_state itself current
+    if once:  # a bounded run leaves resume_state and playback_session themselves current
         compact(writer.engine)
     seconds = time.monotonic() - start
     totals = dict(writer.totals)

@@ -1,8 +1,9 @@
-"""Table maintenance: resume-log compaction, OPTIMIZE (Z-order, compaction), resume_state TTL, VACUUM.
+"""Table maintenance: change-log compaction, OPTIMIZE (Z-order, compaction), resume_state TTL, VACUUM.
 
-* ``compact``: fold the resume-state change log ``resume_state_change`` into
-  ``resume_state`` (:func:`jobs.core.resume_log.compact`; idempotent, safe while the
-  ingest appends). ``--only compact`` is the step to schedule every few minutes.
+* ``compact``: fold the change logs ``resume_state_change`` into ``resume_state`` and
+  ``playback_session_change`` into ``playback_session`` (:func:`jobs.core.change_logs.compact`;
+  safe to rerun and while the ingest appends). ``--only compact`` is the step to
+  schedule every few minutes.
 * ``playback_event``: OPTIMIZE with Z-order by its spec's ``cluster_by`` (``session_id``):
   the design reconstructs sessions by ``session_id``, and Z-ordering packs a session's
   events into few files, so a session-timeline query skips most files by their stats.
@@ -35,10 +36,10 @@ import sys
 import time
 from typing import Any
 
+from jobs.core.change_logs import compact
 from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.config import Config
 from jobs.core.delta import DeltaEngine, get_engine
-from jobs.core.resume_log import compact
 from jobs.core.tables import RESUME_STATE, RESUME_STATE_CHANGE, TABLES, get_spec
 
 log = logging.getLogger("maintain_tables")
@@ -77,14 +78,21 @@ def optimize(engine: DeltaEngine, cfg: Config, tables: list[str]) -> dict[str, d
     return out
 
 
-def compact_resume_log(engine: DeltaEngine) -> dict[str, Any]:
-    """Fold ``resume_state_change`` into ``resume_state`` (:func:`jobs.core.resume_log.compact`)."""
-    result = compact(engine)
-    out = {
-        "keys": result.keys, "rows_merged": result.rows_merged,
-        "log_rows_pruned": result.rows_pruned, "seconds": round(result.seconds, 1),
-    }  # fmt: skip
-    log.info("compact resume_state_change: %s", out)
+def compact_logs(engine: DeltaEngine) -> dict[str, Any]:
+    """Fold both change logs into their tables (:func:`jobs.core.change_logs.compact`).
+
+    Returns:
+        ``{"resume_state": {...}, "playback_session": {...}}``: keys (or sessions) folded,
+        rows merged, log rows pruned, seconds.
+    """
+    out: dict[str, Any] = {}
+    for table, result in compact(engine).items():
+        out[table] = {
+            "keys": result.keys,
+            "rows_merged": result.rows_merged, "log_rows_pruned": result.rows_pruned,
+            "seconds": round(result.seconds, 1),
+        }  # fmt: skip
+        log.info("compact %s change log: %s", table, out[table])
     return out
 
 
@@ -145,7 +153,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     report: dict[str, Any] = {}
     start = time.monotonic()
     if "compact" in steps:
-        report["compact"] = compact_resume_log(engine)
+        report["compact"] = compact_logs(engine)
     if "optimize" in steps:
         report["optimize"] = optimize(engine, cfg, tables)
     if "expire" in steps:

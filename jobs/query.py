@@ -35,6 +35,7 @@ from jobs.core.continue_watching import continue_watching
 from jobs.core.keys import UNKNOWN_KEY
 from jobs.core.profiles import resolve_profile
 from jobs.core.resume_log import current_resume
+from jobs.core.session_log import current_sessions
 
 PERIODS = ("week", "month", "year", "all")
 
@@ -339,7 +340,7 @@ def answer(engine, args: argparse.Namespace, profile_id: int) -> DataFrame:
         )
     if args.name == "session-timeline":
         days = args.days or engine.cfg.activity.timeline_days
-        sessions = engine.read("playback_session").where(F.col("profile_id") == profile_id)
+        sessions = current_sessions(engine).where(F.col("profile_id") == profile_id)
         as_of = resolve_as_of(args.as_of, lambda: newest(sessions, "last_event_at"))
         return session_timeline_of(engine, profile_id, as_of, days)
     if args.name == "watch-time-per-title":

@@ -120,21 +120,22 @@ HOURLY = Schedule(
 NIGHTLY = Schedule(
     name="nightly",
     cron="40 2 * * *",
-    description="Table maintenance: resume-log compaction, resume_state TTL, OPTIMIZE, "
+    description="Table maintenance: change-log compaction, resume_state TTL, OPTIMIZE, "
     "VACUUM (jobs.maintain_tables).",
     steps=(
         Step(
-            "compact_resume_log",
+            "compact_change_logs",
             "jobs.maintain_tables",
             ("--only", "compact"),
-            description="fold resume_state_change into resume_state (also every few minutes "
+            description="fold resume_state_change and playback_session_change into their tables "
+            "(also every few minutes "
             "beside a continuous ingest: docs/operations.md)",
         ),
         Step(
             "expire_resume_state",
             "jobs.maintain_tables",
             ("--only", "expire"),
-            upstream=("compact_resume_log",),
+            upstream=("compact_change_logs",),
             description="delete resume_state (and change-log) rows older than "
             "maintenance.resume_ttl_days",
         ),

@@ -241,8 +241,13 @@ class DeltaEngine(ABC):
         """Create the table from its spec when it does not exist (no-op otherwise)."""
 
     @abstractmethod
-    def transaction_version(self, table: str, app_id: str) -> int | None:
-        """Latest committed version of the idempotent writer ``app_id``, or None."""
+    def transaction_version(
+        self, table: str, app_id: str, at_version: int | None = None
+    ) -> int | None:
+        """Latest committed version of the idempotent writer ``app_id``, or None.
+
+        ``at_version``: as the table stood at that version (default: now).
+        """
 
     @abstractmethod
     def append(
@@ -429,8 +434,8 @@ class RustDeltaEngine(DeltaEngine):
         )
         log.info("created Delta table %s at %s (rust)", spec.name, self.path(spec.name))
 
-    def transaction_version(self, table: str, app_id: str) -> int | None:
-        return self._table(table).transaction_version(app_id)
+    def transaction_version(self, table, app_id, at_version=None) -> int | None:
+        return self._table(table, at_version).transaction_version(app_id)
 
     def _arrow(self, table: str, df: DataFrame) -> pa.Table:
         spec = get_spec(table)
@@ -733,7 +738,7 @@ class SparkDeltaEngine(DeltaEngine):
             builder = builder.property(key, value)
         builder.execute()
 
-    def transaction_version(self, table: str, app_id: str) -> int | None:
+    def transaction_version(self, table, app_id, at_version=None) -> int | None:
         """Newest ``txn`` (SetTransaction) version of ``app_id`` in the table's Delta log.
 
         Read from the log's snapshot (last checkpoint plus the newer commits), the state
@@ -747,8 +752,12 @@ class SparkDeltaEngine(DeltaEngine):
         if not self.exists(table):
             raise TableNotFoundError(f"Delta table {table!r} not found at {self.path(table)}")
         try:
+            if at_version is not None:
+                return DeltaTable(self.path(table), version=at_version).transaction_version(app_id)
             return DeltaTable(self.path(table)).transaction_version(app_id)
         except Exception as exc:  # noqa: BLE001 - any load failure: ask the JVM instead
+            if at_version is not None:  # Delta's Scala getSnapshotAt has no stable Py4J form
+                raise
             log.debug("%s: delta-rs cannot load the log (%s); using delta-spark", table, exc)
         jvm = self.spark.sparkContext._jvm  # noqa: SLF001 - Delta's Scala API, no Python one
         if jvm is None:

@@ -11,7 +11,9 @@ The rules:
 * A session's row is the fold of its events: ``started_at`` = min(event_time),
   ``ended_at`` = time of its END (NULL while open), ``last_event_at`` = max(event_time),
   ``last_position_sec`` = position at ``last_event_at``, ``event_count`` = events
-  stored. Folding is associative, so batches may arrive in any order.
+  stored. Folding is associative and commutative, so batches may arrive in any order;
+  ``SESSION_MERGE`` applies it as a MERGE and :func:`jobs.core.session_log.fold_sessions`
+  as an aggregate over the change log (the module says the rule column by column).
 * ``resume_state`` holds, per ``(profile_id, coalesce(episode_id, title_id))``, the
   position of the newest event, ordered by ``(event_time, position_sec, session_id)``.
   The order is total, so the result does not depend on how events were batched and a
@@ -28,6 +30,7 @@ The rules:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor, wait
 from functools import partial
@@ -36,7 +39,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.core.delta import DeltaEngine, MergeSpec, WriteResult
-from jobs.core.tables import RESUME_STATE_CHANGE
+from jobs.core.tables import PLAYBACK_SESSION, PLAYBACK_SESSION_CHANGE, RESUME_STATE_CHANGE
 from jobs.core.watched import at_credits
 
 SESSION_MERGE = MergeSpec(
@@ -44,9 +47,17 @@ SESSION_MERGE = MergeSpec(
     update={
         "started_at": "least(t.started_at, s.started_at)",
         "ended_at": "coalesce(greatest(t.ended_at, s.ended_at), t.ended_at, s.ended_at)",
-        "end_reason": "CASE WHEN s.end_reason IS NOT NULL THEN s.end_reason ELSE t.end_reason END",
+        # the reason of the newest end; END before ABANDONED on a tie
+        "end_reason": (
+            "CASE WHEN s.ended_at IS NULL THEN t.end_reason "
+            "WHEN t.ended_at IS NULL OR s.ended_at > t.ended_at THEN s.end_reason "
+            "WHEN s.ended_at = t.ended_at AND s.end_reason = 'END' THEN s.end_reason "
+            "ELSE t.end_reason END"
+        ),
+        # the position at the greatest (last_event_at, last_position_sec)
         "last_position_sec": (
-            "CASE WHEN s.last_event_at >= t.last_event_at "
+            "CASE WHEN s.last_event_at > t.last_event_at OR (s.last_event_at = t.last_event_at "
+            "AND s.last_position_sec > t.last_position_sec) "
             "THEN s.last_position_sec ELSE t.last_position_sec END"
         ),
         "last_event_at": "greatest(t.last_event_at, s.last_event_at)",
@@ -109,6 +120,15 @@ def session_updates(events: DataFrame) -> DataFrame:
         latest.alias("last_position_sec"),
         F.count(F.lit(1)).cast("long").alias("event_count"),
     )
+
+
+def as_change_rows(updates: DataFrame, change_id: str) -> DataFrame:
+    """``updates`` (``playback_session`` rows) as ``playback_session_change`` rows.
+
+    ``change_id`` names the append (the writer's marker and batch), unique per commit:
+    with ``session_id`` it identifies a log row, which compaction deletes once folded.
+    """
+    return updates.select(*PLAYBACK_SESSION.columns, F.lit(change_id).alias("change_id"))
 
 
 def content_key() -> Column:
@@ -176,10 +196,11 @@ def apply_events(
 ) -> dict[str, WriteResult]:
     """Fold ``events`` into ``playback_session`` and the resume points.
 
-    Sessions are merged into ``playback_session``. The resume rows
-    (:func:`resume_updates`) are merged into ``resume_state`` (``write_path="merge"``) or
-    appended to its change log ``resume_state_change`` (``"change_log"``: the cost
-    follows the batch; readers use :mod:`jobs.core.resume_log`).
+    With ``write_path="merge"`` the sessions (:func:`session_updates`) are merged into
+    ``playback_session`` and the resume rows (:func:`resume_updates`) into
+    ``resume_state``; with ``"change_log"`` both are appended to the tables' change logs
+    ``playback_session_change`` and ``resume_state_change`` (the cost follows the batch;
+    readers use :mod:`jobs.core.session_log` and :mod:`jobs.core.resume_log`).
 
     Each table's write carries its own transaction marker ``{app_id_prefix}:{table}`` at
     ``version``, so a replay after a crash between the two commits redoes only the
@@ -188,8 +209,8 @@ def apply_events(
     raises the first error.
 
     Returns:
-        ``{"playback_session": WriteResult, "resume_state": WriteResult}`` (the latter is
-        the change-log append on the ``change_log`` path).
+        ``{"playback_session": WriteResult, "resume_state": WriteResult}`` (the change-log
+        appends on the ``change_log`` path).
 
     Raises:
         ValueError: an unknown ``write_path``.
@@ -199,24 +220,27 @@ def apply_events(
         return f"{app_id_prefix}:{table}" if app_id_prefix else None
 
     resume = resume_updates(events, finish_ratio)
-    change = RESUME_STATE_CHANGE.name
+    sessions = session_updates(events)
+    change, session_change = RESUME_STATE_CHANGE.name, PLAYBACK_SESSION_CHANGE.name
     if write_path == "merge":
         resume_write = partial(
             engine.merge, "resume_state", resume, RESUME_MERGE, app("resume_state"), version
         )
+        session_write = partial(
+            engine.merge, "playback_session", sessions, SESSION_MERGE, app("playback_session"),
+            version,
+        )  # fmt: skip
     elif write_path == "change_log":
         resume_write = partial(engine.append, change, resume, app(change), version)
+        marker = app(session_change)
+        change_id = f"{marker}:{version}" if marker else f"adhoc:{uuid.uuid4()}"
+        session_write = partial(
+            engine.append, session_change, as_change_rows(sessions, change_id), marker, version
+        )
     else:
         raise ValueError(f"resume.write_path {write_path!r}: use 'change_log' or 'merge'")
     writes: dict[str, Callable[[], WriteResult]] = {
-        "playback_session": partial(
-            engine.merge,
-            "playback_session",
-            session_updates(events),
-            SESSION_MERGE,
-            app("playback_session"),
-            version,
-        ),
+        "playback_session": session_write,
         "resume_state": resume_write,
     }
     if pool is None:

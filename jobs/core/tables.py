@@ -166,6 +166,23 @@ PLAYBACK_SESSION = TableSpec(
     ),
 )
 
+PLAYBACK_SESSION_CHANGE = TableSpec(
+    name="playback_session_change",
+    description="Append-only change log of playback_session: each micro-batch's partial row per "
+    "session (its events folded), not yet compacted into playback_session.",
+    key=("session_id", "change_id"),
+    schema=StructType(
+        [
+            *PLAYBACK_SESSION.schema.fields,
+            col(
+                "change_id",
+                StringType(),
+                "the append that wrote the row (writer's marker and batch): compaction's row id",
+            ),
+        ]
+    ),
+)
+
 PLAYBACK_EVENT = TableSpec(
     name="playback_event",
     description="Append-only playback timeline, one row per (session_id, event_time) (seed schema).",
@@ -319,6 +336,7 @@ TABLES: dict[str, TableSpec] = {
         TITLE,
         EPISODE,
         PLAYBACK_SESSION,
+        PLAYBACK_SESSION_CHANGE,
         PLAYBACK_EVENT,
         PLAYBACK_EVENT_QUARANTINE,
         RESUME_STATE,

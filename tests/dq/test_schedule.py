@@ -47,9 +47,9 @@ def test_nightly_maintenance_runs_ttl_optimize_vacuum_in_that_order():
 
     edges = pipeline.edges(NIGHTLY)
     assert ancestors(edges, "vacuum_tables") == {
-        "compact_resume_log", "expire_resume_state", "optimize_tables",
+        "compact_change_logs", "expire_resume_state", "optimize_tables",
     }  # fmt: skip
-    assert ancestors(edges, "optimize_tables") == {"compact_resume_log", "expire_resume_state"}
+    assert ancestors(edges, "optimize_tables") == {"compact_change_logs", "expire_resume_state"}
     assert {s.args[1] for s in NIGHTLY.steps} == set(STEPS)  # --only covers every step
     assert NIGHTLY.cron.split()[:2] == ["40", "2"]
 

@@ -47,7 +47,10 @@ EVENT_SCHEMA = T.StructType(
     ]
 )
 T0 = dt.datetime(2026, 11, 20, 20, 0)
-TABLES = ["playback_session", "resume_state", "resume_state_change", "title", "episode"]
+TABLES = [
+    "playback_session", "playback_session_change", "resume_state", "resume_state_change",
+    "title", "episode",
+]  # fmt: skip
 
 
 def viewing_batches(seed: int, batches: int = 5) -> list[list[tuple]]:
@@ -302,20 +305,20 @@ def test_the_arrow_form_applies_the_same_rule(spark):
 
 
 def test_the_ttl_expires_old_rows_from_both_tables(spark, tmp_path):
-    from jobs.maintain_tables import compact_resume_log, expire_resume_state
+    from jobs.maintain_tables import compact_logs, expire_resume_state
 
     logged = lake(spark, tmp_path, "logged", "change_log")
     old, new = T0 - dt.timedelta(days=200), T0
     ev = ("s", old, "HEARTBEAT", 60, 1, "tv", 10, None, "KE", False, False, 6000)
     ingest(logged, spark, [ev], 0)
-    compact_resume_log(logged)  # the old row now in resume_state
+    compact_logs(logged)  # the old row now in resume_state
     ingest(logged, spark, [("s2", old, "HEARTBEAT", 90, 2, "tv", 10, None, "KE", False, False, 6000),
                            ("s3", new, "HEARTBEAT", 30, 3, "tv", 20, None, "KE", False, False, 5400)],
            1)  # fmt: skip
     now = T0.replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
     assert expire_resume_state(logged, logged.cfg, now=now) == 2  # one per table
     assert [r.session_id for r in current_resume(logged).collect()] == ["s3"]
-    assert compact_resume_log(logged)["keys"] == 1
+    assert compact_logs(logged)["resume_state"]["keys"] == 1
     assert [r.session_id for r in logged.read("resume_state").collect()] == ["s3"]
 
 
