@@ -5,7 +5,7 @@ file is generated from the same module), one BashOperator per step:
 
 * ``viewing_lakehouse_hourly`` (minute 5): ingest -> close abandoned sessions -> star
   schema (after the catalogue load) -> viewing activity -> ``dq.run --suite all``;
-* ``viewing_lakehouse_nightly`` (02:40 UTC): resume-log compaction -> resume_state TTL -> OPTIMIZE -> VACUUM.
+* ``viewing_lakehouse_nightly`` (02:40 UTC): change-log compaction -> resume_state TTL -> OPTIMIZE -> VACUUM.
 
 Copy (or symlink) this file into Airflow's ``dags/`` folder on a host where the
 repository is checked out at ``VIEWING_LAKEHOUSE_HOME`` with its ``.venv``. Airflow is

@@ -395,7 +395,7 @@ def _landing_for_crash_tests(cfg):
     "crash_at",
     [
         ("append", "playback_event"),  # after the quarantine commit, before the events
-        ("merge", "playback_session"),  # after the events, before the sessions
+        ("append", "playback_session_change"),  # after the events, before the sessions
         ("append", "resume_state_change"),  # after the sessions, before the resume rows
     ],
 )
