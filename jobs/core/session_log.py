@@ -43,7 +43,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -51,6 +50,7 @@ from pyspark.sql import functions as F
 from jobs.core.delta import DeltaEngine, MergeSpec
 from jobs.core.locks import WriterLockedError, acquire, release
 from jobs.core.playback_state import SESSION_MERGE
+from jobs.core.resume_log import CompactResult  # the same report for both logs
 from jobs.core.tables import PLAYBACK_SESSION, PLAYBACK_SESSION_CHANGE
 
 log = logging.getLogger(__name__)
@@ -154,25 +154,6 @@ def pending_keys(engine: DeltaEngine) -> DataFrame | None:
     if not engine.exists(CHANGE):
         return None
     return engine.read(CHANGE, version=engine.version(CHANGE)).select(KEY).distinct()
-
-
-@dataclass(frozen=True)
-class CompactResult:
-    """What one :func:`compact` did.
-
-    Attributes:
-        keys: distinct sessions in the log snapshot folded (0: nothing to do).
-        log_version: the log version compacted (None: no log, or another compaction ran).
-        rows_merged: base rows inserted + updated.
-        rows_pruned: log rows deleted.
-        seconds: wall time.
-    """
-
-    keys: int
-    log_version: int | None
-    rows_merged: int = 0
-    rows_pruned: int = 0
-    seconds: float = 0.0
 
 
 def _lock_dir(engine: DeltaEngine) -> str:
