@@ -304,6 +304,20 @@ class DeltaEngine(ABC):
     def version(self, table: str) -> int:
         """Current version of the table."""
 
+    def table_id(self, table: str) -> str:
+        """The table's Delta id (``metaData.id``): a table dropped and created again has a new one.
+
+        Read from the log through delta-rs on either engine (one protocol; no Spark job).
+
+        Raises:
+            TableNotFoundError: the table was never created.
+        """
+        from deltalake import DeltaTable
+
+        if not self.exists(table):
+            raise TableNotFoundError(f"Delta table {table!r} not found at {self.path(table)}")
+        return str(DeltaTable(self.path(table)).metadata().id)
+
     @abstractmethod
     def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Commit history, newest first (``version``, ``timestamp``, ``operation``...)."""

@@ -28,8 +28,8 @@ base already holds:
 
 * :func:`compact` (one at a time per lake: a lock file under ``{lake_root}/_locks``)
   merges the folded log at log version ``v`` into ``playback_session`` with the marker
-  ``(COMPACT_APP, v)``, then deletes exactly those log rows (by ``(session_id,
-  change_id)``) with the same marker on the log. A compaction first finishes a delete a
+  ``(compact:playback_session_change:<log table id>, v)``, then deletes exactly those log
+  rows (by ``(session_id, change_id)``) with the same marker on the log. A compaction first finishes a delete a
   crash left pending (base marker newer than the log's), so a rerun never folds a row
   twice.
 * :func:`current_sessions` reads the log first (version ``L``), then the base (version
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 BASE = PLAYBACK_SESSION.name
 CHANGE = PLAYBACK_SESSION_CHANGE.name
 KEY = "session_id"
-COMPACT_APP = "compact:playback_session_change"
+COMPACT_PREFIX = "compact:playback_session_change"
 _SOURCE = "_session_source"
 # the columns a session keeps from its first row (the stored row, else the earliest)
 DESCRIPTIVE = ("profile_id", "device_id", "title_id", "episode_id", "country_code",
@@ -106,19 +106,29 @@ def fold_sessions(rows: DataFrame) -> DataFrame:
     return out.select(*PLAYBACK_SESSION.columns)
 
 
+def compact_app(engine: DeltaEngine) -> str:
+    """The compaction marker's app id, naming the log's Delta table id.
+
+    A log dropped and created again (its versions restart at 0) is then never taken for
+    one already compacted.
+    """
+    return f"{COMPACT_PREFIX}:{engine.table_id(CHANGE)}"
+
+
 def _pending_log(engine: DeltaEngine) -> DataFrame | None:
     """The log rows the base does not hold yet (see "current_sessions" above), or None."""
     if not engine.exists(CHANGE):
         return None
+    app = compact_app(engine)
     log_version = engine.version(CHANGE)
     rows = engine.read(CHANGE, version=log_version)
     base_version = engine.version(BASE) if engine.exists(BASE) else None
     folded = (
-        engine.transaction_version(BASE, COMPACT_APP, at_version=base_version)
+        engine.transaction_version(BASE, app, at_version=base_version)
         if base_version is not None
         else None
     )
-    deleted = engine.transaction_version(CHANGE, COMPACT_APP, at_version=log_version)
+    deleted = engine.transaction_version(CHANGE, app, at_version=log_version)
     if folded is not None and (deleted is None or deleted < folded):
         held = engine.read(CHANGE, version=min(folded, log_version)).select(KEY, "change_id")
         rows = rows.join(held, [KEY, "change_id"], "left_anti")
@@ -165,7 +175,7 @@ def compact(engine: DeltaEngine) -> CompactResult:
 
     Steps, holding the lake's compaction lock: (0) finish a delete a crash left pending;
     (1) the log at its current version ``v``; (2) MERGE its fold into the base with
-    :data:`SESSION_MERGE` and the marker ``(COMPACT_APP, v)`` (skipped on a replay);
+    :data:`SESSION_MERGE` and the marker ``(compact_app(engine), v)`` (skipped on a replay);
     (3) delete those log rows by ``(session_id, change_id)`` with the same marker on the
     log. Rows the stream appends meanwhile are not in ``v`` and stay. Nothing is
     committed when the log is empty; when another compaction holds the lock this one
@@ -190,20 +200,21 @@ def compact(engine: DeltaEngine) -> CompactResult:
 
 def _compact_locked(engine: DeltaEngine, start: float) -> CompactResult:
     engine.create_all([BASE])
-    folded = engine.transaction_version(BASE, COMPACT_APP)
-    deleted = engine.transaction_version(CHANGE, COMPACT_APP)
+    app = compact_app(engine)
+    folded = engine.transaction_version(BASE, app)
+    deleted = engine.transaction_version(CHANGE, app)
     pruned = 0
     if folded is not None and (deleted is None or deleted < folded):  # a crash between (2), (3)
         log.warning("compact %s: finishing the delete of log v%d left by a crash", CHANGE, folded)
-        pruned += _delete_folded(engine, folded)
+        pruned += _delete_folded(engine, app, folded)
     log_version = engine.version(CHANGE)
     rows = engine.read(CHANGE, version=log_version)
     if rows.isEmpty():
         return CompactResult(0, log_version, 0, pruned, time.monotonic() - start)
     updates = fold_sessions(rows.drop("change_id")).cache()
     sessions = updates.count()
-    merged = engine.merge(BASE, updates, SESSION_MERGE, COMPACT_APP, log_version)
-    pruned += _delete_folded(engine, log_version)
+    merged = engine.merge(BASE, updates, SESSION_MERGE, app, log_version)
+    pruned += _delete_folded(engine, app, log_version)
     updates.unpersist()
     result = CompactResult(
         sessions,
@@ -220,8 +231,8 @@ def _compact_locked(engine: DeltaEngine, start: float) -> CompactResult:
     return result
 
 
-def _delete_folded(engine: DeltaEngine, log_version: int) -> int:
-    """Delete the log rows present at ``log_version`` (marker ``(COMPACT_APP, log_version)``)."""
+def _delete_folded(engine: DeltaEngine, app: str, log_version: int) -> int:
+    """Delete the log rows present at ``log_version`` (marker ``(app, log_version)``)."""
     ids = engine.read(CHANGE, version=log_version).select(KEY, "change_id").distinct()
-    done = engine.merge(CHANGE, ids, DELETE_FOLDED, COMPACT_APP, log_version)
+    done = engine.merge(CHANGE, ids, DELETE_FOLDED, app, log_version)
     return int(done.metrics.get("rows_deleted", 0) or 0)

@@ -182,3 +182,21 @@ def test_abandoned_sessions_close_through_the_log_and_a_late_end_still_wins(spar
     ingest(logged, spark, end, 9)
     [row] = current_sessions(logged).where(F.col("session_id") == s.session_id).collect()
     assert (row.end_reason, row.last_position_sec) == ("END", 99)
+
+
+def test_a_log_dropped_and_created_again_is_compacted_again(spark, tmp_path):
+    """The marker names the log's table id: a new log's versions restart, nothing is skipped."""
+    import shutil
+
+    merged, logged = both(spark, tmp_path, 6)
+    compact(logged)  # base marker at the old log's version
+    shutil.rmtree(logged.path(CHANGE))
+    logged.create_all([CHANGE])  # a new table: new id, versions from 0
+    s = merged.read("playback_session").orderBy("session_id").first()
+    late = [(s.session_id, T0 + dt.timedelta(days=2), "HEARTBEAT", 120, s.profile_id, "tv",
+             s.title_id, s.episode_id, "KE", False, False, 6000)]  # fmt: skip
+    ingest(merged, spark, late, 5)
+    ingest(logged, spark, late, 5)
+    same(current_sessions(logged), merged.read("playback_session"))
+    assert compact(logged).rows_merged == 1
+    same(logged.read("playback_session"), merged.read("playback_session"))
