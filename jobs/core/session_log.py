@@ -115,19 +115,15 @@ def compact_app(engine: DeltaEngine) -> str:
     return f"{COMPACT_PREFIX}:{engine.table_id(CHANGE)}"
 
 
-def _pending_log(engine: DeltaEngine) -> DataFrame | None:
-    """The log rows the base does not hold yet (see "current_sessions" above), or None."""
-    if not engine.exists(CHANGE):
-        return None
+def _pending_log(engine: DeltaEngine, base_version: int, log_version: int) -> DataFrame:
+    """The log rows at ``log_version`` that the base at ``base_version`` does not hold.
+
+    ``log_version`` must have been read before ``base_version`` (see "current_sessions"
+    in the module docstring).
+    """
     app = compact_app(engine)
-    log_version = engine.version(CHANGE)
     rows = engine.read(CHANGE, version=log_version)
-    base_version = engine.version(BASE) if engine.exists(BASE) else None
-    folded = (
-        engine.transaction_version(BASE, app, at_version=base_version)
-        if base_version is not None
-        else None
-    )
+    folded = engine.transaction_version(BASE, app, at_version=base_version)
     deleted = engine.transaction_version(CHANGE, app, at_version=log_version)
     if folded is not None and (deleted is None or deleted < folded):
         held = engine.read(CHANGE, version=min(folded, log_version)).select(KEY, "change_id")
@@ -147,10 +143,13 @@ def current_sessions(engine: DeltaEngine) -> DataFrame:
     Raises:
         TableNotFoundError: ``playback_session`` was never created.
     """
-    pending = _pending_log(engine)  # the log first: see the module docstring
-    base = engine.read(BASE)
-    if pending is None:
-        return base
+    if not engine.exists(CHANGE):
+        return engine.read(BASE)
+    log_version = engine.version(CHANGE)  # the log first: see the module docstring
+    base_version = engine.version(BASE)
+    # the base at the version whose marker decides which log rows it already holds
+    base = engine.read(BASE, version=base_version)
+    pending = _pending_log(engine, base_version, log_version)
     cols = PLAYBACK_SESSION.columns
     keys = F.broadcast(pending.select(KEY).distinct())
     untouched = base.join(keys, KEY, "left_anti")
