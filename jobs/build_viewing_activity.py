@@ -36,15 +36,22 @@ Rules (thresholds in ``activity:`` in ``conf/base.yaml``):
   ``isRewatch``; an ABANDONED one makes the item's ``abandoned_content`` row with its
   reason, rating and would-retry. Rules: :mod:`jobs.core.statements`.
 
-Every result depends on a profile's whole history, so it is recomputed from the fact
-(one row per session) when the fact or ``dim_movies`` changed since the last run
-(``build_state``) and written through :func:`jobs.core.incremental.sync_table`, which
-commits only rows that differ. Domain events have deterministic ids and are insert-only:
-a rerun emits no duplicate and commits nothing.
+Every result depends on one profile's whole history (and on ``dim_movies`` and
+``dim_device``), so a run recomputes only the profiles whose inputs changed since the
+last run (``build_state``), named by the sources' change data feeds
+(:func:`jobs.core.activity_scope.changed_profiles`): profiles with changed fact rows or
+statements, the viewers of changed titles and devices, and those whose abandonment the
+new as-of date may change. A first run, a source without a readable feed, or
+``--full-refresh`` recomputes every profile. Rows are written through
+:func:`jobs.core.incremental.sync_table` scoped to the recomputed profiles, which commits
+only rows that differ; other profiles' rows are not read again. Domain events have
+deterministic ids and are insert-only: a rerun emits no duplicate and commits nothing.
 
 Usage::
 
     python -m jobs.build_viewing_activity --as-of latest
+    python -m jobs.build_viewing_activity --full-refresh   # every profile, e.g. after
+                                                           # changing activity: in conf
 """
 
 from __future__ import annotations
@@ -59,12 +66,13 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from jobs.core.activity_scope import Scope, changed_profiles
 from jobs.core.as_of import newest, resolve_as_of
 from jobs.core.cli import job_parser, run
 from jobs.core.config import ActivitySettings, Config
 from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
 from jobs.core.episodes import next_episodes
-from jobs.core.incremental import run_build, sync_table
+from jobs.core.incremental import read_marks, run_build, sync_table
 from jobs.core.keys import UNKNOWN_KEY, surrogate_key
 from jobs.core.schema_change import add_declared_columns
 from jobs.core.statements import (
@@ -675,6 +683,7 @@ def build(
     engine: DeltaEngine,
     as_of: str | dt.datetime | None = None,
     settings: ActivitySettings | None = None,
+    full_refresh: bool = False,
 ) -> dict[str, Any]:
     """Run the viewing-activity build once (see module docstring).
 
@@ -683,10 +692,13 @@ def build(
         as_of: reference time for abandonment: a datetime, ``None``/``"now"``,
             ``"latest"`` (newest session start) or ISO text (UTC).
         settings: thresholds; default ``cfg.activity`` of the engine's config.
+        full_refresh: recompute every profile, even when no source moved (after a
+            change of the ``activity:`` thresholds).
 
     Returns:
-        A report with ``status`` (``built`` / ``up-to-date``), per-table write counts
-        and row counts, seconds.
+        A report with ``status`` (``built`` / ``up-to-date``), ``profiles_recomputed``
+        (a count, or ``"all"`` with ``full_recompute`` giving why), per-table write
+        counts and row counts, seconds.
 
     Raises:
         TableNotFoundError: the star schema was not built (run jobs.build_star_schema).
@@ -702,14 +714,17 @@ def build(
     as_of_ts = resolve_as_of(as_of, lambda: newest(fact, "started_at"))
     tables = [t.name for t in ACTIVITY_TABLES]
     report = {"status": "built", "as_of": as_of_ts.isoformat()}
+
+    def steps(out: dict[str, Any]) -> None:
+        scope = (
+            Scope(None, "--full-refresh")
+            if full_refresh
+            else changed_profiles(engine, read_marks(engine, JOB), as_of_ts, s.abandoned_after_days)
+        )
+        sync_activity(engine, fact, as_of_ts, s, out, scope)
+
     return run_build(
-        engine,
-        JOB,
-        SOURCES,
-        as_of_ts.date(),
-        tables,
-        lambda out: sync_activity(engine, fact, as_of_ts, s, out),
-        report,
+        engine, JOB, SOURCES, as_of_ts.date(), tables, steps, report, force=full_refresh
     )
 
 
@@ -719,11 +734,33 @@ def sync_activity(
     as_of: dt.datetime,
     s: ActivitySettings,
     report: dict[str, Any],
+    scope: Scope | None = None,
 ) -> None:
-    """Recompute every viewing-activity table from the fact and the statements; write only
-    what changed (statement rules: :mod:`jobs.core.statements`)."""
+    """Recompute the viewing-activity rows of the profiles in ``scope`` (default every
+    profile) from the fact and the statements; write only what changed (statement rules:
+    :mod:`jobs.core.statements`).
+
+    Args:
+        fact: ``fact_watch_history`` (every profile; filtered here to the scope).
+        scope: the profiles to recompute (:func:`jobs.core.activity_scope.changed_profiles`);
+            the other profiles' rows are neither read nor written.
+    """
+    profiles = None if scope is None else scope.profiles
+    statements = read_statements(engine)
+    if profiles is None:
+        report["profiles_recomputed"] = "all"
+        report["full_recompute"] = scope.reason if scope is not None else "every profile"
+    else:
+        profiles = profiles.persist()
+        report["profiles_recomputed"] = profiles.count()
+        log.info("recomputing %d profiles", report["profiles_recomputed"])
+        if not report["profiles_recomputed"]:
+            profiles.unpersist()
+            return
+        fact = fact.join(profiles, "profile_id", "left_semi")
+        statements = statements.join(profiles, "profile_id", "left_semi")
     movies = engine.read("dim_movies").persist()
-    statements = read_statements(engine).persist()
+    statements = statements.persist()
     stated = statement_items(statements, movies)
     playback = playback_only(enrich_sessions(fact, movies, engine.read("dim_device")), statements)
     watched = counted_watched(stated.where(F.col("event_type") == "WATCHED"), playback)
@@ -735,24 +772,34 @@ def sync_activity(
         abandoned_content(records, sessions, as_of, s),
         stated_abandonments(stated.where(F.col("event_type") == "ABANDONED"), records),
     ).persist()
-    report["viewing_record"] = sync_table(engine, "viewing_record", records)
+    report["viewing_record"] = sync_table(engine, "viewing_record", records, scope=profiles)
     report["show_progress"] = sync_table(
-        engine, "show_progress", show_progress(records, movies, seasons_done, shows_done)
+        engine,
+        "show_progress",
+        show_progress(records, movies, seasons_done, shows_done),
+        scope=profiles,
     )
     report["binge_session"] = sync_table(
-        engine, "binge_session", binge_sessions(sessions.where(F.col("statement_id").isNull()), s)
+        engine,
+        "binge_session",
+        binge_sessions(sessions.where(F.col("statement_id").isNull()), s),
+        scope=profiles,
     )
     # a lake built before the statement columns: add them (metadata only) before the write
     add_declared_columns(engine, "abandoned_content")
-    report["abandoned_content"] = sync_table(engine, "abandoned_content", abandoned)
+    report["abandoned_content"] = sync_table(engine, "abandoned_content", abandoned, scope=profiles)
     report["viewing_statistics"] = sync_table(
-        engine, "viewing_statistics", viewing_statistics(sessions)
+        engine, "viewing_statistics", viewing_statistics(sessions), scope=profiles
     )
-    report["viewing_companion"] = sync_table(engine, "viewing_companion", companions(statements))
+    report["viewing_companion"] = sync_table(
+        engine, "viewing_companion", companions(statements), scope=profiles
+    )
     events = domain_events(records, seasons_done, shows_done, abandoned, movies, statements)
     report["viewing_domain_event"] = {"appended": append_new_events(engine, events)}
     for df in (abandoned, shows_done, seasons_done, records, sessions, statements, movies):
         df.unpersist()
+    if profiles is not None:
+        profiles.unpersist()
 
 
 def read_statements(engine: DeltaEngine) -> DataFrame:
@@ -766,7 +813,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     from jobs.core.spark import build_spark
 
     spark = build_spark(JOB, cfg)
-    report = build(get_engine(spark, cfg), args.as_of, cfg.activity)
+    report = build(get_engine(spark, cfg), args.as_of, cfg.activity, args.full_refresh)
     print(json.dumps(report, default=str))
     return 0
 
@@ -781,6 +828,12 @@ def main(argv: list[str] | None = None) -> int:
         "--as-of",
         default=None,
         help="reference time for abandonment (UTC ISO, 'now' or 'latest'; default now)",
+    )
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="recompute every profile even when no source changed (e.g. after changing "
+        "the activity: thresholds in conf); default: only the profiles that changed",
     )
     return run(_run, parser, argv, usage_errors=(ValueError,))
 

@@ -37,6 +37,7 @@ def sync_table(
     rows: DataFrame,
     complete: bool = True,
     collect_changed: str | None = None,
+    scope: DataFrame | None = None,
 ) -> dict[str, Any]:
     """Make ``table`` hold ``rows``, writing only what differs (nothing when equal).
 
@@ -44,13 +45,21 @@ def sync_table(
     table's rows whose key is absent from ``rows`` are removed (the table is then
     overwritten in one commit, which stays cheap for marts and dimensions).
 
+    With ``scope`` (e.g. the ``profile_id`` values an incremental build recomputed),
+    ``rows`` is the whole of the table *within the scope*: only the table's rows whose
+    scope columns match a row of ``scope`` are compared, rows of the scope absent from
+    ``rows`` are deleted and every other row is left as it is. Upserts and deletes go
+    in one merge commit, so the cost follows the scope, not the table.
+
     Args:
         engine: the Delta engine.
         table: a registered table; its key columns must be non-NULL in ``rows``.
         rows: the desired rows (all of them when ``complete``, else a subset to upsert).
-        complete: whether ``rows`` is the whole table.
+        complete: whether ``rows`` is the whole table (or the whole scope).
         collect_changed: a column whose values among the upserted rows are returned
             under ``"changed"`` (for small tables: the keys that changed).
+        scope: distinct values of some of the table's columns; rows outside it are
+            dropped from ``rows`` and never touched in the table.
 
     Returns:
         ``{"upserted": n, "deleted": n, "version": v}`` (plus ``"changed"``); no commit
@@ -61,8 +70,13 @@ def sync_table(
     """
     start = time.monotonic()
     spec = get_spec(table)
-    new = conform(rows, table).persist()
+    new = conform(rows, table)
     old = engine.read(table)
+    if scope is not None:
+        inside = scope.distinct()
+        new = new.join(inside, scope.columns, "left_semi")
+        old = old.join(inside, scope.columns, "left_semi")
+    new = new.persist()
     changed = new.exceptAll(old).persist()
     # one Spark job counts both the changed rows and the keys that disappeared
     marks = changed.select(
@@ -82,7 +96,9 @@ def sync_table(
         counts = marks.agg(F.sum("u").alias("u"), F.sum("d").alias("d")).first()
         upserted = int(counts.u or 0) if counts is not None else 0
         deleted = int(counts.d or 0) if counts is not None else 0
-    if deleted:
+    if deleted and scope is not None:
+        engine.merge(table, _upserts_and_deletes(changed, gone, spec.columns), _scoped_merge(spec))
+    elif deleted:
         engine.overwrite(table, new)
     elif upserted:
         on = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
@@ -98,6 +114,27 @@ def sync_table(
     if changed_values is not None:
         out["changed"] = changed_values
     return out
+
+
+def _upserts_and_deletes(changed: DataFrame, gone: DataFrame, columns: list[str]) -> DataFrame:
+    """One merge source: the changed rows, and the keys to delete flagged ``_gone``."""
+    keep = changed.select(*columns, F.lit(False).alias("_gone"))
+    drop = gone.select(
+        *[F.col(c) if c in gone.columns else F.lit(None).alias(c) for c in columns],
+        F.lit(True).alias("_gone"),
+    )
+    return keep.unionByName(drop, allowMissingColumns=True)
+
+
+def _scoped_merge(spec: Any) -> MergeSpec:
+    """Merge on the key: delete rows flagged ``_gone``, update or insert the others."""
+    every = {c: f"s.{c}" for c in spec.columns}
+    return MergeSpec(
+        on=" AND ".join(f"t.{k} = s.{k}" for k in spec.key),
+        delete_condition="s._gone",
+        update=every,
+        insert=every,
+    )
 
 
 def row_counts(engine: DeltaEngine, tables: list[str]) -> dict[str, int]:
@@ -165,8 +202,13 @@ def run_build(
     tables: list[str],
     steps: Callable[[dict[str, Any]], None],
     report: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """The frame of an incremental build: skip when up to date, else run and record.
+
+    The source versions recorded are those read *before* ``steps`` runs: a source that
+    commits while the build runs is therefore seen again by the next run (recomputing a
+    change twice is harmless; recording one the steps never read would lose it).
 
     Args:
         engine: the Delta engine.
@@ -176,6 +218,7 @@ def run_build(
         tables: the tables whose row counts end the report.
         steps: reads, transforms and writes; adds its counts to the report it is given.
         report: the report's first entries (default ``status`` and ``as_of``).
+        force: run ``steps`` even when up to date (a full refresh).
 
     Returns:
         ``{"status": "up-to-date", "seconds": s}`` when nothing moved, else the report
@@ -184,12 +227,12 @@ def run_build(
     start = time.monotonic()
     marks = read_marks(engine, job)
     versions = source_versions(engine, sources)
-    if is_up_to_date(marks, versions, as_of_date):
+    if not force and is_up_to_date(marks, versions, as_of_date):
         log.info("%s up to date with %s (as of %s): nothing to do", job, versions, as_of_date)
         return {"status": "up-to-date", "seconds": round(time.monotonic() - start, 2)}
     out: dict[str, Any] = report or {"status": "built", "as_of": as_of_date.isoformat()}
     steps(out)
-    write_marks(engine, job, source_versions(engine, sources), as_of_date, marks)
+    write_marks(engine, job, versions, as_of_date, marks)
     out["rows"] = row_counts(engine, tables)
     out["seconds"] = round(time.monotonic() - start, 2)
     log.info("%s: %s", job, json.dumps(out, default=str))

@@ -20,6 +20,10 @@ DELTA_RETENTION = {
     "delta.deletedFileRetentionDuration": "interval 7 days",
 }
 
+# The retention above plus the change data feed: tables an incremental build reads by
+# what changed (``DeltaEngine.changed_keys``) rather than by diffing two snapshots.
+WITH_CHANGE_FEED = {**DELTA_RETENTION, "delta.enableChangeDataFeed": "true"}
+
 
 def col(name: str, dtype: DataType, comment: str, nullable: bool = True) -> StructField:
     """A column with its reason as the Delta column comment."""

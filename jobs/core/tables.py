@@ -29,7 +29,7 @@ from pyspark.sql.types import (
 )
 
 from jobs.core import tables_dq, tables_reco, tables_star
-from jobs.core.table_spec import DELTA_RETENTION, TableSpec, col
+from jobs.core.table_spec import DELTA_RETENTION, WITH_CHANGE_FEED, TableSpec, col
 
 __all__ = ["DELTA_RETENTION", "TABLES", "TableSpec", "col", "conform", "get_spec", "register"]
 
@@ -139,7 +139,7 @@ PLAYBACK_SESSION = TableSpec(
     key=("session_id",),
     cluster_by=("profile_id",),
     # the change data feed tells the incremental star build which sessions changed
-    properties={**DELTA_RETENTION, "delta.enableChangeDataFeed": "true"},
+    properties=WITH_CHANGE_FEED,
     schema=StructType(
         [
             col("session_id", StringType(), "seed schema"),
@@ -308,6 +308,8 @@ VIEWING_STATEMENT = TableSpec(
             col("ingest_batch_id", LongType(), "its micro-batch: a replay recognises its own rows"),
         ]
     ),
+    # change data feed: the activity build recomputes only the profiles it names
+    properties=WITH_CHANGE_FEED,
 )
 
 IMPORT_LEDGER = TableSpec(

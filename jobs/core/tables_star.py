@@ -23,7 +23,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.core.table_spec import DELTA_RETENTION, TableSpec, col
+from jobs.core.table_spec import WITH_CHANGE_FEED, TableSpec, col
 
 UNKNOWN_KEY = -1
 
@@ -134,6 +134,8 @@ DIM_MOVIES = TableSpec(
             col("catalog_match", StringType(), "matched | ambiguous | unmatched (never guessed)"),
         ]
     ),
+    # change data feed: the activity build recomputes the profiles of changed titles
+    properties=WITH_CHANGE_FEED,
 )
 
 DIM_DEVICE = TableSpec(
@@ -153,6 +155,8 @@ DIM_DEVICE = TableSpec(
             col("device_model", StringType(), "raw device string"),
         ]
     ),
+    # change data feed: the activity build recomputes the profiles of changed devices
+    properties=WITH_CHANGE_FEED,
 )
 
 DIM_DATE = TableSpec(
@@ -215,6 +219,8 @@ FACT_WATCH_HISTORY = TableSpec(
             col("last_event_at", TimestampType(), "newest event (UTC): abandonment"),
         ]
     ),
+    # change data feed: the activity build recomputes only the profiles it names
+    properties=WITH_CHANGE_FEED,
 )
 
 # ----------------------------------------------------------------------------- marts
@@ -412,7 +418,7 @@ VIEWING_DOMAIN_EVENT = TableSpec(
         ]
     ),
     # change data feed: the API publishes these events to pollers (GET /api/events)
-    properties={**DELTA_RETENTION, "delta.enableChangeDataFeed": "true"},
+    properties=WITH_CHANGE_FEED,
 )
 
 ABANDONED_CONTENT = TableSpec(

@@ -49,11 +49,12 @@ def movie(content_key, title_id, episode_id, kind, name, season, number, runtime
     return tuple(values.get(c) for c in get_spec("dim_movies").columns)
 
 
-def session(sid, content_key, start, minutes, progress, finished):
+def session(sid, content_key, start, minutes, progress, finished, profile=P):
     end = start + dt.timedelta(minutes=minutes)
     values = {
         "session_id": sid, "user_key": 7, "movie_key": content_key + 10_000, "device_key": 1,
-        "date_key": int(start.strftime("%Y%m%d")), "profile_id": P, "content_key": content_key,
+        "date_key": int(start.strftime("%Y%m%d")), "profile_id": profile,
+        "content_key": content_key,
         "started_at": start, "ended_at": end, "watch_seconds": minutes * 60,
         "start_position_sec": 0, "end_position_sec": int(progress * 18),
         "progress_pct": float(progress), "is_finished": finished, "is_autoplay": False,

@@ -283,6 +283,32 @@ def test_sync_table_writes_only_what_differs(spark, engine):
     )
 
 
+def test_sync_table_scoped_to_profiles_leaves_the_others_alone(spark, engine_name, engine):
+    spec = get_spec("daily_watch_minutes")
+    engine.create(spec)
+    stored = [(1, 20230101, 2, 90.0), (1, 20230102, 1, 45.0), (2, 20230101, 1, 30.0)]
+    sync_table(engine, "daily_watch_minutes", spark.createDataFrame(stored, spec.schema))
+    # profile 1 recomputed: one day changed, one gone; a stray profile-2 row is ignored
+    rows = [(1, 20230101, 3, 120.0), (2, 20230105, 9, 999.0)]
+    scope = spark.createDataFrame([(1,)], "profile_id long")
+    out = sync_table(
+        engine, "daily_watch_minutes", spark.createDataFrame(rows, spec.schema), scope=scope
+    )
+    assert (out["upserted"], out["deleted"]) == (1, 1)
+    assert len(engine.history("daily_watch_minutes", limit=10)) == 3  # create, write, merge
+    assert_df_equality(
+        engine.read("daily_watch_minutes"),
+        spark.createDataFrame([(1, 20230101, 3, 120.0), (2, 20230101, 1, 30.0)], spec.schema),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    # a profile with nothing left is emptied; nothing else moves
+    empty = spark.createDataFrame([], spec.schema)
+    gone = sync_table(engine, "daily_watch_minutes", empty, scope=scope)
+    assert (gone["upserted"], gone["deleted"]) == (0, 1)
+    assert [r.profile_id for r in engine.read("daily_watch_minutes").collect()] == [2]
+
+
 def test_is_up_to_date_needs_the_same_versions_and_date():
     day = dt.date(2023, 2, 17)
     marks = {"a": (3, day), "b": (7, day)}
