@@ -19,9 +19,10 @@ events: :func:`changed_sessions`), plus the sessions of profiles that got
 a new ``dim_users`` version and of items whose ``dim_movies`` row changed, are
 recomputed and merged on ``session_id``. Every write goes through
 :func:`~jobs.core.incremental.sync_table`, which writes only rows that differ from the
-table, so a rerun with nothing new commits nothing (no new Delta version). Marts are
-recomputed from the fact (small: one row per session) and likewise written only where
-they changed.
+table, so a rerun with nothing new commits nothing (no new Delta version). The
+per-profile marts are recomputed for the profiles of those sessions (and those whose
+90-day window a new as-of date moves: :func:`mart_profiles`) and written scoped to them;
+``region_login`` is recomputed from the fact; all are written only where they changed.
 
 Usage::
 
@@ -178,7 +179,7 @@ def build(
 
     def steps(report: dict[str, Any]) -> None:
         ensure_unknown_members(engine)
-        since = read_marks(engine, JOB).get("playback_session", (None,))[0]
+        since, old_as_of = read_marks(engine, JOB).get("playback_session", (None, None))
         changed = changed_sessions(engine, since)
         changed = (changed if changed is not None else sessions_all.limit(0)).persist()
         report["sessions_changed"] = changed.count()
@@ -189,7 +190,10 @@ def build(
         )
         sync_facts(engine, sessions_all, affected, since is None, s, report)
         changed.unpersist()
-        sync_marts(engine, as_of_ts.date(), s, report)
+        profiles = None  # a first run recomputes every mart row
+        if since is not None:
+            profiles = mart_profiles(engine, sessions_all, affected, old_as_of, as_of_ts.date(), s)
+        sync_marts(engine, as_of_ts.date(), s, report, profiles)
 
     tables = [t.name for t in (*STAR_TABLES, *MART_TABLES)]
     return run_build(engine, JOB, SOURCES, as_of_ts.date(), tables, steps)
@@ -279,21 +283,65 @@ def sync_facts(
     todo.unpersist()
 
 
+def mart_profiles(
+    engine: DeltaEngine,
+    sessions: DataFrame,
+    affected: DataFrame,
+    old_as_of: dt.date | None,
+    as_of_date: dt.date,
+    s: ActivitySettings,
+) -> DataFrame:
+    """Profiles whose per-profile mart rows may have changed in this run.
+
+    The profiles of the sessions whose fact rows were recomputed (``affected``: changed
+    sessions, new ``dim_users`` versions, changed ``dim_movies`` rows), plus those whose
+    ``history_90_days`` window the new as-of date moves
+    (:func:`jobs.core.star.marts.window_moved_profiles`). A rerun after a crash between
+    the fact and the marts recomputes the same sessions, hence the same profiles.
+
+    Returns:
+        Distinct ``profile_id``.
+    """
+    profiles = sessions.join(affected, "session_id", "left_semi").select("profile_id")
+    if old_as_of is not None and old_as_of != as_of_date:
+        moved = marts.window_moved_profiles(
+            engine.read("fact_watch_history"), old_as_of, as_of_date, s.history_window_days
+        )
+        profiles = profiles.unionByName(moved)
+    return profiles.distinct()
+
+
 def sync_marts(
-    engine: DeltaEngine, as_of_date: dt.date, s: ActivitySettings, report: dict[str, Any]
+    engine: DeltaEngine,
+    as_of_date: dt.date,
+    s: ActivitySettings,
+    report: dict[str, Any],
+    profiles: DataFrame | None = None,
 ) -> None:
-    """Recompute every mart from the fact and ``dim_movies``; write only what changed."""
+    """Recompute the marts from the fact and ``dim_movies``; write only what changed.
+
+    Args:
+        profiles: the profiles whose per-profile marts are recomputed (:func:`mart_profiles`);
+            ``None`` (a first run) recomputes every profile. ``region_login`` (per country
+            and day) is always recomputed from the whole fact.
+    """
     facts = engine.read("fact_watch_history").persist()
     movies = engine.read("dim_movies").persist()
+    mine = facts
+    if profiles is not None:
+        profiles = profiles.localCheckpoint()  # a short plan for the joins below
+        report["mart_profiles_recomputed"] = profiles.count()
+        mine = facts.join(profiles, "profile_id", "left_semi")
     rows = {
-        "last_10_movies": marts.last_n_movies(facts, movies, s.last_n_items),
-        "history_90_days": marts.history_window(facts, movies, as_of_date, s.history_window_days),
-        "content_type_preference": marts.content_preference(facts, movies),
+        "last_10_movies": marts.last_n_movies(mine, movies, s.last_n_items),
+        "history_90_days": marts.history_window(mine, movies, as_of_date, s.history_window_days),
+        "content_type_preference": marts.content_preference(mine, movies),
         "region_login": marts.region_activity(facts),
-        "daily_watch_minutes": marts.daily_minutes(facts),
+        "daily_watch_minutes": marts.daily_minutes(mine),
     }
     for name, mart in rows.items():
-        report[name] = sync_table(engine, name, mart)
+        scope = profiles if name in marts.PER_PROFILE else None
+        report[name] = sync_table(engine, name, mart, scope=scope)
     facts.unpersist()
     movies.unpersist()
 

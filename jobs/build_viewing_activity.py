@@ -751,11 +751,12 @@ def sync_activity(
         report["profiles_recomputed"] = "all"
         report["full_recompute"] = scope.reason if scope is not None else "every profile"
     else:
-        profiles = profiles.persist()
+        # cut the change-feed reads out of the plan: every table below joins it, and
+        # the nested plans printed per query otherwise grow past the driver's heap
+        profiles = profiles.localCheckpoint()
         report["profiles_recomputed"] = profiles.count()
         log.info("recomputing %d profiles", report["profiles_recomputed"])
         if not report["profiles_recomputed"]:
-            profiles.unpersist()
             return
         fact = fact.join(profiles, "profile_id", "left_semi")
         statements = statements.join(profiles, "profile_id", "left_semi")
@@ -798,8 +799,6 @@ def sync_activity(
     report["viewing_domain_event"] = {"appended": append_new_events(engine, events)}
     for df in (abandoned, shows_done, seasons_done, records, sessions, statements, movies):
         df.unpersist()
-    if profiles is not None:
-        profiles.unpersist()
 
 
 def read_statements(engine: DeltaEngine) -> DataFrame:

@@ -22,7 +22,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.build_star_schema import build
+from jobs.build_star_schema import build, sync_marts
 from jobs.core.config import load_config
 from jobs.core.delta import MergeSpec, get_engine
 from jobs.core.keys import MAX_TS, MIN_TS
@@ -237,6 +237,17 @@ def test_rerun_with_nothing_new_commits_nothing(scenario):
     assert reports["second"]["sessions_changed"] == 1
     assert reports["rerun"]["status"] == "up-to-date"
     assert versions(engine) == before
+
+
+def test_marts_recompute_the_changed_profiles_only_as_a_full_recompute_would(scenario):
+    engine, reports, _ = scenario
+    # Ann moved country (a new dim_users version: her sessions' facts are recomputed);
+    # Bob's one session is outside both window edges the new as-of date moves
+    assert reports["second"]["mart_profiles_recomputed"] == 1
+    full: dict = {}
+    sync_marts(engine, dt.date(2023, 2, 10), engine.cfg.activity, full)  # every profile
+    writes = {t.name: full[t.name] for t in MART_TABLES}
+    assert all(w["upserted"] == w["deleted"] == 0 for w in writes.values()), writes
 
 
 def test_marts_answer_their_questions(scenario, spark):

@@ -2,7 +2,10 @@
 
 Small (one row per profile and item, day or country) and written through
 :func:`jobs.core.incremental.sync_table`, so only the rows that changed are committed.
-Days are UTC dates of session start.
+Every mart but ``region_login`` is a function of one profile's fact rows, so an
+incremental build recomputes them for the profiles it names only
+(:data:`PER_PROFILE`, :func:`window_moved_profiles`). Days are UTC dates of session
+start.
 """
 
 from __future__ import annotations
@@ -70,6 +73,27 @@ def history_window(fact: DataFrame, movies: DataFrame, as_of: dt.date, days: int
     )
 
 
+def window_moved_profiles(
+    fact: DataFrame, old_as_of: dt.date, as_of: dt.date, days: int
+) -> DataFrame:
+    """Profiles whose :func:`history_window` rows may differ between two as-of dates.
+
+    A session is in the window when its UTC start date is in ``(as_of - days, as_of]``;
+    moving the as-of from ``old_as_of`` to ``as_of`` changes the membership of the days in
+    ``(lo - days, hi - days]`` and ``(lo, hi]`` (``lo``/``hi`` the earlier/later date).
+
+    Returns:
+        Distinct ``profile_id`` (no rows when the dates are equal).
+    """
+    lo, hi = min(old_as_of, as_of), max(old_as_of, as_of)
+    d = F.to_date("started_at")
+    back = dt.timedelta(days=days)
+    moved = ((d > F.lit(lo - back)) & (d <= F.lit(hi - back))) | (
+        (d > F.lit(lo)) & (d <= F.lit(hi))
+    )
+    return fact.where(moved).select("profile_id").distinct()
+
+
 def content_preference(fact: DataFrame, movies: DataFrame) -> DataFrame:
     """``content_type_preference``: share of each profile's watch time per content type and genre.
 
@@ -122,3 +146,12 @@ def daily_minutes(fact: DataFrame) -> DataFrame:
         F.count(F.lit(1)).alias("sessions"),
         F.round(F.sum("watch_seconds") / 60.0, 1).alias("watch_minutes"),
     )
+
+
+# marts whose rows are per profile (``profile_id`` in the key): scoped by profile
+PER_PROFILE = (
+    "last_10_movies",
+    "history_90_days",
+    "content_type_preference",
+    "daily_watch_minutes",
+)

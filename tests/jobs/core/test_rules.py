@@ -22,6 +22,7 @@ from jobs.core.episodes import is_successor, next_episodes
 from jobs.core.incremental import is_up_to_date, sync_table
 from jobs.core.keys import MAX_TS, MIN_TS
 from jobs.core.star.dimensions import scd2_changes
+from jobs.core.star.marts import window_moved_profiles
 from jobs.core.tables import EPISODE, RESUME_STATE, TITLE, get_spec
 from jobs.core.watched import at_credits, finished, progress_pct
 
@@ -307,6 +308,25 @@ def test_sync_table_scoped_to_profiles_leaves_the_others_alone(spark, engine_nam
     gone = sync_table(engine, "daily_watch_minutes", empty, scope=scope)
     assert (gone["upserted"], gone["deleted"]) == (0, 1)
     assert [r.profile_id for r in engine.read("daily_watch_minutes").collect()] == [2]
+
+
+def test_window_moved_profiles_are_those_on_days_entering_or_leaving_the_window(spark):
+    # as of 10 Apr with 30 days the window is (11 Mar, 10 Apr]; as of 20 Apr, (21 Mar, 20 Apr]
+    fact = spark.createDataFrame(
+        [
+            (1, at(12, month=3)),  # leaves the window
+            (2, at(25, month=3)),  # in both
+            (3, at(5, month=4)),  # in both
+            (4, at(18, month=4)),  # enters it
+            (5, at(1, month=3)),  # in neither
+        ],
+        "profile_id long, started_at timestamp",
+    )
+    moved = window_moved_profiles(fact, dt.date(2023, 4, 10), dt.date(2023, 4, 20), 30)
+    assert sorted(r.profile_id for r in moved.collect()) == [1, 4]
+    back = window_moved_profiles(fact, dt.date(2023, 4, 20), dt.date(2023, 4, 10), 30)
+    assert sorted(r.profile_id for r in back.collect()) == [1, 4]
+    assert window_moved_profiles(fact, dt.date(2023, 4, 10), dt.date(2023, 4, 10), 30).isEmpty()
 
 
 def test_is_up_to_date_needs_the_same_versions_and_date():
