@@ -756,7 +756,13 @@ def sync_activity(
         profiles = profiles.localCheckpoint()
         report["profiles_recomputed"] = profiles.count()
         log.info("recomputing %d profiles", report["profiles_recomputed"])
-        if not report["profiles_recomputed"]:
+        if not report["profiles_recomputed"]:  # nothing to recompute: nothing written
+            for spec in ACTIVITY_TABLES:
+                report[spec.name] = (
+                    {"appended": 0}
+                    if spec.name == "viewing_domain_event"
+                    else {"upserted": 0, "deleted": 0, "version": engine.version(spec.name)}
+                )
             return
         fact = fact.join(profiles, "profile_id", "left_semi")
         statements = statements.join(profiles, "profile_id", "left_semi")

@@ -99,7 +99,8 @@ def activity(spark, tmp_path_factory):
     )
     first = build(engine, as_of=AS_OF)
     before = {s.name: engine.version(s.name) for s in ACTIVITY_TABLES}
-    # a day later nothing new happened: everything is recomputed, nothing is written
+    # a day later nothing new happened: no profile is near the moved abandonment limit,
+    # so none is recomputed and nothing is written
     again = build(engine, as_of=AS_OF + dt.timedelta(days=1))
     after = {s.name: engine.version(s.name) for s in ACTIVITY_TABLES}
     rerun = build(engine, as_of=AS_OF + dt.timedelta(days=1, hours=3))
@@ -241,6 +242,7 @@ def test_recompute_with_nothing_new_writes_nothing(activity):
     engine, reports, before, after = activity
     assert reports["first"]["status"] == "built"
     assert reports["again"]["status"] == "built"
+    assert reports["again"]["profiles_recomputed"] == 0
     assert reports["again"]["viewing_domain_event"] == {"appended": 0}
     assert after == before
     assert reports["rerun"]["status"] == "up-to-date"
