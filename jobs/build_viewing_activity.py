@@ -766,19 +766,22 @@ def sync_activity(
             return
         fact = fact.join(profiles, "profile_id", "left_semi")
         statements = statements.join(profiles, "profile_id", "left_semi")
-    movies = engine.read("dim_movies").persist()
-    statements = statements.persist()
+    # each intermediate below feeds several tables: materialize it once, lineage cut
+    # (localCheckpoint, not persist: a cached plan is printed inside every plan that
+    # reads it, and these nest six deep -- megabytes per query on the driver)
+    movies = engine.read("dim_movies").localCheckpoint()
+    statements = statements.localCheckpoint()
     stated = statement_items(statements, movies)
     playback = playback_only(enrich_sessions(fact, movies, engine.read("dim_device")), statements)
     watched = counted_watched(stated.where(F.col("event_type") == "WATCHED"), playback)
-    sessions = with_watched(playback, watched_sessions(watched)).persist()
-    records = viewing_records(sessions).persist()
-    seasons_done = season_completions(records, movies).persist()
-    shows_done = show_completions(seasons_done, records, movies).persist()
+    sessions = with_watched(playback, watched_sessions(watched)).localCheckpoint()
+    records = viewing_records(sessions).localCheckpoint()
+    seasons_done = season_completions(records, movies).localCheckpoint()
+    shows_done = show_completions(seasons_done, records, movies).localCheckpoint()
     abandoned = merge_abandonments(
         abandoned_content(records, sessions, as_of, s),
         stated_abandonments(stated.where(F.col("event_type") == "ABANDONED"), records),
-    ).persist()
+    ).localCheckpoint()
     report["viewing_record"] = sync_table(engine, "viewing_record", records, scope=profiles)
     report["show_progress"] = sync_table(
         engine,
@@ -803,8 +806,6 @@ def sync_activity(
     )
     events = domain_events(records, seasons_done, shows_done, abandoned, movies, statements)
     report["viewing_domain_event"] = {"appended": append_new_events(engine, events)}
-    for df in (abandoned, shows_done, seasons_done, records, sessions, statements, movies):
-        df.unpersist()
 
 
 def read_statements(engine: DeltaEngine) -> DataFrame:

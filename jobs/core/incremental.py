@@ -119,10 +119,8 @@ def sync_table(
 def _upserts_and_deletes(changed: DataFrame, gone: DataFrame, columns: list[str]) -> DataFrame:
     """One merge source: the changed rows, and the keys to delete flagged ``_gone``."""
     keep = changed.select(*columns, F.lit(False).alias("_gone"))
-    drop = gone.select(
-        *[F.col(c) if c in gone.columns else F.lit(None).alias(c) for c in columns],
-        F.lit(True).alias("_gone"),
-    )
+    # the deleted keys carry the key columns only: the others come in as NULL
+    drop = gone.select(*[c for c in columns if c in gone.columns], F.lit(True).alias("_gone"))
     return keep.unionByName(drop, allowMissingColumns=True)
 
 
