@@ -7,7 +7,11 @@ Runs what these commands would run, one after the other, and prints them as it g
     python -m jobs.continue_watching --profile "Profile 1" --account household-ke --as-of latest
 
 then a row count per table. The demo lake (``--lake-root``, default ``lakehouse/demo``)
-is wiped first so every run starts from nothing.
+is wiped first so every run starts from nothing — but only a lake the demo itself wrote
+(it leaves a ``.viewing-lakehouse-demo`` marker file in the lake root) or an empty
+folder: any other lake root that holds something (e.g. a production lake of 33 tables)
+is refused with exit 2 and one line naming the path and its table count, unless
+``--reset`` is given.
 """
 
 from __future__ import annotations
@@ -19,11 +23,40 @@ import time
 from pathlib import Path
 
 from jobs.core.as_of import collected_utc, newest, resolve_as_of
-from jobs.core.cli import job_parser, run
+from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "samples" / "viewing-activity" / "household-ke.csv"
+# written into the lake root by the demo: a lake holding it is the demo's own, safe to wipe
+MARKER = ".viewing-lakehouse-demo"
+
+
+def count_tables(lake_root: Path) -> int:
+    """Delta tables (folders holding a ``_delta_log``) anywhere under ``lake_root``."""
+    return sum(1 for _ in lake_root.rglob("_delta_log")) if lake_root.is_dir() else 0
+
+
+def check_wipe(lake_root: Path, reset: bool) -> None:
+    """Refuse to wipe a lake root the demo did not write, unless ``reset``.
+
+    Args:
+        lake_root: the demo's lake root.
+        reset: ``--reset`` was given: wipe whatever is there.
+
+    Raises:
+        UsageError: ``lake_root`` exists, is not empty and holds no demo marker; the
+            message names the path and its count of Delta tables.
+    """
+    if reset or not lake_root.exists() or (lake_root / MARKER).is_file():
+        return
+    if lake_root.is_dir() and not any(lake_root.iterdir()):
+        return
+    raise UsageError(
+        f"{lake_root} holds {count_tables(lake_root)} Delta tables and is not a demo lake "
+        f"(no {MARKER} marker): the demo wipes its lake root first; pass another "
+        "--lake-root, or --reset to wipe this one"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,11 +68,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", default="Profile 1", help="profile whose Continue Watching to show"
     )
+    parser.add_argument(
+        "--reset",
+        "--force",
+        action="store_true",
+        help="wipe --lake-root even when it is not a lake the demo wrote",
+    )
     return run(_run, parser, argv, lake_root="lakehouse/demo")
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
-    shutil.rmtree(cfg.paths.lake_root, ignore_errors=True)
+    root = Path(cfg.paths.lake_root)
+    check_wipe(root, args.reset)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("written by python -m jobs.demo: this lake may be wiped\n")
     start = time.monotonic()
 
     from jobs import continue_watching as cw
