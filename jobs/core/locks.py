@@ -6,9 +6,16 @@ start instead. The lock file (``<checkpoint>/_writer.lock``, JSON) is created at
 (written to a temp file, then hard-linked into place, which fails when it exists) and
 removed when the run ends. A lock left by a run that died (``kill -9``, OOM) is *stale*
 and taken over with a warning when its pid no longer runs on this host (or is a zombie,
-or was reused by another process: the lock keeps the process's start time), or when it was
-written for another checkpoint path (a copied lake). A lock held from another host is
+or was reused by another process: the lock keeps the process's start time), or when it
+guards another checkpoint folder (a copied lake). A lock held from another host is
 never taken over: the message says how to remove it once that run is known dead.
+
+The holder is judged first (host, pid, start ticks); the checkpoint is compared by
+identity, never by spelling: the lock records the folder's device and inode
+(``checkpoint_id``) and its real path, so the same lake reached through a second mount
+path, a symlink or a bind mount is recognised as the same one and its live holder is
+never taken over. Only a folder that is provably another one (another device/inode, or
+both paths exist and are not the same file) makes a live holder's lock a copy.
 """
 
 from __future__ import annotations
@@ -73,15 +80,46 @@ def _read(path: str) -> dict | None:
         return {}
 
 
+def folder_id(path: str) -> str | None:
+    """``"<device>:<inode>"`` of the folder ``path`` (the same for every path spelling), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _other_folder(holder: dict, checkpoint: str) -> bool:
+    """Whether the lock ``holder`` was provably written for another folder than ``checkpoint``.
+
+    Compared by identity: the recorded ``checkpoint_id`` (device:inode) when the lock has
+    one, else whether the recorded path and ``checkpoint`` are the same file. A recorded
+    path that no longer exists here, without an id, proves nothing (False).
+    """
+    recorded = holder.get("checkpoint_id")
+    if recorded:
+        return recorded != folder_id(checkpoint)
+    path = holder.get("checkpoint")
+    if not path or not os.path.exists(path) or not os.path.exists(checkpoint):
+        return False
+    return not os.path.samefile(path, checkpoint)
+
+
 def stale_reason(holder: dict, checkpoint: str) -> str | None:
-    """Why the lock ``holder`` (its JSON) no longer guards ``checkpoint``; None if it does."""
+    """Why the lock ``holder`` (its JSON) no longer guards ``checkpoint``; None if it does.
+
+    The holder's process is judged first: dead on this host (or its pid reused) makes the
+    lock stale. A live holder, or one on another host, keeps it unless the lock provably
+    belongs to another folder (a copied lake, :func:`_other_folder`); a second path to
+    the same folder is never "another" one.
+    """
     if not holder:
         return "unreadable lock file"
-    if holder.get("checkpoint") != checkpoint:
-        return f"written for {holder.get('checkpoint')} (a copied or moved lake)"
     pid = int(holder.get("pid", -1))
     if holder.get("host") == socket.gethostname() and not _alive(pid, holder.get("pid_start")):
         return f"pid {pid} on {holder.get('host')} is no longer running"
+    if _other_folder(holder, checkpoint):
+        return f"written for {holder.get('checkpoint')} (a copied or moved lake)"
     return None
 
 
@@ -119,7 +157,8 @@ def acquire(checkpoint: str, owner: str) -> str:
         "pid_start": start_ticks(os.getpid()),
         "host": socket.gethostname(),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "checkpoint": checkpoint,
+        "checkpoint": os.path.realpath(checkpoint),
+        "checkpoint_id": folder_id(checkpoint),
     }
     for _ in range(3):
         if _try_create(path, info):

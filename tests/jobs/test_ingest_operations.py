@@ -310,14 +310,44 @@ def test_a_lock_from_another_host_is_never_taken_over(tmp_path):
     "holder, reason",
     [
         ({"pid": 2**22 + 12345}, "is no longer running"),  # a pid beyond pid_max: dead
-        ({"checkpoint": "/elsewhere/_checkpoints/q"}, "a copied or moved lake"),
+        ({"checkpoint": "ELSEWHERE"}, "a copied or moved lake"),  # the folder copied from
+        ({"checkpoint_id": "0:1"}, "a copied or moved lake"),  # another device and inode
         ({"pid_start": "1"}, "is no longer running"),  # a live pid, reused by another process
     ],
 )
 def test_a_stale_lock_is_taken_over_with_a_warning(tmp_path, caplog, holder, reason):
     checkpoint = tmp_path / "cp"
+    if holder.get("checkpoint") == "ELSEWHERE":
+        (tmp_path / "elsewhere").mkdir()
+        holder = {"checkpoint": str(tmp_path / "elsewhere")}
     _write_lock(checkpoint, **holder)
     with locks.writer_lock(str(checkpoint), "ingest") as path:
         assert json.loads(Path(path).read_text())["pid"] == os.getpid()
     assert reason in caplog.text
     assert not (checkpoint / locks.LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("spelling", ["symlink", "recorded_id"])
+def test_a_live_lock_is_never_taken_over_through_another_path_to_the_same_lake(tmp_path, spelling):
+    # the lake reached through a second mount path: a symlink, or a path that only the
+    # holder's mount namespace has (a bind mount elsewhere) with the folder's device:inode
+    real = tmp_path / "mnt-a" / "cp"
+    alias = tmp_path / "mnt-b"
+    alias.symlink_to(tmp_path / "mnt-a", target_is_directory=True)
+    real.mkdir(parents=True)
+    holder = {"pid_start": locks.start_ticks(os.getppid()), "checkpoint": str(real)}
+    if spelling == "recorded_id":
+        holder.update(checkpoint="/mnt/elsewhere/cp", checkpoint_id=locks.folder_id(str(real)))
+    _write_lock(real, **holder)
+    with pytest.raises(locks.WriterLockedError, match=rf"pid {os.getppid()} "):
+        locks.acquire(str(alias / "cp"), "ingest")
+    assert json.loads((real / locks.LOCK_NAME).read_text())["pid"] == os.getppid()
+
+
+def test_the_lock_records_the_checkpoint_by_identity(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").symlink_to(tmp_path / "a", target_is_directory=True)
+    with locks.writer_lock(str(tmp_path / "b" / "cp"), "ingest") as path:
+        info = json.loads(Path(path).read_text())
+        assert info["checkpoint"] == str((tmp_path / "a" / "cp").resolve())
+        assert info["checkpoint_id"] == locks.folder_id(str(tmp_path / "a" / "cp"))
