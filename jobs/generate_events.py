@@ -17,6 +17,20 @@ Usage::
 
 ``--rate`` writes files on a clock so the ingest sees a steady stream; each file name
 carries its sequence number, and each line its ``event_time``.
+
+A day on a compressed clock (``bench/soak.py``)::
+
+    python -m jobs.generate_events --events 300000 --files 300 --rate 500 \
+        --day-seconds 600 --start 2026-12-01 --manifest feed.jsonl --dimensions
+
+``--day-seconds S`` makes the feed's rate follow the evening peak: one simulated UTC day
+lasts ``S`` wall seconds, and the rate at simulated hour ``h`` is ``--rate`` times the
+design's load at ``h`` (the sum over countries of their local hour weights) over the
+day's mean load, so the mean stays ``--rate``. ``--manifest`` appends one JSON line per
+file as it lands (name, lines, wall time, rate, simulated hour); ``--dimensions``
+upserts the generated accounts, profiles, devices, films, series and episodes into
+their tables (delta-rs), so the API and the star schema know them. ``--start`` is the
+first simulated day of the events' ``event_time`` (UTC).
 """
 
 from __future__ import annotations
@@ -80,6 +94,7 @@ class Profile:
     country: str
     devices: list[str]
     cursor: dict  # series index -> next episode number
+    device_types: dict = dataclasses.field(default_factory=dict)  # device_id -> class
 
 
 @dataclasses.dataclass
@@ -112,6 +127,19 @@ def build_catalog(
     return items
 
 
+def world(
+    seed: int, accounts: int = 2000, profiles_per_account: int = 4
+) -> tuple[random.Random, list[Item], list[Profile]]:
+    """The seeded generator state: its random source, catalogue and profiles.
+
+    :func:`generate` draws the events from here and :func:`dimension_rows` the
+    dimensions, so both name the same profiles and titles for the same arguments.
+    """
+    rng = random.Random(seed)
+    catalog = build_catalog(rng, films=300, series=120, episodes_per_series=20)
+    return rng, catalog, build_profiles(rng, accounts, profiles_per_account)
+
+
 def build_profiles(rng: random.Random, accounts: int, profiles_per_account: int) -> list[Profile]:
     """Accounts with a country, 1–N profiles and 1–4 devices each."""
     names, weights = zip(*((c, w) for c, (_, w) in COUNTRIES.items()), strict=True)
@@ -120,13 +148,14 @@ def build_profiles(rng: random.Random, accounts: int, profiles_per_account: int)
     for a in range(accounts):
         account_id = stable_id("gen-account", a)
         country = rng.choices(names, weights)[0]
-        devices = [
-            stable_hex("gen-device", a, d, rng.choices(dev_names, dev_weights)[0])
-            for d in range(rng.randint(1, 4))
-        ]
+        kinds = {}
+        for d in range(rng.randint(1, 4)):
+            kind = rng.choices(dev_names, dev_weights)[0]
+            kinds[stable_hex("gen-device", a, d, kind)] = kind
+        devices = list(kinds)
         for p in range(rng.randint(1, profiles_per_account)):
             profiles.append(
-                Profile(stable_id("gen-profile", a, p), account_id, country, devices, {})
+                Profile(stable_id("gen-profile", a, p), account_id, country, devices, {}, kinds)
             )
     return profiles
 
@@ -135,6 +164,44 @@ def _start_time(rng: random.Random, day: dt.datetime, country: str) -> dt.dateti
     offset = COUNTRIES[country][0]
     local_hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
     return day + dt.timedelta(hours=local_hour - offset, seconds=rng.randrange(3600))
+
+
+def utc_load(hour: float) -> float:
+    """The design's load at UTC ``hour`` (0–24, fractional): countries' local hour weights.
+
+    Each country adds its weight times ``HOUR_WEIGHTS`` at its local hour, linearly
+    interpolated between whole hours. The unit is arbitrary: compare with
+    :func:`mean_utc_load`.
+    """
+    total = 0.0
+    for offset, weight in COUNTRIES.values():
+        local = (hour + offset) % 24
+        low = int(local)
+        frac = local - low
+        total += weight * (HOUR_WEIGHTS[low] * (1 - frac) + HOUR_WEIGHTS[(low + 1) % 24] * frac)
+    return total
+
+
+def mean_utc_load() -> float:
+    """The mean of :func:`utc_load` over the day (whole hours)."""
+    return sum(utc_load(h) for h in range(24)) / 24
+
+
+def paced_rate(rate: float, elapsed_sec: float, day_seconds: float | None) -> tuple[float, float]:
+    """The feed's rate (events/s) after ``elapsed_sec`` wall seconds, and the simulated hour.
+
+    Args:
+        rate: mean rate, events per second.
+        elapsed_sec: wall seconds since the feed began.
+        day_seconds: wall seconds per simulated UTC day; None = a flat rate (hour 0).
+
+    Returns:
+        ``(events per second, simulated UTC hour 0–24)``.
+    """
+    if not day_seconds:
+        return rate, 0.0
+    hour = (elapsed_sec / day_seconds * 24) % 24
+    return rate * utc_load(hour) / mean_utc_load(), hour
 
 
 def _iso(t: dt.datetime) -> str:
@@ -263,6 +330,8 @@ def generate(
     malformed_rate: float = 0.001,
     rate: float | None = None,
     prefix: str = "gen",
+    day_seconds: float | None = None,
+    manifest: str | None = None,
 ) -> GenerateReport:
     """Write about ``events`` events into ``files`` landing files.
 
@@ -273,6 +342,11 @@ def generate(
         seed: random seed; the same seed gives the same files.
         rate: when set, write files on a clock at this many events per second.
         duplicate_rate, late_rate, malformed_rate: fault shares (0–1).
+        day_seconds: with ``rate``, the compressed clock: one simulated UTC day per this
+            many wall seconds, the rate following the evening peak (:func:`paced_rate`).
+        manifest: a JSON Lines file that gets one line per landed file: ``file``,
+            ``lines``, ``wall`` (epoch seconds right after the rename), ``rate``
+            (events/s then) and ``sim_hour``. Pacing never changes the files' content.
 
     Returns:
         Counts of what was written.
@@ -289,10 +363,10 @@ def generate(
     ):
         if not 0 <= value < 1:
             raise ValueError(f"--{name}-rate must be in [0, 1), got {value}")
+    if day_seconds is not None and day_seconds <= 0:
+        raise ValueError(f"--day-seconds must be positive, got {day_seconds}")
     t0 = time.monotonic()
-    rng = random.Random(seed)
-    catalog = build_catalog(rng, films=300, series=120, episodes_per_series=20)
-    profiles = build_profiles(rng, accounts, profiles_per_account)
+    rng, catalog, profiles = world(seed, accounts, profiles_per_account)
     report = GenerateReport()
     per_file = math.ceil(events / files)
     current: list[str] = []
@@ -306,12 +380,23 @@ def generate(
         lines = current + due
         path = Path(landing_dir) / f"{prefix}-{seed}-{file_index:06d}.jsonl"
         _write_lines(path, lines)
+        now_rate, hour = paced_rate(rate or 0.0, time.monotonic() - t0, day_seconds)
+        if manifest:
+            entry = {
+                "file": path.name,
+                "lines": len(lines),
+                "wall": time.time(),
+                "rate": round(now_rate, 1),
+                "sim_hour": round(hour, 2),
+            }
+            with open(manifest, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
         report.lines += len(lines)
         report.files += 1
         file_index += 1
         current = []
         if rate:
-            time.sleep(max(0.0, len(lines) / rate - 0.0))
+            time.sleep(max(0.0, len(lines) / now_rate))
 
     for session in sessions(rng, profiles, catalog, start, heartbeat_sec):
         report.sessions += 1
@@ -343,6 +428,114 @@ def generate(
     return report
 
 
+def dimension_rows(
+    seed: int = 7, accounts: int = 2000, profiles_per_account: int = 4
+) -> dict[str, list[dict]]:
+    """Rows of ``account``, ``profile``, ``device``, ``title`` and ``episode`` for the feed.
+
+    The same arguments as :func:`generate` give the ids its events carry. Films are
+    ``FILM`` titles with their runtime (seconds), series ``SERIES`` titles with one
+    season of episodes (runtime in seconds).
+    """
+    _, catalog, profiles = world(seed, accounts, profiles_per_account)
+    rows: dict[str, list[dict]] = {
+        "account": [],
+        "profile": [],
+        "device": [],
+        "title": [],
+        "episode": [],
+    }
+    seen_accounts: set[int] = set()
+    seen_devices: set[str] = set()
+    for n, p in enumerate(profiles):
+        if p.account_id not in seen_accounts:
+            seen_accounts.add(p.account_id)
+            rows["account"].append(
+                {"account_id": p.account_id, "account_label": f"gen-{p.account_id}"}
+            )
+        rows["profile"].append(
+            {
+                "profile_id": p.profile_id,
+                "account_id": p.account_id,
+                "profile_name": f"Viewer {n}",
+                "country_code": p.country,
+            }
+        )
+        for d in p.devices:
+            if d not in seen_devices:
+                seen_devices.add(d)
+                kind = p.device_types.get(d, "other")
+                rows["device"].append(
+                    {"device_id": d, "account_id": p.account_id, "device_type": kind}
+                )
+    series_seen: set[int] = set()
+    for item in catalog:
+        if item.series is None:
+            rows["title"].append(
+                {
+                    "title_id": item.title_id,
+                    "title_name": f"Generated Film {item.title_id % 100000}",
+                    "title_type": "FILM",
+                    "runtime_sec": item.runtime_sec,
+                }
+            )
+            continue
+        if item.series not in series_seen:
+            series_seen.add(item.series)
+            rows["title"].append(
+                {
+                    "title_id": item.title_id,
+                    "title_name": f"Generated Series {item.series}",
+                    "title_type": "SERIES",
+                }
+            )
+        rows["episode"].append(
+            {
+                "episode_id": item.episode_id,
+                "title_id": item.title_id,
+                "season_label": "Season 1",
+                "season_number": 1,
+                "episode_number": item.number,
+                "episode_title": f"Episode {item.number}",
+                "runtime_sec": item.runtime_sec,
+            }
+        )
+    return rows
+
+
+def write_dimensions(tables_dir: str, rows: dict[str, list[dict]]) -> dict[str, int]:
+    """Upsert :func:`dimension_rows` into their Delta tables with delta-rs (merge on the key).
+
+    Returns:
+        Rows given per table.
+    """
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from jobs.core.delta import arrow_schema
+    from jobs.core.tables import get_spec
+
+    out = {}
+    for name, data in rows.items():
+        spec = get_spec(name)
+        schema = arrow_schema(spec.schema)
+        table = pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in data], schema)
+        path = str(Path(tables_dir) / name)
+        if not (Path(path) / "_delta_log").is_dir():
+            write_deltalake(path, table, mode="append", configuration=spec.properties or None)
+        else:
+            on = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+            (
+                DeltaTable(path)
+                .merge(table, on, source_alias="s", target_alias="t")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        out[name] = len(data)
+    return out
+
+
 def _write_lines(path: Path, lines: list[str]) -> None:
     """Atomic write of ready-made JSON lines: a hidden temp file, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -371,6 +564,28 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="events/s for a live feed (default: as fast as possible)",
     )
+    parser.add_argument(
+        "--day-seconds",
+        type=float,
+        default=None,
+        help="with --rate: one simulated UTC day per this many wall seconds, the rate "
+        "following the evening peak (default: a flat rate)",
+    )
+    parser.add_argument(
+        "--start",
+        type=_utc_day,
+        default=dt.datetime(2026, 1, 1),
+        help="first simulated day of the events, UTC, YYYY-MM-DD (default 2026-01-01)",
+    )
+    parser.add_argument(
+        "--manifest", default=None, help="append one JSON line per landed file to this file"
+    )
+    parser.add_argument(
+        "--dimensions",
+        action="store_true",
+        help="also upsert the generated accounts, profiles, devices, titles and episodes "
+        "into their tables under --lake-root (before the first file lands)",
+    )
     parser.add_argument("--landing-dir", default=None, help="default: paths.landing_dir")
     parser.add_argument("--duplicate-rate", type=float, default=0.005)
     parser.add_argument("--late-rate", type=float, default=0.01)
@@ -378,7 +593,17 @@ def main(argv: list[str] | None = None) -> int:
     return run(_run, parser, argv, usage_errors=(ValueError,))
 
 
+def _utc_day(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a UTC day YYYY-MM-DD, got {text!r}") from None
+
+
 def _run(args: argparse.Namespace, cfg: Config) -> int:
+    if args.dimensions:
+        written = write_dimensions(cfg.paths.tables_dir, dimension_rows(args.seed, args.accounts))
+        log.info("dimensions upserted: %s", written)
     report = generate(
         args.landing_dir or cfg.paths.landing_dir,
         args.events,
@@ -389,6 +614,9 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
         late_rate=args.late_rate,
         malformed_rate=args.malformed_rate,
         rate=args.rate,
+        start=args.start,
+        day_seconds=args.day_seconds,
+        manifest=args.manifest,
     )
     print(json.dumps(dataclasses.asdict(report)))
     return 0
