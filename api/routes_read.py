@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
@@ -359,22 +361,56 @@ def statistics(
 
 
 _WHOLE = "\U0010ffff"  # sorts after every event id: "V:" = all of version V delivered
+_CURSOR = re.compile(r"(0|[1-9][0-9]{0,18})(?::(.*))?", re.ASCII | re.DOTALL)
+_MAX_VERSION = 2**63 - 1  # Delta versions are signed 64-bit
 
 
 def _parse_cursor(after: str | None) -> tuple[int, str]:
-    """``VERSION:EVENT_ID`` -> the last delivered (commit version, event id)."""
+    """``VERSION:EVENT_ID`` -> the last delivered (commit version, event id).
+
+    ``VERSION`` is ASCII digits only (``str.isdigit`` also accepts ``"²"``, which ``int``
+    refuses), at most 2^63 - 1.
+
+    Raises:
+        HTTPException: 422 naming ``after`` when the text is not such a cursor.
+    """
     if not after:
         return -1, _WHOLE
-    version, _, event_id = after.partition(":")
-    if not version.isdigit():
-        raise HTTPException(422, f"after {after!r}: pass a next_cursor from a previous answer")
-    return int(version), event_id or _WHOLE
+    m = _CURSOR.fullmatch(after)
+    if m is None or int(m.group(1)) > _MAX_VERSION:
+        raise HTTPException(
+            422, f"after {after!r}: not a cursor; pass the next_cursor of a previous answer"
+        )
+    return int(m.group(1)), m.group(2) or _WHOLE
+
+
+def _readable_from(path: str, table: DeltaTable) -> tuple[int, int]:
+    """(first version whose state the log still holds, last version before an erasure).
+
+    Erasure (:mod:`jobs.core.erasure`) and log retention remove older commits: the first
+    readable version is then a checkpoint. The erasure records in the table property
+    ``lakehouse.erasure.onlyDeletesBetween`` (``B,F``) that versions ``B+1..F`` are its
+    own, which only delete rows; -1 when there is none or ``F`` is no longer the first.
+    """
+    names = os.listdir(os.path.join(path, "_delta_log"))
+    commits = {int(n[:20]) for n in names if re.fullmatch(r"[0-9]{20}\.json", n)}
+    first = 0
+    if 0 not in commits:
+        marks = {int(n[:20]) for n in names if re.match(r"[0-9]{20}\.checkpoint\.", n)}
+        first = min((c for c in marks if all(v in commits for v in range(c + 1, max(commits, default=c) + 1))), default=table.version())  # fmt: skip
+    mark = re.fullmatch(
+        r"([0-9]{1,19}),([0-9]{1,19})",
+        table.metadata().configuration.get("lakehouse.erasure.onlyDeletesBetween", ""),
+    )
+    # valid only while the erasure's own commit is the first readable version
+    return first, int(mark.group(1)) if mark and int(mark.group(2)) == first else -1
 
 
 @router.get(
     "/events",
     response_model=models.EventFeed,
     summary="Domain events after a cursor (Delta change data feed of viewing_domain_event)",
+    responses={410: {"description": "the cursor points into versions an erasure removed"}},
 )
 def events(
     who: Who,
@@ -386,33 +422,65 @@ def events(
     profileId: Annotated[int | None, Query(description="admin: one profile (default all)")] = None,  # noqa: N803
 ) -> dict[str, Any]:
     """Events in (commit version, event_id) order: polling from ``next_cursor`` never
-    misses or repeats one (the table is append-only; each event is committed once)."""
+    misses or repeats one (the table is append-only; each event is committed once).
+
+    When older versions are gone (an erasure, or log retention), the table's state at
+    the first readable version ``F`` stands for every version up to ``F``: a read
+    without a cursor starts with its rows (cursors ``F:EVENT_ID``), then the change data
+    feed after ``F``. A poller whose cursor was at or past the last version before an
+    erasure goes on after ``F``; an older cursor gets 410 (read again without one).
+    """
     pid = acting_profile(who, profileId) if (profileId is not None or not who.admin) else None
     version, last_id = _parse_cursor(after)
     snap = st.lake.latest("viewing_domain_event")
-    first = version + 1 if last_id == _WHOLE else version
-    if first > snap.version:
-        return {"events": [], "next_cursor": after or f"{snap.version}:"}
-    table = DeltaTable(st.lake.path("viewing_domain_event"), version=snap.version)
-    try:
-        reader = table.load_cdf(starting_version=max(first, 0), ending_version=snap.version)
-        changes = pa.RecordBatchReader.from_stream(reader).read_all()
-    except Exception as exc:  # delta-rs: CDF not enabled on an old table
+    path = st.lake.path("viewing_domain_event")
+    table = DeltaTable(path, version=snap.version)
+    if table.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
         raise HTTPException(
             503,
-            f"viewing_domain_event has no change data feed ({exc}); it is enabled on "
-            "tables created by this version: rebuild the activity tables",
-        ) from None
-    rows = sorted(
-        (
-            r
-            for r in changes.to_pylist()
-            if r["_change_type"] in ("insert", "update_postimage")
-            and (pid is None or r["profile_id"] == pid)
-            and (r["_commit_version"], r["event_id"]) > (version, last_id)
-        ),
-        key=lambda r: (r["_commit_version"], r["event_id"]),
-    )[: min(limit, st.settings.events_page_max)]
+            "viewing_domain_event has no change data feed: rebuild the activity tables "
+            "(python -m jobs.build_viewing_activity --full-refresh) with this version",
+        )
+    first, before_erasure = _readable_from(path, table)
+    if 0 <= version < first:
+        if version < before_erasure or (version == before_erasure and last_id != _WHOLE):
+            raise HTTPException(
+                410,
+                f"after {after!r}: versions before {first} of viewing_domain_event were "
+                "removed (erasure or log retention); read again without after and skip "
+                "the event ids you already hold",
+            )
+        version, last_id = first, _WHOLE  # only deletions happened since that cursor
+    page = min(limit, st.settings.events_page_max)
+    base: list[dict] = []
+    if first > 0 and (version < first or (version == first and last_id != _WHOLE)):
+        # the state at the first readable version stands for every version up to it
+        expr = pc.field("event_id") > pa.scalar(last_id if version == first else "")
+        if pid is not None:
+            expr = expr & (pc.field("profile_id") == pa.scalar(pid, pa.int64()))
+        rows0 = st.lake.at("viewing_domain_event", first).dataset.to_table(filter=expr)
+        base = sorted(rows0.to_pylist(), key=lambda r: r["event_id"])[:page]
+        for r in base:
+            r["_commit_version"] = first
+        version, last_id = first, _WHOLE
+    cdf_from = version + 1 if last_id == _WHOLE else version
+    changes: list[dict] = []
+    if len(base) < page and cdf_from <= snap.version:
+        reader = table.load_cdf(starting_version=max(cdf_from, first), ending_version=snap.version)
+        changes = pa.RecordBatchReader.from_stream(reader).read_all().to_pylist()
+    rows = (
+        base
+        + sorted(
+            (
+                r
+                for r in changes
+                if r["_change_type"] in ("insert", "update_postimage")
+                and (pid is None or r["profile_id"] == pid)
+                and (r["_commit_version"], r["event_id"]) > (version, last_id)
+            ),
+            key=lambda r: (r["_commit_version"], r["event_id"]),
+        )
+    )[:page]
     out = [
         {
             "cursor": f"{r['_commit_version']}:{r['event_id']}",
@@ -427,7 +495,9 @@ def events(
         }
         for r in rows
     ]
-    if len(out) < min(limit, st.settings.events_page_max):
+    if not out and after and version > snap.version:
+        nxt = after  # a snapshot older than the cursor: nothing new yet
+    elif len(out) < page:
         nxt = f"{snap.version}:"  # everything up to this version has been delivered
     else:
         nxt = out[-1]["cursor"]

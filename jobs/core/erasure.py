@@ -45,6 +45,9 @@ from jobs.core.tables_dq import ERASURE_LOG
 
 log = logging.getLogger(__name__)
 
+# Table property an erasure sets: "B,F" = versions B+1..F only deleted the profile's rows.
+ERASED_BETWEEN = "lakehouse.erasure.onlyDeletesBetween"
+
 # Tables that hold names (personal data) and the column that holds them. Each must carry
 # profile_id, the erasure key: erase_profile refuses to run on a lake where one lacks it
 # (the names would survive the erasure).
@@ -118,14 +121,27 @@ def _profile_names(tables_dir: Path, profile_id: int) -> set[str]:
     return names
 
 
-def _scrub_log(path: Path, table: DeltaTable) -> int:
-    """Vacuum (retention 0), checkpoint, drop older commits and CDC files; the new first version."""
+def _scrub_log(path: Path, table: DeltaTable, before: int) -> int:
+    """Vacuum (retention 0), checkpoint, drop older commits and CDC files; the new first version.
+
+    ``before`` is the table's version before this erasure's first commit: the table
+    property ``lakehouse.erasure.onlyDeletesBetween`` = ``"before,first"`` tells readers
+    of the change data feed (``GET /api/events``) that versions ``before+1..first`` only
+    deleted rows, so a reader that had everything up to ``before`` misses nothing.
+    """
     table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
     table.update_incremental()
     props = table.metadata().configuration
     # one more commit, so the checkpoint is past every commit that saw the profile's rows
     key = "delta.logRetentionDuration"
-    table.alter.set_table_properties({key: props.get(key, "interval 30 days")})
+    first = table.version() + 1
+    table.alter.set_table_properties(
+        {
+            key: props.get(key, "interval 30 days"),
+            ERASED_BETWEEN: f"{before},{first}",
+        },
+        raise_if_not_exists=False,  # delta-rs refuses keys it does not know otherwise
+    )
     table.create_checkpoint()
     first = table.version()
     log_dir = path / "_delta_log"
@@ -248,10 +264,13 @@ def erase_profile(cfg: Config, profile_id: int, requested_by: str = "api") -> Er
     for path in folders:
         if path.name == ERASURE_LOG.name:
             continue
+        before = DeltaTable(str(path)).version()
         n = _erase_table(path, profile_id, pattern)
         if n or _log_mentions(path, pattern):  # the log too: a rerun after a crash finishes
             report.tables[path.name] = n
-            report.first_readable_version[path.name] = _scrub_log(path, DeltaTable(str(path)))
+            report.first_readable_version[path.name] = _scrub_log(
+                path, DeltaTable(str(path)), before
+            )
             log.info(
                 "%s: %d rows deleted%s",
                 path.name,
