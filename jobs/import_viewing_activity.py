@@ -12,18 +12,31 @@ the landing contract (:data:`jobs.core.tables.LANDING_EVENT_SCHEMA`):
 Rows are streamed (constant memory whatever the export's size). Events go to JSON
 Lines files in the landing dir, first under hidden names (the streaming ingest skips
 them), renamed into place only once every file of the run is read, checked and its
-dimensions committed: the ingest never sees half an import. File names are
-deterministic, so importing the same export twice rewrites the same files; files are
-created readable by the group (the umask decides), so an ingest running as another
-user can read them. The job also upserts the ``account``, ``profile``, ``device``,
-``title`` and ``episode`` tables and records the export's fingerprint and account label
-in ``import_ledger``: the same export under a second ``--account`` label is refused
-(it would count every viewing twice) unless ``--force``.
+dimensions committed: the ingest never sees half an import. A file's name ends with
+a hash of its bytes, so a name is never reused for other content (Spark's file source
+never reads a path twice); files are created readable by the group (the umask
+decides), so an ingest running as another user can read them.
+
+Import identity comes from the export's content, not from file names or cell text:
+each viewing's identity (:func:`jobs.core.netflix_export.viewing_identity`: profile,
+start minute, title, duration, bookmark, device, and an ordinal for genuine
+same-minute twins) survives a spreadsheet re-save, and its ``session_id`` derives from
+it. The identity ledger (``importer.ledger_dir``, :class:`IdentityLedger`) records every
+viewing imported per account label: a monthly re-download (a superset, also named
+``ViewingActivity.csv``) imports only the viewings not imported yet, a re-save under the
+same label imports nothing (exit 0, ``already_imported`` in the summary), and viewings
+already imported under another ``--account`` label make the import fail unless
+``--force``. The job also upserts the ``account``, ``profile``, ``device``, ``title`` and
+``episode`` tables and records the export's fingerprint (of those identities) and
+account label in ``import_ledger``, checked the same way.
 
 The file's encoding (UTF-8 with or without BOM, UTF-16 "Unicode text", Latin-1 /
 cp1252) and separator (comma, tab, semicolon) are detected; a spreadsheet re-save's
-day-first or month-first dates are decided per file. Exact duplicate rows are
-collapsed and counted. A row that cannot become events (unparseable time, empty title,
+day-first or month-first dates are decided per file (a file whose every date is
+ambiguous is read month-first with a warning; ``--date-order`` overrides). Rows
+identical to the second are collapsed and counted (``duplicates``); identical rows
+without seconds are kept as same-minute viewings. A header-only export is refused
+(exit 2): nothing to import usually means a broken download. A row that cannot become events (unparseable time, empty title,
 a Duration over ``importer.max_duration_sec``...) goes to
 ``{rejects_dir}/{file}.rejects.jsonl`` with its line number and reason; the import goes
 on unless more than ``importer.max_reject_ratio`` of a file's rows are rejected, when
@@ -38,6 +51,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -54,13 +68,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jobs.core.cli import JobError, UsageError, job_parser, run
 from jobs.core.config import Config
 from jobs.core.ids import session_uuid, stable_hex, stable_id
 from jobs.core.netflix_export import (
+    DATE_ORDERS,
     REQUIRED_COLUMNS,
     ExportFingerprint,
     ParsedTitle,
@@ -77,7 +92,8 @@ from jobs.core.netflix_export import (
     parse_hms,
     parse_start_time,
     parse_title,
-    start_time_day_first,
+    start_time_order,
+    viewing_identity,
 )
 
 log = logging.getLogger("import_viewing_activity")
@@ -98,7 +114,13 @@ EXPORT_COLUMNS = (
 
 @dataclass(frozen=True)
 class Viewing:
-    """One parsed export row with its stable ids. Times UTC, durations in seconds."""
+    """One parsed export row with its stable ids. Times UTC, durations in seconds.
+
+    ``identity`` is its content identity (:func:`viewing_identity`: minute precision,
+    normalized, account-free); ``session_id`` is UUID5 of the account and that identity,
+    so a spreadsheet re-save or a later re-download of the export gives the viewing the
+    same session id.
+    """
 
     line: int
     account_id: int
@@ -117,6 +139,7 @@ class Viewing:
     country_code: str
     is_autoplay: bool
     supplemental_type: str | None
+    identity: str = ""
 
 
 def account_id_for(account: str) -> int:
@@ -165,6 +188,7 @@ def parse_row(
     account: str,
     day_first: bool = False,
     max_duration_sec: int | None = None,
+    ordinal: int = 0,
 ) -> Viewing:
     """Turn one export row into a :class:`Viewing`.
 
@@ -174,6 +198,8 @@ def parse_row(
         account: the account label.
         day_first: the file's non-ISO dates are day/month (see ``start_time_day_first``).
         max_duration_sec: reject a longer Duration (None: no cap).
+        ordinal: how many earlier rows of the file share this row's identity (see
+            :func:`viewing_identity`); the importer counts them.
 
     Raises:
         ParseError: a missing column, an unparseable time, duration or bookmark, a
@@ -195,6 +221,7 @@ def parse_row(
     title_id, episode_id = content_ids(parsed)
     device = (row.get("Device Type") or "").strip() or "unknown"
     profile = row["Profile Name"].strip()
+    identity = viewing_identity(profile, start, row["Title"], duration, device, bookmark, ordinal)
     return Viewing(
         line=line,
         account_id=account_id_for(account),
@@ -206,14 +233,31 @@ def parse_row(
         title=parsed,
         title_id=title_id,
         episode_id=episode_id,
-        session_id=session_uuid(account, *(row.get(c, "") for c in EXPORT_COLUMNS)),
+        session_id=session_id_for(account, identity),
         start=start,
         duration_sec=duration,
         bookmark_sec=bookmark,
         country_code=country,
         is_autoplay=is_autoplay(row.get("Attributes") or ""),
         supplemental_type=supplemental or None,
+        identity=identity,
     )
+
+
+def session_id_for(account: str, identity: str) -> str:
+    """Stable ``session_id`` (UUID5) of a viewing: its account and content identity."""
+    return session_uuid("viewing", normalize_name(account), identity)
+
+
+def with_ordinal(v: Viewing, account: str, ordinal: int) -> Viewing:
+    """``v`` as the ``ordinal``-th viewing of its file sharing its content (new ids)."""
+    if ordinal == 0:
+        return v
+    identity = viewing_identity(
+        v.profile_name, v.start, v.title.raw, v.duration_sec, v.device_model, v.bookmark_sec,
+        ordinal,
+    )  # fmt: skip
+    return replace(v, identity=identity, session_id=session_id_for(account, identity))
 
 
 def _iso(t: dt.datetime) -> str:
@@ -356,6 +400,12 @@ class StagedLanding:
     every ``events_per_file`` lines. Staged names start with ``.staged-``, which the
     streaming ingest (Spark's file source skips names starting with ``.`` or ``_``)
     never reads; :meth:`publish` renames each into place, :meth:`discard` deletes them.
+
+    A published name ends with a hash of the file's bytes
+    (``{prefix}-{part:05d}-{blake2b-64 hex}.jsonl``), so a name is never reused for other
+    content: Spark's file source never reads a path twice, and the ingest's landing
+    sweep archives a file by its recorded path, so a reused name would be skipped
+    unread. The same content gets the same name (re-publishing it is harmless).
     """
 
     def __init__(self, landing_dir: str, events_per_file: int):
@@ -364,12 +414,14 @@ class StagedLanding:
         self.mode = _file_mode()
         self.staged: list[tuple[Path, Path]] = []
         self._fh: io.TextIOWrapper | None = None
+        self._current: Path | None = None
+        self._hash = hashlib.blake2b(digest_size=8)
         self._in_file = 0
         self._prefix = ""
         self._part = 0
 
     def start(self, prefix: str) -> None:
-        """Begin the files of one export: ``{prefix}-00000.jsonl``, ``-00001``..."""
+        """Begin the files of one export: ``{prefix}-00000-{hash}.jsonl``, ``-00001-``..."""
         self._close()
         self._prefix, self._part = prefix, 0
         for old in self.dir.glob(f".staged-{prefix}-*.jsonl"):  # left by a crashed run
@@ -383,18 +435,20 @@ class StagedLanding:
                 self._open_next()
             assert self._fh is not None
             part = lines[done : done + self.events_per_file - self._in_file]
-            self._fh.write("\n".join(part) + "\n")
+            text = "\n".join(part) + "\n"
+            self._fh.write(text)
+            self._hash.update(text.encode("utf-8"))
             self._in_file += len(part)
             done += len(part)
         return done
 
     def _open_next(self) -> None:
         self._close()
-        final = self.dir / f"{self._prefix}-{self._part:05d}.jsonl"
-        staged = self.dir / f".staged-{final.name}"
+        staged = self.dir / f".staged-{self._prefix}-{self._part:05d}.jsonl"
         self._fh = open(staged, "w", encoding="utf-8")  # noqa: SIM115 - closed in _close
         os.chmod(staged, self.mode)
-        self.staged.append((staged, final))
+        self._current = staged
+        self._hash = hashlib.blake2b(digest_size=8)
         self._part += 1
         self._in_file = 0
 
@@ -402,12 +456,21 @@ class StagedLanding:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+            assert self._current is not None
+            final = f"{self._current.name[len('.staged-') : -len('.jsonl')]}"
+            self.staged.append(
+                (self._current, self.dir / f"{final}-{self._hash.hexdigest()}.jsonl")
+            )
+            self._current = None
 
     def publish(self) -> int:
         """Rename every staged file into place; returns the number of files."""
         self._close()
         for staged, final in self.staged:
-            os.replace(staged, final)
+            if final.exists():  # same name, same bytes: keep the file (and its mtime)
+                staged.unlink()
+            else:
+                os.replace(staged, final)
         n = len(self.staged)
         self.staged = []
         return n
@@ -536,6 +599,9 @@ class ImportReport:
     formats: dict = field(default_factory=dict)
     fingerprints: dict = field(default_factory=dict)
     dimensions: DimensionCollector = field(default_factory=DimensionCollector)
+    already_imported: int = 0
+    other_labels: Counter = field(default_factory=Counter)
+    identities: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         other = self.device_types.get("other", 0)
@@ -545,6 +611,7 @@ class ImportReport:
             "rows": self.rows,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
+            "already_imported": self.already_imported,
             "sessions": self.sessions,
             "events": self.events,
             "landing_files": self.landing_files,
@@ -633,14 +700,38 @@ def _iter_rows(csv_path: str, fmt: ExportFormat, progress: bool) -> Iterator[tup
             bar.close()
 
 
-def _day_first(csv_path: str, fmt: ExportFormat) -> bool:
-    """Whether the file's dates are day-first (a pre-pass only for non-ISO files)."""
+def _day_first(csv_path: str, fmt: ExportFormat, date_order: str = "auto") -> bool:
+    """Whether the file's dates are day-first (a pre-pass only for non-ISO files).
+
+    ``date_order`` (``importer.date_order`` / ``--date-order``) other than ``auto``
+    decides for every file. With ``auto`` the file's values decide
+    (:func:`start_time_order`); when every date is ambiguous (day and month both 12 or
+    less) it is read month-first, as Netflix's US-locale re-saves are, with a one-line
+    warning naming the file and the override.
+
+    Raises:
+        ParseError: ``auto`` and the file mixes day-first and month-first dates.
+    """
+    if date_order not in DATE_ORDERS:
+        raise ValueError(f"date_order {date_order!r}: use one of {', '.join(DATE_ORDERS)}")
+    if date_order != "auto":
+        return date_order == "day-first"
     rows = _iter_rows(csv_path, fmt, progress=False)
     first = next(rows, None)
     if first is None or is_iso_start_time(first[1].get("Start Time") or ""):
         return False
     times = (row.get("Start Time") or "" for _, row in rows)
-    return start_time_day_first(itertools.chain([first[1].get("Start Time") or ""], times))
+    order = start_time_order(itertools.chain([first[1].get("Start Time") or ""], times))
+    if order is None:
+        log.warning(
+            "%s: every Start Time date is ambiguous (day and month both 12 or less): read as "
+            "month/day/year; if the file is day/month/year, re-run with --date-order day-first",
+            csv_path,
+        )
+    return order == "day-first"
+
+
+_SECONDS_RE = re.compile(r"\d:\d{2}:\d{2}")
 
 
 def _row_key(row: dict) -> bytes:
@@ -658,6 +749,7 @@ class ImportOptions:
     max_duration_sec: int = 86_400
     max_reject_ratio: float = 0.5
     progress: bool = False
+    date_order: str = "auto"
 
 
 def _import_one(
@@ -670,13 +762,20 @@ def _import_one(
     report: ImportReport,
     seen: set[bytes],
     keep: list[Viewing] | None,
+    known: IdentitySets | None = None,
 ) -> None:
-    """Stream one export into staged landing files; see :func:`import_files`."""
+    """Stream one export into staged landing files; see :func:`import_files`.
+
+    Raises:
+        ParseError: the file has its header but no row (exit 2).
+        ImportFailedError: too many rows rejected.
+    """
     fmt = sniff_format(csv_path)
     report.formats[Path(csv_path).name] = fmt.describe()
-    day_first = _day_first(csv_path, fmt)
+    day_first = _day_first(csv_path, fmt, opts.date_order)
     fingerprint = ExportFingerprint()
-    rows = rejected = 0
+    ordinals: Counter = Counter()  # rows of this file per content identity (ordinal 0)
+    rows = rejected = skipped = 0
     reasons: Counter = Counter()
     landing.start(f"{_slug(account)}-{_slug(Path(csv_path).stem)}-hb{opts.heartbeat_sec}")
     rejects_path = Path(rejects_dir) / f"{Path(csv_path).stem}.rejects.jsonl"
@@ -684,11 +783,14 @@ def _import_one(
     with _RejectsFile(rejects_path) as rejects:
         for line, row in _iter_rows(csv_path, fmt, opts.progress):
             rows += 1
-            key = _row_key(row)
-            if key in seen:
-                report.duplicates += 1
-                continue
-            seen.add(key)
+            if _SECONDS_RE.search(row.get("Start Time") or ""):
+                # identical to the second: a duplicated row. Without seconds, identical
+                # rows may be genuine same-minute viewings (they get ordinals below).
+                key = _row_key(row)
+                if key in seen:
+                    report.duplicates += 1
+                    continue
+                seen.add(key)
             try:
                 v = parse_row(row, line, account, day_first, opts.max_duration_sec)
             except (ParseError, ValueError) as exc:
@@ -698,19 +800,30 @@ def _import_one(
                 first_reject = first_reject or rec
                 rejects.write(rec)
                 continue
-            fingerprint.add(
-                normalize_name(v.profile_name), _iso(v.start), v.duration_sec,
-                normalize_name(v.title.raw), normalize_name(v.device_model), v.bookmark_sec,
-                v.country_code,
-            )  # fmt: skip
+            ordinal = ordinals[v.identity]
+            ordinals[v.identity] += 1
+            v = with_ordinal(v, account, ordinal)
+            fingerprint.add(v.identity)
+            report.dimensions.add(v)
+            if known is not None and not known.admit(v.identity, report):
+                skipped += 1
+                continue
             runtime = (
                 runtimes.get(normalize_name(v.title.title_name)) if v.title.kind == "FILM" else None
             )
             report.events += landing.write(viewing_to_lines(v, opts.heartbeat_sec, runtime))
             report.sessions += 1
-            report.dimensions.add(v)
+            report.identities.append(v.identity)
             if keep is not None:
                 keep.append(v)
+    if rows == 0:
+        raise ParseError(
+            f"{csv_path}: the export has its header but no viewing rows, so there is nothing "
+            "to import (an interrupted download?); download it again from Netflix, or leave "
+            "it out"
+        )
+    if skipped:
+        log.info("%s: %d of %d viewings were already imported, skipped", csv_path, skipped, rows)
     report.rows += rows
     report.rejected += rejected
     report.reject_reasons.update(reasons)
@@ -758,6 +871,109 @@ class _RejectsFile:
             self.tmp.unlink(missing_ok=True)
 
 
+class IdentitySets:
+    """Which viewing identities the lake already holds, and under which account label.
+
+    Built from the :class:`IdentityLedger` at the start of an import; :meth:`admit`
+    decides per viewing of the import (see :func:`import_files`).
+    """
+
+    def __init__(self, own: set[str], others: dict[str, str]):
+        self.own = own
+        self.others = others
+        self.this_run: set[str] = set()
+
+    def admit(self, identity: str, report: ImportReport) -> bool:
+        """Whether a viewing is new; counts the skipped ones in ``report``.
+
+        A viewing already imported under this account, or met earlier in this run (two
+        overlapping exports in one import), is skipped (``report.already_imported``).
+        One imported under another label is admitted but counted in
+        ``report.other_labels`` (the import then refuses unless ``force``).
+        """
+        if identity in self.own or identity in self.this_run:
+            report.already_imported += 1
+            return False
+        self.this_run.add(identity)
+        label = self.others.get(identity)
+        if label is not None:
+            report.other_labels[label] += 1
+        return True
+
+
+class IdentityLedger:
+    """The content identities of every viewing imported, one file per account label.
+
+    ``{folder}/{account_id}.ids``: first line ``# account: <label>``, then one
+    :func:`viewing_identity` (32 hex characters) per line. An import reads it before
+    its first row (viewings already there are skipped, so a re-download or re-save adds
+    only what is new) and appends the viewings it published right after publishing
+    them; each file is rewritten whole (temp file + rename). A lock file
+    (``{folder}/.lock``, ``flock``) makes concurrent imports of one lake take turns.
+    Memory: ~100 bytes per viewing of the lake while an import runs.
+    """
+
+    def __init__(self, folder: str):
+        self.folder = Path(folder)
+        self._lock_fh: io.TextIOWrapper | None = None
+
+    def __enter__(self) -> IdentityLedger:
+        import fcntl
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock_fh = open(self.folder / ".lock", "a")  # noqa: SIM115 - closed in __exit__
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("%s: another import is running; waiting for it to finish", self.folder)
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()  # releases the lock
+            self._lock_fh = None
+
+    def _path(self, account: str) -> Path:
+        return self.folder / f"{account_id_for(account)}.ids"
+
+    def load(self, account: str) -> IdentitySets:
+        """The identities imported under ``account`` and, apart, under every other label."""
+        own: set[str] = set()
+        others: dict[str, str] = {}
+        mine = self._path(account)
+        for path in sorted(self.folder.glob("*.ids")):
+            with path.open(encoding="utf-8") as fh:
+                header = fh.readline()
+                label = header.removeprefix("# account:").strip()
+                if path == mine:
+                    own.update(line.rstrip("\n") for line in fh)
+                else:
+                    for line in fh:
+                        others.setdefault(line.rstrip("\n"), label)
+        own.discard("")
+        return IdentitySets(own, others)
+
+    def record(self, account: str, identities: Iterable[str]) -> int:
+        """Append ``identities`` to ``account``'s file; returns how many were new."""
+        path = self._path(account)
+        old: list[str] = []
+        if path.exists():
+            old = path.read_text(encoding="utf-8").splitlines()[1:]
+        have = set(old)
+        new = [i for i in identities if i not in have]
+        if not new:
+            return 0
+        tmp = path.with_name(f".tmp-{path.name}")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(f"# account: {account}\n")
+            for line in itertools.chain(old, new):
+                fh.write(line + "\n")
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+        return len(new)
+
+
 def import_files(
     csv_paths: list[str],
     account: str,
@@ -772,6 +988,7 @@ def import_files(
     ledger: Iterable[tuple[str, str]] = (),
     force: bool = False,
     before_publish: Callable[[ImportReport], None] | None = None,
+    identity_ledger: str | None = None,
 ) -> tuple[ImportReport, list[Viewing], dict[str, int]]:
     """Write the landing files of the exports; returns the report, viewings and runtimes.
 
@@ -779,6 +996,16 @@ def import_files(
     checked against ``ledger``, ``before_publish`` runs (the CLI commits the dimensions
     and the ledger there) and only then are the files published. On any failure the
     staged files are deleted: nothing of the run reaches the ingest.
+
+    With ``identity_ledger`` (a folder, ``importer.ledger_dir``), a viewing is imported
+    once per account whatever the export it comes in: each row's content identity
+    (:func:`viewing_identity`, which a spreadsheet re-save or a later re-download keeps)
+    is looked up in the :class:`IdentityLedger`; one already imported under this label
+    is skipped (``already_imported`` in the summary), so a monthly re-download adds
+    only the new viewings and a re-save adds nothing. Viewings already imported under
+    another label make the import fail (unless ``force``). Without it every row is
+    written (the ingest's exact dedupe still drops events whose session id and time are
+    already stored: the same export in the same form).
 
     Args:
         csv_paths: the exports.
@@ -794,6 +1021,7 @@ def import_files(
         ledger: ``(fingerprint, account_label)`` of earlier imports.
         force: import even when an export was imported under another label.
         before_publish: called with the report once every file is read and checked.
+        identity_ledger: folder of the viewing-identity ledger (None: not used).
 
     Returns:
         ``(report, viewings, runtimes)``; ``viewings`` is empty unless ``keep_viewings``.
@@ -801,9 +1029,11 @@ def import_files(
     Raises:
         FileNotFoundError: a CSV path does not exist.
         IsADirectoryError: a CSV path is a folder.
-        ParseError: a file is not a text export or lacks the export's columns.
-        ImportFailedError: most of a file's rows were rejected, or an export was
-            already imported under another account label (without ``force``).
+        ParseError: a file is not a text export, lacks the export's columns, or has
+            its header but no row.
+        ImportFailedError: most of a file's rows were rejected, or an export (or some
+            of its viewings) was already imported under another account label
+            (without ``force``).
     """
     opts = options or ImportOptions(heartbeat_sec=heartbeat_sec, events_per_file=events_per_file)
     for csv_path in csv_paths:
@@ -820,26 +1050,64 @@ def import_files(
     Path(landing_dir).mkdir(parents=True, exist_ok=True)
     landing = StagedLanding(landing_dir, opts.events_per_file)
     seen: set[bytes] = set()
-    try:
-        for csv_path in csv_paths:
-            report.files += 1
-            _import_one(csv_path, account, landing, rejects_dir, opts, runtimes, report, seen, kept)
-        conflicts = identity_conflicts(ledger, report.fingerprints, account)
-        if conflicts and not force:
-            raise ImportFailedError(
-                f"{'; '.join(conflicts)}, not {account!r}: importing it again under another "
-                "label would count every viewing twice. Use that label, or --force if these "
-                "really are two accounts"
-            )
-        report.titles = report.dimensions.title_shares()
-        report.device_types = report.dimensions.device_types
-        if before_publish is not None:
-            before_publish(report)
-        report.landing_files = landing.publish()
-    finally:
-        landing.discard()
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(IdentityLedger(identity_ledger)) if identity_ledger else None
+        # without a ledger, still import a viewing once when two exports of this run hold it
+        known = store.load(account) if store is not None else IdentitySets(set(), {})
+        try:
+            for csv_path in csv_paths:
+                report.files += 1
+                _import_one(
+                    csv_path, account, landing, rejects_dir, opts, runtimes, report, seen, kept,
+                    known,
+                )  # fmt: skip
+            _check_labels(ledger, report, account, force)
+            report.titles = report.dimensions.title_shares()
+            report.device_types = report.dimensions.device_types
+            if before_publish is not None:
+                before_publish(report)
+            report.landing_files = landing.publish()
+        finally:
+            landing.discard()
+        if store is not None:
+            store.record(account, report.identities)
+    if report.already_imported and not report.sessions:
+        log.warning(
+            "nothing new: all %d viewings were already imported as account %r; no landing "
+            "file written",
+            report.already_imported, account,
+        )  # fmt: skip
     report.seconds = time.monotonic() - start
     return report, kept or [], runtimes
+
+
+def _check_labels(
+    ledger: Iterable[tuple[str, str]], report: ImportReport, account: str, force: bool
+) -> None:
+    """Refuse an export (or viewings) already imported under another account label.
+
+    Raises:
+        ImportFailedError: without ``force``, when a file's fingerprint is in ``ledger``
+            under another label, or viewings of this import are in the identity ledger
+            under another label.
+    """
+    if force:
+        return
+    conflicts = identity_conflicts(ledger, report.fingerprints, account)
+    if conflicts:
+        raise ImportFailedError(
+            f"{'; '.join(conflicts)}, not {account!r}: importing it again under another "
+            "label would count every viewing twice. Use that label, or --force if these "
+            "really are two accounts"
+        )
+    if report.other_labels:
+        shared = sum(report.other_labels.values())
+        labels = ", ".join(map(repr, sorted(report.other_labels)))
+        raise ImportFailedError(
+            f"{shared} of the {report.sessions} new viewings were already imported as account "
+            f"{labels}, not {account!r}: importing them under another label would count them "
+            "twice. Use that label, or --force if these really are two accounts"
+        )
 
 
 def dimension_rows(
@@ -962,6 +1230,13 @@ def _parser() -> argparse.ArgumentParser:
         help="only write landing files; skip the Spark step (dimension upsert and the "
         "import_ledger check of the account label)",
     )
+    parser.add_argument(
+        "--date-order",
+        choices=DATE_ORDERS,
+        default=None,
+        help="day/month order of non-ISO Start Time dates (default importer.date_order: auto, "
+        "decided per file; an all-ambiguous file is read month-first with a warning)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -995,13 +1270,15 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
             raise IsADirectoryError(f"{path} is a folder; give the ViewingActivity.csv file(s)")
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such export file")
-    check_lake_dirs(cfg.paths.lake_root, landing_dir, rejects_dir)
+    ledger_dir = cfg.importer.ledger_dir.format(lake_root=cfg.paths.lake_root)
+    check_lake_dirs(cfg.paths.lake_root, landing_dir, rejects_dir, ledger_dir)
     options = ImportOptions(
         heartbeat_sec=heartbeat,
         events_per_file=cfg.importer.events_per_file,
         max_duration_sec=cfg.importer.max_duration_sec,
         max_reject_ratio=cfg.importer.max_reject_ratio,
         progress=not args.quiet and sys.stderr.isatty(),
+        date_order=args.date_order or cfg.importer.date_order,
     )
     engine = None
     ledger: list[tuple[str, str]] = []
@@ -1024,6 +1301,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
         args.csv, account, landing_dir, rejects_dir,
         catalog_csv=args.catalog or cfg.paths.catalog_csv, options=options,
         keep_viewings=False, ledger=ledger, force=args.force, before_publish=commit,
+        identity_ledger=ledger_dir,
     )  # fmt: skip
     log.info("import: %s", json.dumps(report.summary(), ensure_ascii=False))
     print(json.dumps(report.summary(), ensure_ascii=False))

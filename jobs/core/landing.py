@@ -4,7 +4,9 @@
 ``<ingest.landing_archive_dir>/<UTC date>/<name>``, ``delete`` removes it, ``off`` keeps
 it (the landing dir then grows forever). A file is cleaned only once the commit record
 of its micro-batch (``<checkpoint>/commits/<batch id>``) exists, so a batch replayed
-after a crash still finds every file it read. The ingest cleans the previous batch's
+after a crash still finds every file it read, and only when it is the file that batch
+read: same path and the modification time Spark's log recorded (a later file given a
+processed file's name is left in place, unread, with a warning). The ingest cleans the previous batch's
 files at the start of each micro-batch and sweeps every committed batch's files when a
 run starts and ends (files left by a crash, the last batch of ``--once``).
 :func:`purge_archive` deletes archive days older than ``ingest.landing_retention_days``.
@@ -25,6 +27,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from jobs.core.config import ConfigError, IngestSettings
@@ -61,26 +64,49 @@ def cleanup_mode(settings: IngestSettings, lake_root: str, landing_dir: str) -> 
     return mode
 
 
-def clean(files: list[str], landing_dir: str, mode: str, archive: str) -> int:
+def clean(
+    files: Mapping[str, int | None] | Iterable[str], landing_dir: str, mode: str, archive: str
+) -> int:
     """Archive or delete the processed ``files`` still in ``landing_dir``.
 
+    A file is cleaned only when it is the file the stream read: same path and, when
+    ``files`` gives one, the same modification time (ms, as Spark's file-source log
+    records it). A file found under a processed file's name with another modification
+    time was written after the stream read that name; Spark's file source never reads
+    a path twice, so it is left in place, unread, with a warning that says to give it a
+    new name.
+
     Args:
-        files: local paths of landing files whose micro-batch has committed.
+        files: local paths of landing files whose micro-batch has committed, or a
+            mapping of such paths to the modification time (ms since the epoch) Spark
+            recorded for them (:func:`jobs.core.checkpoints.committed_file_times`).
         landing_dir: the landing folder the files were read from.
         mode: one of :data:`CLEANUP_MODES`.
         archive: the archive dir; a file goes to ``<archive>/<UTC date>/<name>`` (a
             numeric suffix is added when a file of that name is already there).
 
     Returns:
-        How many files were moved or deleted (files already gone are skipped).
+        How many files were moved or deleted (files already gone, or not the file
+        that was read, are skipped).
     """
     if mode == "off":
         return 0
+    recorded: Mapping[str, int | None] = (
+        files if isinstance(files, Mapping) else dict.fromkeys(files)
+    )
     landing = os.path.normpath(landing_dir)
     day = os.path.join(archive, dt.datetime.now(dt.UTC).date().isoformat())
     done = 0
-    for path in files:
+    for path, read_ms in recorded.items():
         if os.path.dirname(path) != landing or not os.path.exists(path):
+            continue
+        if read_ms is not None and not same_file(path, read_ms):
+            log.warning(
+                "landing file %s is not the file the ingest read under that name (modified "
+                "after it was read); left in place, unread: the file source never reads a "
+                "path twice, so give it a new name to have it ingested",
+                path,
+            )
             continue
         try:
             if mode == "delete":
@@ -96,6 +122,18 @@ def clean(files: list[str], landing_dir: str, mode: str, archive: str) -> int:
             "%s %d processed landing file(s)", "archived" if mode == "archive" else "deleted", done
         )
     return done
+
+
+def same_file(path: str, recorded_ms: int) -> bool:
+    """Whether ``path``'s modification time is ``recorded_ms`` (ms since the epoch).
+
+    Compared at whole milliseconds, the precision of Spark's file-source log (the
+    local file system's ``lastModified``); a missing file is not the same file.
+    """
+    try:
+        return os.stat(path).st_mtime_ns // 1_000_000 == recorded_ms
+    except FileNotFoundError:
+        return False
 
 
 def _free_name(path: str) -> str:

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "DATE_ORDERS",
     "DEVICE_TYPES",
     "REQUIRED_COLUMNS",
     "ExportFingerprint",
@@ -47,7 +48,9 @@ __all__ = [
     "parse_start_time",
     "parse_title",
     "start_time_day_first",
+    "start_time_order",
     "title_stats",
+    "viewing_identity",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -298,20 +301,22 @@ def parse_start_time(s: str, day_first: bool = False) -> _dt.datetime:
         raise ParseError(f"Start Time: {s!r} is not a valid calendar time ({exc})") from exc
 
 
-def start_time_day_first(values: Iterable[str]) -> bool:
-    """Decide whether a file's non-ISO ``Start Time`` values are day-first.
+DATE_ORDERS = ("auto", "month-first", "day-first")
+
+
+def start_time_order(values: Iterable[str]) -> str | None:
+    """The day/month order a file's non-ISO ``Start Time`` values prove, if any.
 
     A spreadsheet writes every row of a file in one locale, so the order is decided
-    per file: day-first only when some value's first part is above 12 (it cannot be a
-    month) and none has a second part above 12. Otherwise month-first, the form seen in
-    the real re-saved export (household-us-excel), which also covers files where every
-    date is ambiguous (all days <= 12).
+    per file: ``'day-first'`` when some value's first part is above 12 (it cannot be a
+    month), ``'month-first'`` when some value's second part is above 12, ``None`` when
+    every date is ambiguous (both parts <= 12, or no non-ISO value at all).
 
     Args:
         values: The file's ``Start Time`` cells (ISO and unparseable ones are skipped).
 
     Returns:
-        ``True`` for day-first.
+        ``'day-first'``, ``'month-first'`` or ``None`` (undecided).
 
     Raises:
         ParseError: the file holds both a first part and a second part above 12
@@ -331,7 +336,76 @@ def start_time_day_first(values: Iterable[str]) -> bool:
                 f"Start Time: the file mixes day-first ({first_big!r}) and month-first "
                 f"({second_big!r}) dates; re-export it or save it with one date format"
             )
-    return first_big is not None
+    if first_big is not None:
+        return "day-first"
+    return "month-first" if second_big is not None else None
+
+
+def start_time_day_first(values: Iterable[str]) -> bool:
+    """Decide whether a file's non-ISO ``Start Time`` values are day-first.
+
+    Day-first only when :func:`start_time_order` proves it; month-first otherwise, the
+    form seen in the real re-saved export (household-us-excel), which also covers files
+    where every date is ambiguous (all days <= 12; the importer warns about those).
+
+    Args:
+        values: The file's ``Start Time`` cells (ISO and unparseable ones are skipped).
+
+    Returns:
+        ``True`` for day-first.
+
+    Raises:
+        ParseError: the file mixes day-first and month-first dates.
+    """
+    return start_time_order(values) == "day-first"
+
+
+def viewing_identity(
+    profile_name: str,
+    start: _dt.datetime,
+    title: str,
+    duration_sec: int,
+    device: str,
+    bookmark_sec: int,
+    ordinal: int = 0,
+) -> str:
+    """The content identity of one viewing, as a spreadsheet re-save keeps it.
+
+    A re-save may drop the seconds of ``Start Time`` (``M/D/YY H:MM``), swap day and
+    month, change the encoding, the separator, the row order or the whitespace and
+    quotes of a name, and a later re-download of the same account rewrites ``Latest
+    Bookmark`` (``'Not latest view'``). The identity therefore uses only what survives
+    all of those: the normalized profile name, the start truncated to the minute (UTC),
+    the normalized title, the Duration and Bookmark (seconds), the normalized device and
+    ``ordinal``, which tells apart genuine viewings sharing all of these (same-minute
+    starts are common in household-ca-kr-hk: the n-th such row of a file gets n).
+    The account label is not part of it, so the same viewing under two labels is seen.
+
+    Args:
+        profile_name: The ``Profile Name`` cell.
+        start: The parsed ``Start Time`` (timezone-aware UTC).
+        title: The raw ``Title`` cell.
+        duration_sec: The Duration in seconds.
+        device: The ``Device Type`` cell.
+        bookmark_sec: The Bookmark in seconds.
+        ordinal: 0 for the first viewing of a file with this content, 1 for the next...
+
+    Returns:
+        32 hex characters (BLAKE2b-128 of the normalized fields).
+    """
+    minute = start.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+    text = "\x1f".join(
+        [
+            normalize_name(profile_name),
+            minute,
+            normalize_name(title),
+            str(duration_sec),
+            normalize_name(device) or "unknown",
+            str(bookmark_sec),
+            str(ordinal),
+        ]
+    )
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def is_iso_start_time(s: str) -> bool:
@@ -832,10 +906,11 @@ def check_duration(duration_sec: int, max_sec: int) -> None:
 class ExportFingerprint:
     """An order-independent fingerprint of an export's viewings.
 
-    It identifies "the same export" across re-saves: each distinct row is reduced to
-    its parsed, normalized values (so a spreadsheet's date format, encoding, separator,
-    row order or duplicated rows do not change it), hashed to 64 bits, and the hashes
-    are summed modulo 2**64 with the row count. Constant memory.
+    It identifies "the same export" across re-saves: each distinct viewing is added
+    by its :func:`viewing_identity` (minute precision, normalized names, so a
+    spreadsheet's date format, dropped seconds, encoding, separator, row order or
+    duplicated rows do not change it), hashed to 64 bits, and the hashes are summed
+    modulo 2**64 with the row count. Constant memory.
     """
 
     def __init__(self) -> None:

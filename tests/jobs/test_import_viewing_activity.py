@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -103,10 +104,11 @@ def test_import_writes_landing_files_atomically_and_rejects_bad_rows(tmp_path):
     assert (report.rows, report.rejected, report.sessions) == (4, 2, 2)
     assert report.events == 4 + 3  # 4 for the 70 s episode, PLAY+HEARTBEAT+END for the 31 s film
     files = sorted(p.name for p in landing.iterdir())
-    assert files == [
-        "acct-export-hb30-00000.jsonl",
-        "acct-export-hb30-00001.jsonl",
-        "acct-export-hb30-00002.jsonl",
+    # {account}-{file}-hb{heartbeat}-{part}-{hash of the bytes}: a name is never reused
+    assert [re.sub(r"-[0-9a-f]{16}\.jsonl$", "", f) for f in files] == [
+        "acct-export-hb30-00000",
+        "acct-export-hb30-00001",
+        "acct-export-hb30-00002",
     ]
     lines = [json.loads(x) for f in sorted(landing.iterdir()) for x in f.read_text().splitlines()]
     assert len(lines) == 7 and not list(landing.glob(".tmp-*"))
