@@ -63,7 +63,7 @@ from jobs.core.change_logs import compact, compact_if_due
 from jobs.core.checkpoints import (
     batch_files,
     check_location,
-    committed_files,
+    committed_file_times,
     last_committed_batch,
     rebase,
     reset,
@@ -503,18 +503,17 @@ class BatchWriter:
     def clean_landing(self, batch_id: int | None = None) -> int:
         """Archive or delete the landing files of committed micro-batches.
 
+        A file is cleaned only when its path and modification time are the ones the
+        checkpoint's file-source log recorded (a later file under a processed name is
+        left in place and logged; see :func:`jobs.core.landing.clean`).
+
         Args:
             batch_id: only this batch's files (skipped unless it has committed); None:
                 every committed batch's files still in the landing dir.
         """
         paths = self.cfg.paths
         mode = cleanup_mode(self.cfg.ingest, paths.lake_root, paths.landing_dir)
-        if batch_id is None:
-            files = committed_files(self.checkpoint)
-        elif batch_id < 0 or batch_id > (last_committed_batch(self.checkpoint) or -1):
-            return 0
-        else:
-            files = batch_files(self.checkpoint, batch_id)
+        files = committed_file_times(self.checkpoint, batch_id)
         return clean(files, paths.landing_dir, mode, archive_dir(self.cfg.ingest, paths.lake_root))
 
     def count_vanished(self, batch_id: int) -> None:

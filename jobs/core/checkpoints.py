@@ -168,3 +168,33 @@ def reset(checkpoint: str, keep: tuple[str, ...] = ()) -> str | None:
             shutil.move(os.path.join(aside, name), os.path.join(checkpoint, name))
     log.warning("checkpoint %s moved aside to %s; the landing dir is read anew", checkpoint, aside)
     return aside
+
+
+def committed_file_times(checkpoint: str, batch_id: int | None = None) -> dict[str, int]:
+    """The landing files of committed micro-batches with the modification time Spark saw.
+
+    Each file-source log entry records the file's path and ``timestamp``, its
+    modification time (ms since the epoch, UTC) when Spark listed it. A file now at that
+    path with another modification time is not the file the stream read (a later file
+    given the same name): the landing sweep leaves it alone.
+
+    Args:
+        checkpoint: the query's checkpoint folder.
+        batch_id: only this micro-batch's files (empty unless it has committed); None:
+            every committed batch's files.
+
+    Returns:
+        Local path (or URI of another file system) -> recorded modification time in ms;
+        the newest entry wins for a path recorded twice.
+    """
+    last = last_committed_batch(checkpoint)
+    if last is None or (batch_id is not None and not 0 <= batch_id <= last):
+        return {}
+    out: dict[str, int] = {}
+    for log_file in _log_files(checkpoint):
+        if batch_id is not None and int(log_file.name.split(".")[0]) < batch_id:
+            continue
+        for entry in _entries(log_file):
+            if (entry["batchId"] == batch_id) if batch_id is not None else entry["batchId"] <= last:
+                out[local_path(entry["path"])] = int(entry["timestamp"])
+    return out

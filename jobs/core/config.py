@@ -170,6 +170,11 @@ class ImporterSettings(Section):
     events_per_file: PositiveInt
     max_duration_sec: PositiveInt  # a longer viewing is rejected with its reason
     max_reject_ratio: float = Field(ge=0, le=1)  # more rejected rows than this fails the file
+    # content identities of every imported viewing ({lake_root} filled in): a re-download
+    # or re-save of an export imports only the viewings not imported yet
+    ledger_dir: str = "{lake_root}/_import_ledger"
+    # day/month order of non-ISO Start Time dates: decided per file, or forced
+    date_order: Literal["auto", "month-first", "day-first"] = "auto"
 
 
 class MaintenanceSettings(Section):
