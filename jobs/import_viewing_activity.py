@@ -419,13 +419,19 @@ class StagedLanding:
         self._in_file = 0
         self._prefix = ""
         self._part = 0
+        self._next_part: dict[str, int] = {}
 
     def start(self, prefix: str) -> None:
-        """Begin the files of one export: ``{prefix}-00000-{hash}.jsonl``, ``-00001-``..."""
+        """Begin the files of one export: ``{prefix}-00000-{hash}.jsonl``, ``-00001-``...
+
+        Two exports of one run with the same prefix (two ``ViewingActivity.csv`` from
+        different folders) continue its part numbers.
+        """
         self._close()
-        self._prefix, self._part = prefix, 0
-        for old in self.dir.glob(f".staged-{prefix}-*.jsonl"):  # left by a crashed run
-            old.unlink()
+        if prefix not in self._next_part:
+            for old in self.dir.glob(f".staged-{prefix}-*.jsonl"):  # left by a crashed run
+                old.unlink()
+        self._prefix, self._part = prefix, self._next_part.get(prefix, 0)
 
     def write(self, lines: list[str]) -> int:
         """Append event lines; returns how many were written."""
@@ -450,6 +456,7 @@ class StagedLanding:
         self._current = staged
         self._hash = hashlib.blake2b(digest_size=8)
         self._part += 1
+        self._next_part[self._prefix] = self._part
         self._in_file = 0
 
     def _close(self) -> None:
