@@ -3,7 +3,9 @@
 Every route under ``/api`` needs ``Authorization: Bearer TOKEN`` (``python -m
 api.tokens``); a profile token reaches only that profile's data (403 otherwise), an
 admin token any profile and erasure. Requests are rate-limited per token and per client
-IP (429 with ``Retry-After``). OpenAPI at ``/docs``.
+IP and per profile (429 with ``Retry-After``; :mod:`api.guards`), bodies above
+``api.max_body_bytes`` get 413. Errors have one shape, ``{"detail": ...}``; a 422 names
+each field and its problem, never the value sent. OpenAPI at ``/docs``.
 
 The lake is ``--lake-root`` of the jobs: ``LAKEHOUSE_ROOT`` / ``LAKEHOUSE_ENV`` as for
 every job (``jobs.core.config.load_config``).
@@ -11,55 +13,53 @@ every job (``jobs.core.config.load_config``).
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import math
-import time
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from limits import parse as parse_limit
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import models, routes_read, routes_reco, routes_write
 from api.deps import AppState
+from api.guards import BodyLimit, RateLimit, open_storage
 from api.lake import Lake, TableMissingError, VersionNotFoundError
-from api.settings import ApiSettings, load_api_settings
+from api.settings import ApiSettings, ApiSettingsError
 from jobs.core.config import load_config
 
+log = logging.getLogger(__name__)
 
-class RateLimit:
-    """Pure ASGI middleware: per-IP and per-token limits on ``/api/`` (429 + Retry-After).
 
-    Plain ASGI rather than ``@app.middleware("http")``, which costs a task and a stream
-    per request.
+def _problem(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation error without the input: where (``loc``), what (``msg``, ``type``)."""
+    loc = [part for part in error.get("loc", ()) if isinstance(part, (str, int))]
+    msg = str(error.get("msg", "invalid"))
+    return {"loc": loc, "msg": msg, "type": str(error.get("type", "value_error"))}
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN / Infinity floats replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def check_startup(settings: ApiSettings) -> None:
+    """Refuse to start without a usable signing secret.
+
+    Raises:
+        SystemExit: one line naming the variable to set (``api.jwt_secret_env``).
     """
-
-    def __init__(self, app, settings: ApiSettings):
-        self.app = app
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.per_ip = parse_limit(settings.rate_limit_per_ip)
-        self.per_token = parse_limit(settings.rate_limit_per_token)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
-            return await self.app(scope, receive, send)
-        client = scope.get("client")
-        checks = [(self.per_ip, "ip", client[0] if client else "unknown")]
-        auth = dict(scope["headers"]).get(b"authorization")
-        if auth:
-            checks.append((self.per_token, "token", hashlib.sha256(auth).hexdigest()[:24]))
-        for limit, kind, key in checks:
-            if not self.limiter.hit(limit, kind, key):
-                reset, _ = self.limiter.get_window_stats(limit, kind, key)
-                retry = max(1, math.ceil(reset - time.time()))
-                response = JSONResponse(
-                    {"detail": f"rate limit per {kind} exceeded ({limit}); retry in {retry} s"},
-                    status_code=429,
-                    headers={"Retry-After": str(retry)},
-                )
-                return await response(scope, receive, send)
-        return await self.app(scope, receive, send)
+    try:
+        settings.jwt_secret  # noqa: B018 - resolving it applies the secret rules
+    except ApiSettingsError as exc:
+        raise SystemExit(f"viewing API refuses to start: {exc}") from None
 
 
 def create_app(
@@ -67,10 +67,23 @@ def create_app(
     env: str | None = None,
     lake_root: str | None = None,
 ) -> FastAPI:
-    """The application over the lake of ``env`` / ``lake_root`` (as the jobs resolve them)."""
-    settings = settings or load_api_settings()
+    """The application over the lake of ``env`` / ``lake_root`` (as the jobs resolve them).
+
+    ``settings`` default to the ``api:`` section of that same environment.
+
+    Raises:
+        SystemExit: no usable signing secret (``check_startup``) or an unusable
+            rate-limit storage (one line saying what to set).
+    """
     cfg = load_config(env, lake_root)
+    settings = settings or cfg.api
+    check_startup(settings)
+    try:
+        storage = open_storage(settings)
+    except ApiSettingsError as exc:
+        raise SystemExit(f"viewing API refuses to start: {exc}") from None
     models.TEXT_MAX_CHARS = settings.text_max_chars
+    models.MAX_FUTURE_SEC = cfg.ingest.max_future_sec
     app = FastAPI(
         title="Viewing activity API",
         version="1.0",
@@ -90,7 +103,27 @@ def create_app(
             index_max_rows=settings.index_max_rows,
         ),
     )
-    app.add_middleware(RateLimit, settings=settings)
+    app.add_middleware(RateLimit, settings=settings, storage=storage)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    # the one error shape: {"detail": ...}; a 422 names each field and its problem, never
+    # the value sent (which may be huge, personal, or NaN that JSON cannot carry)
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": [_problem(e) for e in exc.errors()]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(
+            {"detail": _finite(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": "internal error; the server log has the details"}, status_code=500
+        )
 
     @app.exception_handler(TableMissingError)
     async def _missing(request: Request, exc: TableMissingError):

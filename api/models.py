@@ -2,7 +2,10 @@
 
 Times are UTC ISO-8601 (``2026-11-23T12:00:00Z``); ``*_sec`` fields are seconds.
 Free text (reasons, companions, places) is cleaned by :func:`clean_text`: control
-characters and markup removed, whitespace collapsed, length capped.
+characters and markup removed, whitespace collapsed; text still longer than
+``api.text_max_chars``, or holding a lone surrogate, is a 422. Numbers and booleans are
+strict (``"50"`` or ``true`` is not a percentage; NaN and Infinity are refused); statement
+times lie between 2000-01-01 and now + ``ingest.max_future_sec``.
 """
 
 from __future__ import annotations
@@ -17,21 +20,37 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_valida
 _TAG = re.compile(r"<[^>]*>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _SPACE = re.compile(r"\s+")
-# set by the app from the api: section of conf/base.yaml (text_max_chars); a module value keeps validators simple
+# set by the app from conf/base.yaml (api.text_max_chars, ingest.max_future_sec); module
+# values keep the validators simple
 TEXT_MAX_CHARS = 200
+MAX_FUTURE_SEC = 300
+# statement times before this are refused (the landing contract's times are 4-digit years)
+EARLIEST_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 def clean_text(value: str | None, max_chars: int | None = None) -> str | None:
-    """Strip markup and control characters, collapse whitespace, cap the length.
+    """Strip markup and control characters and collapse whitespace.
 
-    Returns None for None or for text that is empty once cleaned.
+    Returns:
+        None for None or for text that is empty once cleaned.
+
+    Raises:
+        ValueError: the text holds a lone surrogate (not Unicode), or is longer than
+            ``max_chars`` (default ``TEXT_MAX_CHARS``) once cleaned: never cut silently.
     """
     if value is None:
         return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
     text = html.unescape(_TAG.sub(" ", value))
     text = _TAG.sub(" ", text).replace("<", " ").replace(">", " ")
     text = _SPACE.sub(" ", _CONTROL.sub(" ", text)).strip()
-    return text[: max_chars or TEXT_MAX_CHARS] or None
+    limit = max_chars or TEXT_MAX_CHARS
+    if len(text) > limit:
+        raise ValueError(f"text longer than {limit} characters")
+    return text or None
 
 
 def _utc_iso(t: dt.datetime | None) -> str | None:
@@ -60,9 +79,22 @@ class _Body(BaseModel):
     @field_validator("watchDate", "abandonDate", check_fields=False)
     @classmethod
     def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.tzinfo is None:
+        """A zone-aware time between ``EARLIEST_TIME`` and now + ``MAX_FUTURE_SEC`` (UTC)."""
+        if v is None:
+            return None
+        if v.tzinfo is None:
             raise ValueError("give a time zone (e.g. 2026-11-23T20:00:00Z)")
-        return v.astimezone(dt.UTC) if v is not None else None
+        latest = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=MAX_FUTURE_SEC)
+        try:
+            t = v.astimezone(dt.UTC)
+        except OverflowError:
+            t = None
+        if t is None or not EARLIEST_TIME <= t <= latest:
+            raise ValueError(
+                f"give a time from {EARLIEST_TIME:%Y-%m-%d} up to {MAX_FUTURE_SEC} s from now "
+                "(the ingest quarantines later ones)"
+            )
+        return t
 
 
 class MovieWatchedBody(_Body):
@@ -73,7 +105,7 @@ class MovieWatchedBody(_Body):
     viewingPlatform: ShortText = None
     watchedWith: list[str] = Field(default_factory=list, max_length=50)
     viewingContext: ShortText = None
-    isRewatch: bool | None = None
+    isRewatch: bool | None = Field(None, strict=True)
 
 
 class EpisodeWatchedBody(_Body):
@@ -82,17 +114,19 @@ class EpisodeWatchedBody(_Body):
     watchDate: dt.datetime | None = Field(None, description="when it was watched (default now)")
     platform: ShortText = None
     bingeSessionId: Annotated[str | None, Field(default=None, max_length=100)] = None
-    viewingDuration: int | None = Field(None, ge=0, le=86400, description="seconds watched")
+    viewingDuration: int | None = Field(
+        None, ge=0, le=86400, strict=True, description="seconds watched"
+    )
 
 
 class AbandonBody(_Body):
     """``POST /api/viewing/{itemId}/abandon``."""
 
     abandonDate: dt.datetime | None = Field(None, description="when (default now)")
-    progressPercent: float = Field(..., ge=0, le=100)
+    progressPercent: float = Field(..., ge=0, le=100, strict=True, allow_inf_nan=False)
     abandonReason: ShortText = None
-    qualityRating: int | None = Field(None, ge=1, le=5)
-    wouldRetry: bool | None = None
+    qualityRating: int | None = Field(None, ge=1, le=5, strict=True)
+    wouldRetry: bool | None = Field(None, strict=True)
 
 
 class Accepted(BaseModel):

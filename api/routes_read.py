@@ -65,18 +65,29 @@ def catalog(st: AppState) -> Catalog:
     )
 
 
+AS_OF_EARLIEST = dt.datetime(1970, 1, 2, tzinfo=dt.UTC)  # no Delta commit is older
+AS_OF_LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)  # room for the window arithmetic
+
+
 def _parse_as_of(text: str | None) -> dt.datetime | str:
+    """``as_of``: ``now``, ``latest`` or an ISO-8601 time from 1970 on (naive = UTC).
+
+    Raises:
+        HTTPException: 422 for anything else (the value is not echoed).
+    """
     if text in (None, "", "now"):
         return "now"
     if text == "latest":
         return "latest"
+    problem = "as_of: give an ISO-8601 time from 1970-01-02 on (UTC), 'now' or 'latest'"
     try:
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(
-            422, f"as_of {text!r}: give an ISO-8601 time, 'now' or 'latest'"
-        ) from None
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+        t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise HTTPException(422, problem) from None
+    if not AS_OF_EARLIEST <= t < AS_OF_LATEST:
+        raise HTTPException(422, problem)
+    return t
 
 
 @router.get(
@@ -220,7 +231,7 @@ def history(
     where = None
     if startDate:
         where = pc.field("started_at") >= dt.datetime.combine(startDate, dt.time(), dt.UTC)
-    if endDate:
+    if endDate and endDate < dt.date.max:  # the last day has no day after it: no bound
         end = pc.field("started_at") < dt.datetime.combine(
             endDate + dt.timedelta(days=1), dt.time(), dt.UTC
         )

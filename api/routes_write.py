@@ -20,8 +20,16 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from api import models
 from api.deps import AppState, acting_profile, principal, state
-from api.landing import record_id, utc_text, write_once
-from api.routes_read import _lookup
+from api.lake import TableMissingError
+from api.landing import (
+    IdempotencyConflict,
+    accept_once,
+    body_digest,
+    record_id,
+    utc_text,
+    write_once,
+)
+from api.routes_read import _lookup, resume_table
 from api.tokens import Principal
 
 router = APIRouter(prefix="/api")
@@ -69,6 +77,28 @@ def _item(st: AppState, item_id: int, kind: str) -> tuple[int, int | None, int |
     raise HTTPException(404, f"unknown {noun} {item_id}")
 
 
+def _stored_position(st: AppState, pid: int, content_key: int) -> int:
+    """The item's current resume position in seconds (0 when it has none).
+
+    A WATCHED statement for an item of unknown runtime carries it, so the statement
+    finishes the item without moving its resume point back to 0:00.
+    """
+    try:
+        _, table = resume_table(st, pid, "latest", None)
+    except TableMissingError:
+        return 0
+    keys = table.column("content_key").to_pylist()
+    positions = table.column("last_position_sec").to_pylist()
+    return max(
+        (p or 0 for k, p in zip(keys, positions, strict=True) if k == content_key), default=0
+    )
+
+
+def _watched_position(st: AppState, pid: int, item_id: int) -> Any:
+    """``position(runtime)`` of a WATCHED statement: the runtime, else the stored position."""
+    return lambda runtime: runtime or _stored_position(st, pid, item_id)
+
+
 def _accept(
     st: AppState,
     response: Response,
@@ -80,6 +110,7 @@ def _accept(
     position: Any,
     key: str | None,
     fields: dict[str, Any],
+    body: Any,
 ) -> dict[str, Any]:
     account_id, country = _profile(st, pid)
     title_id, episode_id, runtime = _item(st, item_id, kind)
@@ -101,7 +132,21 @@ def _accept(
         "runtime_sec": runtime,
         **{k: v for k, v in fields.items() if v is not None and v != []},
     }
-    stored, duplicate = write_once(st.cfg.paths.landing_dir, rid, event)
+    if key is None:  # a fresh record id: nothing to remember
+        stored, duplicate = write_once(st.cfg.paths.landing_dir, rid, event)
+    else:
+        ledger = st.settings.idempotency_dir.format(lake_root=st.cfg.paths.lake_root)
+        try:
+            stored, duplicate = accept_once(
+                ledger, st.cfg.paths.landing_dir, rid, body_digest(body.model_dump(mode="json")),
+                event,
+            )  # fmt: skip
+        except IdempotencyConflict:
+            raise HTTPException(
+                409,
+                "Idempotency-Key already used for a different body of this statement; "
+                "send a new key for a new statement",
+            ) from None
     response.status_code = 200 if duplicate else 201
     return {
         "record_id": rid,
@@ -110,6 +155,16 @@ def _accept(
         "event_time": dt.datetime.fromisoformat(stored["event_time"].replace("Z", "+00:00")),
         "duplicate": duplicate,
     }
+
+
+def _companions(st: AppState, names: list[str | None]) -> list[str]:
+    """The non-empty companion names (422 above ``api.companions_max``: never cut silently)."""
+    kept = [c for c in names if c]
+    if len(kept) > st.settings.companions_max:
+        raise HTTPException(
+            422, f"watchedWith: at most {st.settings.companions_max} names (api.companions_max)"
+        )
+    return kept
 
 
 @router.post(
@@ -131,13 +186,13 @@ def movie_watched(
     fields = {
         "viewing_location": body.viewingLocation,
         "viewing_platform": body.viewingPlatform,
-        "watched_with": [c for c in body.watchedWith if c][: st.settings.companions_max],
+        "watched_with": _companions(st, body.watchedWith),
         "viewing_context": body.viewingContext,
         "is_rewatch": body.isRewatch,
     }
     return _accept(
         st, response, pid, "WATCHED", movieId, "movie", body.watchDate,
-        lambda runtime: runtime or 0, idempotency_key, fields,
+        _watched_position(st, pid, movieId), idempotency_key, fields, body,
     )  # fmt: skip
 
 
@@ -164,7 +219,7 @@ def episode_watched(
     }
     return _accept(
         st, response, pid, "WATCHED", episodeId, "episode", body.watchDate,
-        lambda runtime: runtime or 0, idempotency_key, fields,
+        _watched_position(st, pid, episodeId), idempotency_key, fields, body,
     )  # fmt: skip
 
 
@@ -193,7 +248,7 @@ def abandon(
     pct = body.progressPercent
     return _accept(
         st, response, pid, "ABANDONED", itemId, "any", body.abandonDate,
-        lambda runtime: int(round((runtime or 0) * pct / 100)), idempotency_key, fields,
+        lambda runtime: int(round((runtime or 0) * pct / 100)), idempotency_key, fields, body,
     )  # fmt: skip
 
 

@@ -8,6 +8,11 @@ Usage::
 
     python -m api.tokens --profile 123456789               # one hour (token_ttl_minutes)
     python -m api.tokens --profile 0 --admin --ttl-minutes 10
+
+A token lives at most ``api.token_max_ttl_minutes`` (admin: ``admin_token_max_ttl_minutes``):
+``issue`` refuses a longer one and :func:`verify` rejects one whose ``exp - iat`` is longer
+(``exp`` and ``iat`` are required). Outside ``api.dev_secret_envs`` the secret must come
+from ``$VIEWING_API_SECRET`` (``api.jwt_secret_env``), at least 32 bytes.
 """
 
 from __future__ import annotations
@@ -50,9 +55,22 @@ def issue(
     ttl_minutes: int | None = None,
     now: dt.datetime | None = None,
 ) -> str:
-    """A signed token for ``profile_id`` valid ``ttl_minutes`` (default from settings)."""
+    """A signed token for ``profile_id`` valid ``ttl_minutes`` (default from settings).
+
+    Raises:
+        ValueError: ``ttl_minutes`` is below 1 or above the role's maximum
+            (``api.token_max_ttl_minutes``, ``api.admin_token_max_ttl_minutes``).
+        ConfigError: no usable signing secret (see ``ApiSettings.jwt_secret``).
+    """
     now = now or dt.datetime.now(dt.UTC)
-    ttl = dt.timedelta(minutes=settings.token_ttl_minutes if ttl_minutes is None else ttl_minutes)
+    minutes = settings.token_ttl_minutes if ttl_minutes is None else ttl_minutes
+    cap = max_ttl_minutes(settings, admin)
+    if ttl_minutes is None:
+        minutes = min(minutes, cap)
+    if not 1 <= minutes <= cap:
+        role = "admin" if admin else "profile"
+        raise ValueError(f"--ttl-minutes {minutes}: a {role} token lives 1 to {cap} minutes")
+    ttl = dt.timedelta(minutes=minutes)
     claims = {
         "sub": str(profile_id),
         "role": "admin" if admin else "profile",
@@ -62,6 +80,11 @@ def issue(
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+def max_ttl_minutes(settings: ApiSettings, admin: bool) -> int:
+    """The longest lifetime (``exp - iat``, minutes) a token of this role may have."""
+    return settings.admin_token_max_ttl_minutes if admin else settings.token_max_ttl_minutes
 
 
 _VERIFIED: dict[tuple[str, str], tuple[Principal, float]] = {}
@@ -97,10 +120,19 @@ def _decode(settings: ApiSettings, token: str) -> tuple[Principal, float]:
             options={"require": ["sub", "exp", "iat", "iss", "role"]},
         )
         who = Principal(int(claims["sub"]), claims["role"] == "admin", str(claims.get("jti", "")))
+        lifetime = float(claims["exp"]) - float(claims["iat"])
+        cap = max_ttl_minutes(settings, who.admin)
+        if lifetime > cap * 60:
+            raise InvalidTokenError(
+                f"token lifetime {lifetime / 60:.0f} min exceeds the {cap} min allowed for its "
+                "role; issue a new one (python -m api.tokens)"
+            )
         return who, float(claims["exp"])
     except jwt.ExpiredSignatureError:
         raise InvalidTokenError("token expired; issue a new one") from None
-    except (jwt.InvalidTokenError, ValueError) as exc:
+    except InvalidTokenError:
+        raise
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise InvalidTokenError(f"invalid token: {exc}") from None
 
 
@@ -114,15 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         "--ttl-minutes", type=int, default=None, help="lifetime (default api.token_ttl_minutes)"
     )
     args = parser.parse_args(argv)
-    if args.ttl_minutes is not None and args.ttl_minutes < 1:
-        print("error: --ttl-minutes must be >= 1", file=sys.stderr)
-        return 2
     try:
         settings = load_api_settings()
-    except ApiSettingsError as exc:
+        print(issue(settings, args.profile, args.admin, args.ttl_minutes))
+    except (ApiSettingsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(issue(settings, args.profile, args.admin, args.ttl_minutes))
     return 0
 
 

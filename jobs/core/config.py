@@ -263,7 +263,10 @@ class ApiSettings(Section):
     """The HTTP API (``api/``): tokens, rate limits, paging, warm snapshots, input caps.
 
     ``jwt_secret`` is resolved when read: the environment variable named by
-    ``jwt_secret_env`` when set, else ``dev_secret`` (local use and tests only).
+    ``jwt_secret_env`` when set and non-empty (at least ``jwt_secret_min_bytes`` bytes),
+    else ``dev_secret`` only in the environments of ``dev_secret_envs`` (local, test);
+    anywhere else a missing secret is a :class:`ConfigError`. ``environment`` is the name
+    of the loaded environment, filled in by :func:`load_config`.
     """
 
     jwt_secret_env: str
@@ -283,8 +286,28 @@ class ApiSettings(Section):
 
     @property
     def jwt_secret(self) -> str:
-        """The HS256 signing secret (environment variable first)."""
-        return os.environ.get(self.jwt_secret_env) or self.dev_secret
+        """The HS256 signing secret: the environment variable, else the dev secret.
+
+        Raises:
+            ConfigError: the variable is unset or empty outside ``dev_secret_envs``, or
+                shorter than ``jwt_secret_min_bytes`` bytes (the message names it).
+        """
+        value = os.environ.get(self.jwt_secret_env, "")
+        if value.strip():
+            if len(value.encode()) < self.jwt_secret_min_bytes:
+                raise ConfigError(
+                    f"{self.jwt_secret_env} is {len(value.encode())} bytes: set it to a random "
+                    f"secret of at least {self.jwt_secret_min_bytes} bytes "
+                    "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            return value
+        if self.environment in self.dev_secret_envs:
+            return self.dev_secret
+        raise ConfigError(
+            f"set {self.jwt_secret_env} to a random secret of at least "
+            f"{self.jwt_secret_min_bytes} bytes: environment {self.environment!r} never "
+            f"uses api.dev_secret (only {', '.join(self.dev_secret_envs)} do)"
+        )
 
 
 # -- recommendations (jobs/core/recommend, the recommendation jobs) ----------------------
@@ -395,6 +418,18 @@ class Config(Section):
     delta: DeltaSettings
     ingest: IngestSettings
     resume: ResumeSettings
+    # issue 20: secrets, token lifetimes, shared rate limits, proxies, body size
+    dev_secret_envs: tuple[str, ...] = ("local", "test")  # where dev_secret may sign tokens
+    jwt_secret_min_bytes: PositiveInt = 32  # RFC 7518 §3.2: an HS256 key of >= 256 bits
+    token_max_ttl_minutes: PositiveInt = 1440  # exp - iat of a profile token, at most
+    admin_token_max_ttl_minutes: PositiveInt = 60  # exp - iat of an admin token, at most
+    rate_limit_per_profile: str = "6000/minute"  # per profile acted for (``limits`` notation)
+    rate_limit_storage: str = "memory://"  # ``limits`` storage URL (redis://host:port on a cluster)
+    trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is read only from these addresses
+    max_body_bytes: PositiveInt = 65536  # a larger request body: 413 before parsing
+    # Idempotency-Key ledger ({lake_root} filled in): body digest and first answer per key
+    idempotency_dir: str = "{lake_root}/api_idempotency"
+    environment: str | None = None  # the loaded environment's name (set by load_config)
     continue_watching: ContinueWatchingSettings
     importer: ImporterSettings
     maintenance: MaintenanceSettings
@@ -641,3 +676,5 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+    if isinstance(raw.get("api"), dict):
+        raw["api"] = {**raw["api"], "environment": env}  # the secret's rule needs it

@@ -26,6 +26,12 @@ The rules:
   runtime, when the runtime is known (the point where players roll the credits): the
   "resume point finished" rule of :mod:`jobs.core.watched`, which says why it differs
   from the 90% "viewing watched" rule of the star schema.
+* Statements (:mod:`jobs.core.statements`): a WATCHED statement finishes the item
+  (``is_finished`` true even when the runtime is unknown) and never moves its position
+  backwards within a batch (the greatest position of the batch's events for the item;
+  the API writes the runtime, else the item's stored resume position); an ABANDONED
+  statement is never a resume point: it neither overwrites the real position (with 0
+  when the runtime is unknown) nor makes the item the newest of Continue Watching.
 """
 
 from __future__ import annotations
@@ -141,14 +147,17 @@ def resume_updates(events: DataFrame, finish_ratio: float) -> DataFrame:
 
     Args:
         events: ``playback_event`` rows (profile_id, title_id, episode_id, event_time,
-            position_sec, device_id, session_id, is_supplemental, runtime_sec).
+            event_type, position_sec, device_id, session_id, is_supplemental, runtime_sec).
         finish_ratio: share of the runtime at which an item counts as finished
             (``resume.finish_ratio``, 0.95).
 
     Returns:
         ``resume_state`` rows: one per (profile_id, content_key), supplemental videos and
-        rows without profile or title excluded; last_update is UTC, positions seconds.
+        rows without profile or title and ABANDONED statements excluded; last_update is
+        UTC, positions seconds; a WATCHED statement's row is finished and its position at
+        least the batch's greatest playback position of the item.
     """
+    statement = F.col("event_type").isin("WATCHED", "ABANDONED")
     newest = F.max(
         F.struct(
             F.col("event_time").alias("last_update"),
@@ -158,28 +167,33 @@ def resume_updates(events: DataFrame, finish_ratio: float) -> DataFrame:
             F.col("runtime_sec"),
             F.col("title_id"),
             F.col("episode_id"),
+            (F.col("event_type") == "WATCHED").alias("watched"),
         )
     ).alias("n")
+    position = F.when(F.col("n.watched"), F.greatest("n.last_position_sec", "_max_position"))
     return (
         events.where(
             ~F.coalesce(F.col("is_supplemental"), F.lit(False))
             & F.col("profile_id").isNotNull()
             & F.col("title_id").isNotNull()
+            # an ABANDONED statement is never a resume point (module docstring)
+            & ~F.coalesce(F.col("event_type") == "ABANDONED", F.lit(False))
         )
         .groupBy("profile_id", content_key().alias("content_key"))
-        .agg(newest)
+        .agg(newest, F.max(F.when(~statement, F.col("position_sec"))).alias("_max_position"))
         .select(
             "profile_id",
             "n.title_id",
             "n.episode_id",
             "content_key",
-            "n.last_position_sec",
+            position.otherwise(F.col("n.last_position_sec")).alias("last_position_sec"),
             "n.last_update",
             "n.device_id",
             "n.session_id",
-            at_credits(F.col("n.last_position_sec"), F.col("n.runtime_sec"), finish_ratio).alias(
-                "is_finished"
-            ),
+            (
+                F.col("n.watched")
+                | at_credits(F.col("n.last_position_sec"), F.col("n.runtime_sec"), finish_ratio)
+            ).alias("is_finished"),
             "n.runtime_sec",
         )
     )

@@ -179,7 +179,7 @@ def test_episode_and_abandon_posts_validate_and_clean_text(client, auth, cfg_of)
     assert r.status_code == 201
     event = json.loads(landing_file(cfg_of.paths.landing_dir, r.json()["record_id"]).read_text())
     assert (event["title_id"], event["episode_id"], event["country_code"]) == (10, 102, "ZZ")
-    reason = "  <script>alert(1)</script>Too\x00 slow\u202e" + "x" * 500
+    reason = "  <script>alert(1)</script>Too\x00 slow\u202e" + "x" * 180
     r = client.post(
         "/api/viewing/20/abandon",
         json={
@@ -192,8 +192,16 @@ def test_episode_and_abandon_posts_validate_and_clean_text(client, auth, cfg_of)
     )
     assert r.status_code == 201
     event = json.loads(landing_file(cfg_of.paths.landing_dir, r.json()["record_id"]).read_text())
-    assert event["abandon_reason"].startswith("alert(1) Too slow xxx")
-    assert len(event["abandon_reason"]) == 200 and event["position_sec"] == 2025
+    assert event["abandon_reason"] == "alert(1) Too slow " + "x" * 180
+    assert event["position_sec"] == 2025
+    # longer than api.text_max_chars once cleaned: refused, never cut silently
+    long = client.post(
+        "/api/viewing/20/abandon",
+        json={"progressPercent": 25, "abandonReason": "y" * 201},
+        headers=h,
+    )
+    assert long.status_code == 422 and long.json()["detail"][0]["loc"] == ["body", "abandonReason"]
+    assert "yyy" not in long.text
 
 
 def test_unknown_content_is_404_and_bad_bodies_are_422(client, auth):

@@ -1,0 +1,68 @@
+"""WATCHED / ABANDONED statements for items of unknown runtime, through the real ingest.
+
+A statement posted over the API lands as an event; the streaming ingest turns it into a
+resume point on either engine. For an item whose runtime the catalogue does not know
+(imported episodes, many films), WATCHED must finish the item without moving its resume
+point back to 0:00, and ABANDONED must neither overwrite the real resume point nor make
+the item the newest of Continue Watching.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from jobs.core.config import load_config
+from tests.api.conftest import NOW, P, at, build_mini_lake, resume, write
+
+
+@pytest.mark.slow
+def test_statements_for_unknown_runtime_keep_the_resume_point(spark, tmp_path, engine_name, auth):
+    from jobs import ingest_playback_events as ingest
+    from jobs.core.delta import get_engine
+    from jobs.core.resume_log import current_resume
+
+    root = build_mini_lake(tmp_path / "lake")
+    # a film of unknown runtime with a real resume point; episode 102 (runtime unknown) is
+    # at 1200 s in the shared rows, film 20 (runtime 8100) at 4050 s
+    write(
+        root / "tables", "title", [{"title_id": 50, "title_name": "Unsized", "title_type": "FILM"}]
+    )
+    write(root / "tables", "resume_state", [resume(P, 50, None, 2500, at(4))])
+    client = TestClient(create_app(env="test", lake_root=str(root)))
+    when = at(0.5).isoformat().replace("+00:00", "Z")
+    posts = [
+        ("/api/viewing/episodes/102/watched", {"watchDate": when}),
+        ("/api/viewing/movies/50/watched", {"watchDate": when}),
+        ("/api/viewing/20/abandon", {"abandonDate": when, "progressPercent": 10.0}),
+        ("/api/viewing/50/abandon", {"abandonDate": at(0.4).isoformat(), "progressPercent": 5}),
+    ]
+    for path, body in posts:
+        answer = client.post(path, json=body, headers=auth())
+        assert answer.status_code == 201, answer.text
+
+    cfg = load_config("test", str(root))
+    ingest.run(cfg, once=True, spark=spark)
+    engine = get_engine(spark, cfg)
+    points = {
+        r.content_key: (r.last_position_sec, r.is_finished, r.last_update)
+        for r in current_resume(engine).where(f"profile_id = {P}").collect()
+    }
+    naive = {k: at(d).replace(tzinfo=None) for k, d in ((102, 0.5), (50, 0.5), (20, 2))}
+    # WATCHED, runtime unknown: finished, the position kept (not 0)
+    assert points[102] == (1200, True, naive[102])
+    assert points[50] == (2500, True, naive[50])
+    # ABANDONED: the real resume point untouched (position and time)
+    assert points[20] == (4050, False, naive[20])
+
+    client = TestClient(create_app(env="test", lake_root=str(root)))  # a fresh snapshot
+    rows = client.get(
+        f"/api/profiles/{P}/continue-watching",
+        params={"as_of": NOW.isoformat()},
+        headers=auth(),
+    )
+    assert rows.status_code == 200, rows.text
+    shown = [(i["title_id"], i["episode_id"], i["position_sec"]) for i in rows.json()["items"]]
+    assert (10, 102, 0) not in shown and (50, None, 0) not in shown
+    assert shown[0][:2] != (20, None), "an abandoned film must not jump to the top"
