@@ -19,7 +19,7 @@ endif
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help venv check-java demo serve recommend test test-fast lint typecheck format bench-resume dq notebook clean
+.PHONY: help venv check-java demo serve recommend test test-fast lint typecheck format bench-resume soak dq notebook clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ format: venv ## ruff format and autofix
 
 bench-resume: venv ## resume_state vs Netflix's Latest Bookmark on every shared export
 	$(PY) bench/resume_accuracy.py ../shared/data/viewing-activity/*.csv
+
+soak: check-java venv ## a day in the life as one command: feed, stream, schedule, API, kill -9, erasure; report in bench/results/soak (SOAK_ARGS="--short")
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 dq: venv ## run every data-quality suite on the demo lake (after make demo)
 	$(PY) -m dq.run --suite all --lake-root $(DEMO_ROOT)
