@@ -1,8 +1,11 @@
 """Close abandoned playback sessions: open sessions whose player never sent END.
 
-A session is abandoned when it is still open (``ended_at IS NULL``) and its newest event
-is older than ``abandoned_sessions.idle_hours`` (conf/base.yaml, 4 h):
-the player crashed, the network dropped, the app was killed before it sent END. The job
+A session is abandoned when it is *incomplete* by the one open-session rule
+(:func:`jobs.core.session_log.incomplete_session_sql`, which the data-quality
+completeness check uses too): still open (``ended_at IS NULL``), not a statement's
+one-event session, and its newest event older than ``abandoned_sessions.idle_hours``
+(conf/base.yaml, 4 h): the player crashed, the network dropped, the app was killed
+before it sent END. The job
 closes it with ``ended_at = last_event_at`` (its last event time) and
 ``end_reason = 'ABANDONED'``. It reads the current sessions
 (:func:`jobs.core.session_log.current_sessions`) and, like the ingest
@@ -35,7 +38,7 @@ from jobs.core.cli import UsageError, job_parser, run
 from jobs.core.config import Config
 from jobs.core.delta import DeltaEngine, MergeSpec, WriteResult
 from jobs.core.playback_state import as_change_rows
-from jobs.core.session_log import current_sessions
+from jobs.core.session_log import current_sessions, incomplete_sessions
 from jobs.core.tables import PLAYBACK_SESSION, PLAYBACK_SESSION_CHANGE
 
 log = logging.getLogger("close_abandoned_sessions")
@@ -57,7 +60,7 @@ CLOSING = {
 
 
 def abandoned_sessions(sessions: DataFrame, idle_hours: float, now: dt.datetime) -> DataFrame:
-    """Sessions to close: open and idle for more than ``idle_hours`` at ``now``.
+    """Sessions to close: incomplete at ``now`` (:func:`jobs.core.session_log.incomplete_sessions`).
 
     Args:
         sessions: ``playback_session`` rows (needs session_id, ended_at, last_event_at).
@@ -70,14 +73,7 @@ def abandoned_sessions(sessions: DataFrame, idle_hours: float, now: dt.datetime)
     Raises:
         ValueError: ``idle_hours`` is not positive.
     """
-    if idle_hours <= 0:
-        raise ValueError(f"idle_hours must be > 0, got {idle_hours}")
-    cutoff = now.astimezone(dt.UTC) - dt.timedelta(hours=idle_hours)
-    return sessions.where(
-        F.col("ended_at").isNull()
-        & F.col("last_event_at").isNotNull()
-        & (F.col("last_event_at") < F.lit(cutoff))
-    ).select("session_id", "last_event_at")
+    return incomplete_sessions(sessions, idle_hours, now).select("session_id", "last_event_at")
 
 
 def close_abandoned_sessions(

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from jobs.core.as_of import collected_utc, newest, resolve_as_of
 from jobs.core.cli import job_parser, run
 from jobs.core.config import Config
-from jobs.core.continue_watching import OUTPUT_COLUMNS, continue_watching
+from jobs.core.continue_watching import OUTPUT_COLUMNS, continue_watching, explain_empty
 from jobs.core.profiles import resolve_profile
 from jobs.core.resume_log import current_resume
 
@@ -75,29 +75,8 @@ def format_table(rows: list[dict]) -> str:
 
 
 def empty_hint(resume: DataFrame, profile_id: int, as_of: dt.datetime, window_days: int) -> str:
-    """Why a profile's Continue Watching is empty at ``as_of``, and how to look instead.
-
-    Reads the profile's newest ``resume_state.last_update`` (UTC, formatted by Spark so
-    the process time zone plays no part).
-    """
-    newest_text = (
-        resume.where(F.col("profile_id") == profile_id)
-        .agg(F.date_format(F.max("last_update"), "yyyy-MM-dd HH:mm"))
-        .first()[0]
-    )
-    if newest_text is None:
-        return f"profile {profile_id} has no resume points yet (import or ingest its events first)"
-    since = as_of - dt.timedelta(days=window_days)
-    if newest_text < f"{since:%Y-%m-%d %H:%M}":
-        return (
-            f"nothing touched in the {window_days} days before {as_of:%Y-%m-%d %H:%M} UTC: "
-            f"the profile's newest resume point is {newest_text} UTC (an older export?). "
-            "Add --as-of latest to see the list as of then, or --as-of ISO-TIME"
-        )
-    return (
-        f"every title touched in the {window_days} days before {as_of:%Y-%m-%d %H:%M} UTC "
-        "is finished, with no next episode known"
-    )
+    """Why a profile's Continue Watching is empty: :func:`jobs.core.continue_watching.explain_empty`."""
+    return explain_empty(resume, profile_id, as_of, window_days)
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
@@ -114,7 +93,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     if args.as_of == "latest":
         latest = newest(resume.where(F.col("profile_id") == profile_id), "last_update")
         if latest is None:
-            print(f"profile {profile_id} has no resume points yet", file=sys.stderr)
+            print(explain_empty(resume, profile_id, None, 0), file=sys.stderr)
             return 1
     as_of = resolve_as_of(args.as_of, latest)
     window_days = cfg.continue_watching.window_days

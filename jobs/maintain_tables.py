@@ -4,14 +4,20 @@
   ``playback_session_change`` into ``playback_session`` (:func:`jobs.core.change_logs.compact`;
   safe to rerun and while the ingest appends). ``--only compact`` is the step to
   schedule every few minutes.
-* ``playback_event``: OPTIMIZE with Z-order by its spec's ``cluster_by`` (``session_id``):
-  the design reconstructs sessions by ``session_id``, and Z-ordering packs a session's
-  events into few files, so a session-timeline query skips most files by their stats.
-  It also compacts the small files micro-batches leave behind.
+* the tables in ``maintenance.zorder_tables``: OPTIMIZE with Z-order by their spec's
+  ``cluster_by`` — ``playback_event`` by ``session_id`` (the design reconstructs
+  sessions by ``session_id``, so a session-timeline query skips most files by their
+  stats), ``resume_state``, ``fact_watch_history`` and the other per-profile tables by
+  ``profile_id`` (the API and Continue Watching read one profile: a point read on
+  Z-ordered files). It also compacts the small files micro-batches leave behind.
 * the tables in ``maintenance.compact_tables``: compaction only.
-* ``resume_state`` and its change log: rows with ``last_update`` older than
-  ``maintenance.resume_ttl_days`` (90) days are deleted — the design's TTL on resume
-  pointers.
+* ``resume_state`` and its change log: rows whose ``last_update`` is more than
+  ``maintenance.resume_ttl_days`` (90) days older than the *reference time* are deleted —
+  the design's TTL on resume pointers. The reference time is ``min(now, newest
+  last_update in resume_state and its change log)`` (UTC): on a live lake that is now;
+  on a lake holding a historical export (the bundled samples) it is the export's newest
+  resume point, so the nightly run never empties Continue Watching of a history that
+  stopped, and re-ingesting an export gives back what it had.
 * VACUUM every table with ``maintenance.vacuum_retention_hours`` (168 h = 7 days, Delta's
   default), so readers and time travel within a week stay safe.
 
@@ -35,6 +41,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from pyspark.sql import functions as F
 
 from jobs.core.change_logs import compact
 from jobs.core.cli import UsageError, job_parser, run
@@ -61,20 +69,30 @@ def _metrics(result: Any) -> dict:
 
 
 def optimize(engine: DeltaEngine, cfg: Config, tables: list[str]) -> dict[str, dict]:
-    """Z-order the tables whose spec has ``cluster_by`` and event data; compact the rest."""
+    """OPTIMIZE the existing tables among ``tables``.
+
+    Tables in ``maintenance.zorder_tables`` are Z-ordered by their spec's ``cluster_by``
+    (``playback_event`` by ``session_id``; ``resume_state``, ``fact_watch_history`` and the
+    other per-profile tables by ``profile_id``); those in ``maintenance.compact_tables``
+    are compacted; the others are left alone.
+
+    Returns:
+        Per table optimized: the engine's file metrics plus ``zorder_by`` (the columns, or
+        an empty list for a compaction).
+    """
     out = {}
     for name in tables:
         if not engine.exists(name):
             continue
-        spec = get_spec(name)
-        if name == "playback_event" and spec.cluster_by:
-            result = engine.optimize(name, zorder_by=list(spec.cluster_by))
-        elif name in cfg.maintenance.compact_tables or name == "playback_event":
+        zorder = list(get_spec(name).cluster_by) if name in cfg.maintenance.zorder_tables else []
+        if zorder:
+            result = engine.optimize(name, zorder_by=zorder)
+        elif name in cfg.maintenance.compact_tables:
             result = engine.optimize(name)
         else:
             continue
-        out[name] = _metrics(result)
-        log.info("optimize %s: %s", name, out[name])
+        out[name] = {**_metrics(result), "zorder_by": zorder}
+        log.info("optimize %s (z-order by %s): %s", name, zorder or "-", out[name])
     return out
 
 
@@ -96,19 +114,61 @@ def compact_logs(engine: DeltaEngine) -> dict[str, Any]:
     return out
 
 
-def expire_resume_state(engine: DeltaEngine, cfg: Config, now: dt.datetime | None = None) -> int:
-    """Delete resume points not updated for ``maintenance.resume_ttl_days`` days.
+def ttl_reference(engine: DeltaEngine, now: dt.datetime) -> dt.datetime:
+    """The time the resume_state TTL counts back from: ``min(now, newest last_update)``.
 
+    The newest ``last_update`` is taken over ``resume_state`` and its change log (UTC).
+    On a live lake it is about now; on a lake holding a historical export it is that
+    export's newest resume point, so expiry keeps the export's last
+    ``maintenance.resume_ttl_days`` days instead of deleting all of it.
+
+    Args:
+        engine: Delta engine of the lake.
+        now: the current time (UTC).
+
+    Returns:
+        The reference time, timezone-aware UTC; ``now`` when neither table holds a row.
+    """
+    newest: dt.datetime | None = None
+    for table in (RESUME_STATE_CHANGE.name, RESUME_STATE.name):
+        if not engine.exists(table):
+            continue
+        text = (
+            engine.read(table)
+            .agg(F.date_format(F.max("last_update"), "yyyy-MM-dd HH:mm:ss"))
+            .first()[0]
+        )
+        if text is not None:
+            t = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+            newest = t if newest is None else max(newest, t)
+    now = now.astimezone(dt.UTC)
+    return now if newest is None else min(now, newest)
+
+
+def expire_resume_state(engine: DeltaEngine, cfg: Config, now: dt.datetime | None = None) -> int:
+    """Delete resume points older than ``maintenance.resume_ttl_days`` before the reference time.
+
+    The reference time is :func:`ttl_reference` (``min(now, newest last_update)``, UTC).
     From ``resume_state`` and its change log alike — the log first, so a reader (which
     takes the newest row per key across both) never sees an expired base row's older
     log row come back.
 
+    Args:
+        engine: Delta engine of the lake.
+        cfg: configuration (``maintenance.resume_ttl_days``).
+        now: the current time (default: now, UTC).
+
     Returns:
         Rows deleted (both tables).
     """
-    now = now or dt.datetime.now(dt.UTC)
-    cutoff = (now - dt.timedelta(days=cfg.maintenance.resume_ttl_days)).strftime(
+    reference = ttl_reference(engine, now or dt.datetime.now(dt.UTC))
+    cutoff = (reference - dt.timedelta(days=cfg.maintenance.resume_ttl_days)).strftime(
         "%Y-%m-%d %H:%M:%S"
+    )
+    log.info(
+        "expire: TTL %d days before %s UTC (min of now and the newest resume point)",
+        cfg.maintenance.resume_ttl_days,
+        f"{reference:%Y-%m-%d %H:%M:%S}",
     )
     deleted = 0
     for table in (RESUME_STATE_CHANGE.name, RESUME_STATE.name):
@@ -169,8 +229,9 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser(
         "python -m jobs.maintain_tables",
-        "Compact the resume-state change log into resume_state, OPTIMIZE (Z-order "
-        "playback_event by session_id, compaction), expire old resume_state rows, VACUUM.",
+        "Compact the change logs, OPTIMIZE (Z-order playback_event by session_id and the "
+        "per-profile tables by profile_id; compaction), expire resume_state rows older than "
+        "the TTL before min(now, newest resume point), VACUUM.",
     )
     parser.add_argument(
         "--only", choices=STEPS, action="append", help="run only these steps (repeatable)"

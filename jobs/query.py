@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from jobs.core.as_of import newest, resolve_as_of
 from jobs.core.cli import add_job_arguments, run
 from jobs.core.config import Config
-from jobs.core.continue_watching import continue_watching
+from jobs.core.continue_watching import continue_watching, explain_empty
 from jobs.core.keys import UNKNOWN_KEY
 from jobs.core.profiles import resolve_profile
 from jobs.core.resume_log import current_resume
@@ -387,7 +387,23 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     else:
         print(f"{args.name} for profile {profile_id}")
         print(format_rows(rows))
+    if not rows and args.name == "continue-watching":
+        print(empty_continue_watching_hint(engine, args, profile_id), file=sys.stderr)
     return 0
+
+
+def empty_continue_watching_hint(engine, args: argparse.Namespace, profile_id: int) -> str:
+    """Why ``continue-watching`` answered nothing: the explanation ``jobs.continue_watching`` prints.
+
+    Resolves ``--as-of`` the way :func:`answer` did (``latest`` = the profile's newest
+    resume point, None when it has none) and calls
+    :func:`jobs.core.continue_watching.explain_empty`.
+    """
+    resume = current_resume(engine)
+    mine = resume.where(F.col("profile_id") == profile_id)
+    latest = newest(mine, "last_update") if args.as_of == "latest" else None
+    as_of = None if args.as_of == "latest" and latest is None else resolve_as_of(args.as_of, latest)
+    return explain_empty(resume, profile_id, as_of, engine.cfg.continue_watching.window_days)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,32 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from dq.custom_expectations.base import SqlRowsExpectation, ident
+from dq.custom_expectations.base import SqlRowsExpectation
+from jobs.core.session_log import incomplete_session_sql
 
 
 class ExpectNoStaleOpenSessions(SqlRowsExpectation):
-    """No session with ``end_column IS NULL`` whose ``start_column`` is older than N hours.
+    """No *incomplete* session: the open-session rule of ``jobs.close_abandoned_sessions``.
+
+    The rule is :func:`jobs.core.session_log.incomplete_session_sql` (open, not a
+    statement's one-event session, no event for longer than the idle limit), the one the
+    cleanup job closes sessions by; this check allows ``grace_hours`` more, the time
+    until the next scheduled cleanup, so it fails only on a session the cleanup should
+    already have closed.
 
     Args:
-        start_column: session start (default ``started_at``).
-        end_column: session end, NULL while open (default ``ended_at``).
-        max_open_hours: how long a session may stay open (conf ``open_session_max_hours``).
+        max_idle_hours: the cleanup's idle limit (conf ``abandoned_sessions.idle_hours``).
+        grace_hours: extra hours before the check fails (conf
+            ``dq.params.open_session_grace_hours``: the cleanup's schedule period).
 
-    Offending rows: ``session_id``, start, ``last_event_at`` and ``event_count`` of each
-    open session started before ``current_timestamp() - max_open_hours``. Such sessions
-    are closed by ``python -m jobs.close_abandoned_sessions`` once they are idle.
+    Offending rows: every column of each open session idle longer than
+    ``max_idle_hours + grace_hours`` at ``current_timestamp()``. Fix: run
+    ``python -m jobs.close_abandoned_sessions`` (it belongs in the hourly schedule).
     """
 
-    start_column: str = "started_at"
-    end_column: str = "ended_at"
-    max_open_hours: float = 1.0
+    max_idle_hours: float = 4.0
+    grace_hours: float = 1.0
 
     @classmethod
     def build_query(cls, values: dict[str, Any]) -> str:
-        start = ident(cls._param(values, "start_column"))
-        end = ident(cls._param(values, "end_column"))
-        seconds = int(float(cls._param(values, "max_open_hours")) * 3600)
-        return (
-            f"SELECT * FROM {{batch}} WHERE {end} IS NULL AND {start} < "
-            f"current_timestamp() - INTERVAL {seconds} SECONDS"
+        hours = float(cls._param(values, "max_idle_hours")) + float(
+            cls._param(values, "grace_hours")
         )
+        return f"SELECT * FROM {{batch}} WHERE {incomplete_session_sql(hours)}"

@@ -36,6 +36,7 @@ import copy
 import difflib
 import enum
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -108,12 +109,62 @@ class Paths(Section):
     dq_dir: str
 
 
+# Spark settings this project sets or documents: a key one letter away from one of these
+# is taken for a typo (Spark itself ignores an unknown key without a word).
+KNOWN_SPARK_CONF = (
+    "spark.app.name", "spark.databricks.delta.snapshotPartitions", "spark.default.parallelism",
+    "spark.driver.cores", "spark.driver.maxResultSize", "spark.driver.memory",
+    "spark.dynamicAllocation.enabled", "spark.executor.cores", "spark.executor.instances",
+    "spark.executor.memory", "spark.executor.memoryOverhead", "spark.jars",
+    "spark.jars.packages", "spark.local.dir", "spark.master", "spark.pyspark.python",
+    "spark.serializer", "spark.sql.adaptive.enabled", "spark.sql.catalog.spark_catalog",
+    "spark.sql.extensions", "spark.sql.maxPlanStringLength", "spark.sql.session.timeZone",
+    "spark.sql.shuffle.partitions", "spark.sql.streaming.forceDeleteTempCheckpointLocation",
+    "spark.sql.streaming.stateStore.providerClass", "spark.sql.ui.retainedExecutions",
+    "spark.sql.warehouse.dir", "spark.ui.enabled", "spark.ui.showConsoleProgress",
+)  # fmt: skip
+_SPARK_KEY = re.compile(r"spark(\.[A-Za-z0-9_\-]+)+")
+
+
+def check_spark_conf_key(key: str) -> None:
+    """Refuse a ``spark.conf`` key Spark would ignore: not ``spark.*``, or a known key misspelt.
+
+    Raises:
+        ValueError: the key does not look like a Spark setting (``spark.`` then dotted
+            words), or it is not a known key but within one or two letters of one
+            (:data:`KNOWN_SPARK_CONF`); the message names the nearest known key.
+    """
+    if not _SPARK_KEY.fullmatch(key):
+        raise ValueError(
+            f"{key!r} is not a Spark setting: keys look like 'spark.sql.shuffle.partitions'"
+        )
+    if key in KNOWN_SPARK_CONF:
+        return
+    near = difflib.get_close_matches(key, KNOWN_SPARK_CONF, n=1, cutoff=0.9)
+    if near and key.count(".") == near[0].count(".") and key.lower() != near[0].lower():
+        raise ValueError(f"unknown Spark setting {key!r}; did you mean {near[0]!r}?")
+    if near and key.lower() == near[0].lower():
+        raise ValueError(f"unknown Spark setting {key!r}; did you mean {near[0]!r}?")
+
+
 class SparkSettings(Section):
-    """The Spark session: master (None = leave it to spark-submit), app name, conf."""
+    """The Spark session: master (None = leave it to spark-submit), app name, conf.
+
+    Every ``conf`` key must look like a Spark setting (``spark.`` and dotted words), and
+    a near miss of a known key (:data:`KNOWN_SPARK_CONF`) fails with the nearest name:
+    Spark would silently ignore it.
+    """
 
     master: str | None
     app_name_prefix: str
     conf: Annotated[dict[str, str], BeforeValidator(_scalar_strings)] = Field(default_factory=dict)
+
+    @field_validator("conf")
+    @classmethod
+    def _spark_keys(cls, conf: dict[str, str]) -> dict[str, str]:
+        for key in conf:
+            check_spark_conf_key(key)
+        return conf
 
 
 class DeltaSettings(Section):
@@ -178,11 +229,34 @@ class ImporterSettings(Section):
 
 
 class MaintenanceSettings(Section):
-    """OPTIMIZE / TTL / VACUUM."""
+    """OPTIMIZE / TTL / VACUUM (``jobs.maintain_tables``).
+
+    ``resume_ttl_days`` counts back from ``min(now, newest resume point)`` (UTC), so a
+    lake holding a historical export keeps its last days. ``zorder_tables`` are
+    Z-ordered by their spec's ``cluster_by``; ``compact_tables`` are only compacted.
+    """
 
     vacuum_retention_hours: NonNegativeInt
     resume_ttl_days: PositiveInt
     compact_tables: tuple[str, ...]
+    zorder_tables: tuple[str, ...] = ()
+
+    @field_validator("zorder_tables")
+    @classmethod
+    def _clustered(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        from jobs.core.tables import TABLES, get_spec
+
+        for name in names:
+            if name not in TABLES:
+                near = difflib.get_close_matches(name, list(TABLES), n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else ""
+                raise ValueError(f"unknown table {name!r}{hint}")
+            if not get_spec(name).cluster_by:
+                raise ValueError(
+                    f"{name!r} declares no cluster_by column in jobs/core/tables.py; "
+                    "list it under maintenance.compact_tables instead"
+                )
+        return names
 
 
 class ActivitySettings(Section):
@@ -236,6 +310,32 @@ class StreamExpectationSettings(Section):
 
 # Set once, in the ingest section, and passed to the suites from there.
 _SHARED_DQ_PARAMS = ("max_future_sec", "max_position_sec")
+# set in another section and passed to the suites under this name
+_DERIVED_DQ_PARAMS = ("abandoned_idle_hours",)  # abandoned_sessions.idle_hours
+
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "dq" / "suites"
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def suite_placeholders(folder: Path | None = None) -> set[str] | None:
+    """Names of the ``${name}`` placeholders the data-quality suites use.
+
+    Args:
+        folder: the suites (default ``dq/suites`` of the project).
+
+    Returns:
+        The names, or None when the folder is not there (an installed package without
+        its suites: nothing to check against).
+    """
+    folder = folder or SUITES_DIR
+    if not folder.is_dir():
+        return None
+    return {
+        m.group(1)
+        for path in folder.glob("*.yaml")
+        for m in _PLACEHOLDER.finditer(path.read_text(encoding="utf-8"))
+    }
 
 
 class DqSettings(Section):
@@ -250,6 +350,21 @@ class DqSettings(Section):
         shared = sorted(set(params) & set(_SHARED_DQ_PARAMS))
         if shared:
             raise ValueError(f"{shared} are set once, under ingest:, not under dq.params")
+        if "abandoned_idle_hours" in params:
+            raise ValueError(
+                "abandoned_idle_hours is set once, as abandoned_sessions.idle_hours, "
+                "not under dq.params"
+            )
+        used = suite_placeholders()
+        if used is not None:
+            for name in sorted(params):
+                if name not in used:
+                    valid = sorted(used - set(_SHARED_DQ_PARAMS) - set(_DERIVED_DQ_PARAMS))
+                    near = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+                    hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {valid}"
+                    raise ValueError(
+                        f"unknown key {name!r}: no dq/suites/*.yaml uses ${{{name}}}; {hint}"
+                    )
         return params
 
 
@@ -452,9 +567,14 @@ class Config(Section):
         """Values of the ``${name}`` placeholders in dq/suites/*.yaml.
 
         ``dq.params`` plus ``max_future_sec`` and ``max_position_sec`` of the ingest, so
-        the suites check the same bounds the stream quarantines on.
+        the suites check the same bounds the stream quarantines on, and
+        ``abandoned_idle_hours`` (``abandoned_sessions.idle_hours``), so the completeness
+        check and the cleanup share one idle limit.
         """
-        shared = {name: getattr(self.ingest, name) for name in _SHARED_DQ_PARAMS}
+        shared: dict[str, int | float] = {
+            name: getattr(self.ingest, name) for name in _SHARED_DQ_PARAMS
+        }
+        shared["abandoned_idle_hours"] = self.abandoned_sessions.idle_hours
         return {**self.dq.params, **shared}
 
 
@@ -569,7 +689,9 @@ def _explain(exc: ValidationError, origin: Origin, base: Path) -> str:
             problems.append(f"{where if in_list else base}: missing key {dotted}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {dotted}: {msg} (got {err.get('input')!r})")
+            value = err.get("input")  # a whole mapping (spark.conf, dq.params) is noise
+            got = "" if isinstance(value, dict) else f" (got {value!r})"
+            problems.append(f"{where}: {dotted}: {msg}{got}")
     return "; ".join(problems)
 
 

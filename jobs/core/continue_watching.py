@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from jobs.core.continue_watching_rule import OUTPUT_COLUMNS, OUTPUT_DDL, Catalog, arrow_group_fn
 
-__all__ = ["OUTPUT_COLUMNS", "continue_watching"]
+__all__ = ["OUTPUT_COLUMNS", "continue_watching", "explain_empty"]
 
 
 def continue_watching(
@@ -69,3 +69,51 @@ def continue_watching(
         arrow_group_fn(catalog, as_of, window_days, limit), OUTPUT_DDL
     )
     return rows.select(OUTPUT_COLUMNS).orderBy("rank")
+
+
+def explain_empty(
+    resume: DataFrame, profile_id: int, as_of: dt.datetime | None, window_days: int
+) -> str:
+    """Why a profile's Continue Watching is empty at ``as_of``, and how to look instead.
+
+    The one explanation every CLI prints (``jobs.continue_watching``, ``jobs.query
+    continue-watching``). Reads the profile's newest ``last_update`` (UTC, formatted by
+    Spark so the process time zone plays no part) and tells apart:
+
+    * no resume point at all: none ingested yet, or all expired by the TTL
+      (``maintenance.resume_ttl_days``);
+    * every resume point older than the window before ``as_of``: try ``--as-of latest``;
+    * points in the window, but every title finished with no next episode known.
+
+    Args:
+        resume: the current resume points (``resume_state`` with its change log folded in).
+        profile_id: the profile.
+        as_of: the moment the list was for (UTC); None when it could not be resolved.
+        window_days: ``continue_watching.window_days``.
+
+    Returns:
+        One line.
+    """
+    row = (
+        resume.where(F.col("profile_id") == profile_id)
+        .agg(F.date_format(F.max("last_update"), "yyyy-MM-dd HH:mm"))
+        .first()
+    )
+    newest_text = row[0] if row is not None else None
+    if newest_text is None or as_of is None:
+        return (
+            f"profile {profile_id} has no resume points yet (import or ingest its events "
+            "first; points older than maintenance.resume_ttl_days before the lake's newest "
+            "one expire)"
+        )
+    since = as_of - dt.timedelta(days=window_days)
+    if newest_text < f"{since:%Y-%m-%d %H:%M}":
+        return (
+            f"nothing touched in the {window_days} days before {as_of:%Y-%m-%d %H:%M} UTC: "
+            f"the profile's newest resume point is {newest_text} UTC (an older export?). "
+            "Add --as-of latest to see the list as of then, or --as-of ISO-TIME"
+        )
+    return (
+        f"every title touched in the {window_days} days before {as_of:%Y-%m-%d %H:%M} UTC "
+        "is finished, with no next episode known"
+    )

@@ -36,10 +36,20 @@ base already holds:
   ``B``). When the base's compaction marker ``c`` at ``B`` is newer than the log's
   delete marker at ``L``, the log rows present at version ``min(c, L)`` are already in the
   base and are left out; otherwise log and base are disjoint.
+
+Open sessions (:func:`incomplete_session_sql`, :func:`incomplete_sessions`): ONE rule for
+``jobs.close_abandoned_sessions`` (which closes them) and the data-quality completeness
+check (``dq/suites/playback_session.yaml``, which fails while one is left). A session is
+*incomplete* when it is open (``ended_at IS NULL``), is not a statement's one-event
+session (``session_id`` starting ``api-``: a WATCHED / ABANDONED statement is complete by
+construction), and its newest event (``last_event_at``) is more than the idle limit
+(``abandoned_sessions.idle_hours``, 4 h) before the reference time. Idle time, not time
+since start: a 75-minute film still playing or a 2-hour pause is not incomplete.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
@@ -63,6 +73,9 @@ _SOURCE = "_session_source"
 # the columns a session keeps from its first row (the stored row, else the earliest)
 DESCRIPTIVE = ("profile_id", "device_id", "title_id", "episode_id", "country_code",
                "is_supplemental", "is_autoplay")  # fmt: skip
+
+# session_id prefix of a statement's one-event session (api/routes_write.py, jobs.core.statements)
+STATEMENT_SESSION_PREFIX = "api-"
 
 # compaction's second step: the log rows just folded into the base are deleted
 DELETE_FOLDED = MergeSpec(
@@ -104,6 +117,57 @@ def fold_sessions(rows: DataFrame) -> DataFrame:
     }
     out = rows.groupBy(KEY).agg(*(expr.alias(c) for c, expr in agg.items()))
     return out.select(*PLAYBACK_SESSION.columns)
+
+
+def incomplete_session_sql(idle_hours: float, now_sql: str = "current_timestamp()") -> str:
+    """The open-session rule as a Spark SQL predicate over ``playback_session`` columns.
+
+    TRUE for a session that is open (``ended_at IS NULL``), not a statement's one-event
+    session (``session_id`` not starting with :data:`STATEMENT_SESSION_PREFIX`) and idle:
+    its ``last_event_at`` is more than ``idle_hours`` before ``now_sql``.
+
+    Args:
+        idle_hours: hours without an event after which an open session is incomplete
+            (``abandoned_sessions.idle_hours``; the DQ check adds its grace), > 0.
+        now_sql: Spark SQL expression of the reference time (default
+            ``current_timestamp()``; :func:`incomplete_sessions` passes a UTC epoch).
+
+    Returns:
+        The predicate, e.g. ``ended_at IS NULL AND ... < current_timestamp() - INTERVAL
+        14400 SECONDS``.
+
+    Raises:
+        ValueError: ``idle_hours`` is not positive.
+    """
+    if not idle_hours > 0:
+        raise ValueError(
+            f"idle_hours must be > 0, got {idle_hours}; set abandoned_sessions.idle_hours"
+        )
+    seconds = round(float(idle_hours) * 3600)
+    return (
+        f"ended_at IS NULL AND last_event_at IS NOT NULL "
+        f"AND NOT startswith(session_id, '{STATEMENT_SESSION_PREFIX}') "
+        f"AND last_event_at < {now_sql} - INTERVAL {seconds} SECONDS"
+    )
+
+
+def incomplete_sessions(sessions: DataFrame, idle_hours: float, now: dt.datetime) -> DataFrame:
+    """The sessions :func:`incomplete_session_sql` holds for at ``now``.
+
+    Args:
+        sessions: ``playback_session`` rows (the current ones: :func:`current_sessions`).
+        idle_hours: see :func:`incomplete_session_sql`.
+        now: reference time (aware; naive is taken as UTC).
+
+    Returns:
+        The matching rows, all columns.
+
+    Raises:
+        ValueError: ``idle_hours`` is not positive.
+    """
+    aware = now if now.tzinfo else now.replace(tzinfo=dt.UTC)
+    now_sql = f"timestamp_micros({int(aware.timestamp() * 1_000_000)})"  # no session time zone
+    return sessions.where(F.expr(incomplete_session_sql(idle_hours, now_sql)))
 
 
 def compact_app(engine: DeltaEngine) -> str:

@@ -109,9 +109,14 @@ GOOD_EVENTS = [
 ]
 GOOD_SESSIONS = [
     session("s1"),
-    session("s2", started_h=0.2, ended_h=None),  # open, but younger than open_session_max_hours
+    session("s2", started_h=0.2, ended_h=None),  # open, just started
     session("s3", started_h=30, ended_h=26, end_reason="ABANDONED"),
-]
+    # open sessions that are not incomplete by the cleanup's rule (idle time, not age):
+    session("film", started_h=1.25, ended_h=None, last_event_at=NOW - 0.01 * H),  # 75 min, playing
+    session("pause", started_h=2.5, ended_h=None, last_event_at=NOW - 2 * H),  # paused for 2 h
+    session("api-r1", started_h=30, ended_h=None, last_event_at=NOW - 30 * H, event_count=1),
+]  # the last: a WATCHED statement's one-event session, complete by construction
+IDLE_LIMIT_H = PARAMS["abandoned_idle_hours"] + PARAMS["open_session_grace_hours"]
 GOOD_RESUME = [
     resume(1, 10),
     resume(1, 20, episode=21, pos=1400, runtime=1500),
@@ -274,8 +279,13 @@ CASES: dict[str, tuple[str, list[dict], dict[int, Callable[[list[dict]], list[di
         "playback_session",
         GOOD_SESSIONS,
         {
-            0: with_rows(
-                session("s9", started_h=PARAMS["open_session_max_hours"] + 1, ended_h=None)
+            0: with_rows(  # idle beyond what close_abandoned_sessions should have closed
+                session(
+                    "s9",
+                    started_h=IDLE_LIMIT_H + 1,
+                    ended_h=None,
+                    last_event_at=NOW - (IDLE_LIMIT_H + 0.5) * H,
+                )
             ),
             1: with_rows(GOOD_SESSIONS[0]),
             2: changed(0, event_count=None),

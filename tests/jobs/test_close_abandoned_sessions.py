@@ -12,7 +12,7 @@ from jobs.close_abandoned_sessions import abandoned_sessions, close_abandoned_se
 from jobs.core.config import load_config
 from jobs.core.delta import get_engine
 from jobs.core.playback_state import SESSION_MERGE, session_updates
-from jobs.core.session_log import CHANGE, current_sessions
+from jobs.core.session_log import CHANGE, current_sessions, incomplete_session_sql
 from jobs.core.tables import PLAYBACK_EVENT, PLAYBACK_SESSION
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -70,6 +70,24 @@ def test_selects_only_open_sessions_idle_longer_than_n_hours(spark, sessions):
     assert [r.session_id for r in found.collect()] == ["idle"]
     with pytest.raises(ValueError, match="idle_hours"):
         abandoned_sessions(sessions.read("playback_session"), 0, NOW)
+
+
+def test_one_open_session_rule_for_the_cleanup_and_the_completeness_check(spark, sessions):
+    """Idle time since the last event, not time since start; statement sessions excluded."""
+    more = [
+        session("film", NOW - 75 * H / 60, NOW - H / 60),  # a 75-minute film still playing
+        session("pause", NOW - 3 * H, NOW - 2 * H),  # paused for 2 hours
+        session("api-r1", NOW - 30 * H, NOW - 30 * H),  # a WATCHED statement's session
+    ]
+    sessions.append("playback_session", spark.createDataFrame(more, PLAYBACK_SESSION.schema))
+    rows = sessions.read("playback_session")
+    assert [r.session_id for r in abandoned_sessions(rows, 4, NOW).collect()] == ["idle"]
+    # the DQ check runs the same predicate (at current_timestamp(), plus its grace)
+    rows.createOrReplaceTempView("sessions_rule_check")
+    now_sql = f"timestamp_micros({int(NOW.timestamp() * 1_000_000)})"
+    where = incomplete_session_sql(4, now_sql)
+    found = spark.sql(f"SELECT session_id FROM sessions_rule_check WHERE {where}").collect()
+    assert [r.session_id for r in found] == ["idle"]
 
 
 @pytest.mark.parametrize("write_path", ["change_log", "merge"])

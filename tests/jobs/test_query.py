@@ -114,3 +114,35 @@ def test_tables_are_queryable_by_name_and_the_cli_prints_json(spark, cfg, tables
     assert code == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert [r["session_id"] for r in lines] == ["b3", "b1", "a4"]
+
+
+def test_an_empty_continue_watching_answer_is_explained_like_the_job_does(spark, cfg, capsys):
+    """``jobs.query continue-watching`` used to print "(no rows)" and nothing else."""
+    from jobs.core.tables import RESUME_STATE
+
+    engine = get_engine(spark, cfg)
+    engine.create_all()
+    row = (
+        1,
+        10,
+        None,
+        10,
+        100,
+        dt.datetime(2024, 5, 30, 20, 0, tzinfo=UTC),
+        "tv",
+        "s1",
+        False,
+        None,
+    )
+    engine.append("resume_state", spark.createDataFrame([row], RESUME_STATE.schema))
+    argv = ["continue-watching", "--env", "test", "--lake-root", cfg.paths.lake_root]
+    assert main([*argv, "--profile", "1", "--as-of", "2026-12-07T00:00:00Z"]) == 0
+    out, err = capsys.readouterr()
+    assert "(no rows)" in out
+    assert "nothing touched in the 90 days before 2026-12-07 00:00 UTC" in err
+    assert "newest resume point is 2024-05-30 20:00 UTC" in err and "--as-of latest" in err
+    assert main([*argv, "--profile", "99", "--as-of", "latest"]) == 0
+    assert "profile 99 has no resume points yet" in capsys.readouterr().err
+    assert main([*argv, "--profile", "1", "--as-of", "latest"]) == 0
+    out, err = capsys.readouterr()
+    assert "(no rows)" not in out and err == ""

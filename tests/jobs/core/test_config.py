@@ -55,7 +55,9 @@ def test_cluster_overlay_reaches_every_section():
     assert cluster.dq.params["freshness_max_minutes"] == 10
     assert local.dq.params["freshness_max_minutes"] == 15
     # the overlay merges into dq.params: keys it does not name keep the base value
-    assert cluster.dq.params["open_session_max_hours"] == local.dq.params["open_session_max_hours"]
+    assert (
+        cluster.dq.params["open_session_grace_hours"] == local.dq.params["open_session_grace_hours"]
+    )
 
 
 @pytest.mark.parametrize("env", available_envs())
@@ -96,7 +98,9 @@ def test_bounds_of_the_ingest_are_set_once_and_reach_the_dq_suites():
     cfg = load_config("test", overrides={"ingest": {"max_future_sec": 60}})
     params = cfg.dq_params()
     assert params["max_future_sec"] == 60 and params["max_position_sec"] == 86400
-    assert params["open_session_max_hours"] == 1
+    assert params["open_session_grace_hours"] == 1
+    # the completeness check and the cleanup share one idle limit
+    assert params["abandoned_idle_hours"] == cfg.abandoned_sessions.idle_hours == 4
     with pytest.raises(ConfigError, match=r"dq\.params.*set once, under ingest"):
         load_config("test", overrides={"dq": {"params": {"max_position_sec": 10}}})
 
@@ -135,6 +139,52 @@ def test_unknown_env_names_the_choices():
 
 
 # -- typos and wrong types fail fast, naming the file and the key ----------------------
+def test_a_misspelt_dq_param_stops_at_start_with_the_nearest_placeholder(conf):
+    """A dq.params key no suite uses (``${name}``) was silently ignored: now exit 2."""
+    edit(conf / "test.yaml", "freshness_max_minutes: 240", "freshnes_max_minutes: 240")
+    with pytest.raises(ConfigError) as err:
+        load_config("test", folder=conf)
+    msg = str(err.value)
+    assert msg.startswith(f"{conf / 'test.yaml'}: dq.params: unknown key 'freshnes_max_minutes'")
+    assert "did you mean 'freshness_max_minutes'?" in msg and "\n" not in msg
+    with pytest.raises(ConfigError, match="set once, as abandoned_sessions.idle_hours"):
+        load_config("test", overrides={"dq": {"params": {"abandoned_idle_hours": 9}}})
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("spark.sql.shufle.partitions", "did you mean 'spark.sql.shuffle.partitions'?"),
+        ("spark.sql.session.timezone", "did you mean 'spark.sql.session.timeZone'?"),
+        ("sql.shuffle.partitions", "is not a Spark setting"),
+        ("spark.driver memory", "is not a Spark setting"),
+    ],
+)
+def test_a_misspelt_spark_conf_key_stops_at_start(key, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config("test", overrides={"spark": {"conf": {key: "2"}}})
+    assert "spark.conf: " in str(err.value) and expected in str(err.value)
+    assert "(got" not in str(err.value)  # not the whole mapping
+
+
+def test_spark_conf_keys_spark_knows_and_unlisted_ones_pass():
+    conf = {"spark.executor.memoryOverhead": "1g", "spark.hadoop.fs.s3a.impl": "x"}
+    assert (
+        load_config("test", overrides={"spark": {"conf": conf}}).spark.conf[
+            "spark.hadoop.fs.s3a.impl"
+        ]
+        == "x"
+    )
+
+
+def test_zorder_tables_must_declare_a_cluster_by_column():
+    assert "resume_state" in load_config("test").maintenance.zorder_tables
+    with pytest.raises(ConfigError, match="did you mean 'resume_state'"):
+        load_config("test", overrides={"maintenance": {"zorder_tables": ["resume_stat"]}})
+    with pytest.raises(ConfigError, match="declares no cluster_by"):
+        load_config("test", overrides={"maintenance": {"zorder_tables": ["dim_date"]}})
+
+
 def test_typo_in_an_overlay_names_file_key_and_nearest_name(conf):
     edit(conf / "test.yaml", "max_files_per_trigger: 5", "max_files_per_triger: 5")
     with pytest.raises(ConfigError) as err:
