@@ -93,13 +93,13 @@ def test_the_ingest_log_and_checkpoint_give_each_file_its_batch(tmp_path):
 
 
 def test_api_errors_are_explained_only_by_the_outage():
-    client = soak.ApiClient("http://x", {1: "t"}, [1], [1], 1.0, soak.Timeline(), 1)
-    client.calls = [soak.Call(5, "history", 3.0, 200), soak.Call(20, "history", 1.0, 0)]
-    assert soak.check_api(client, down=[(19.0, 25.0)])["ok"]
-    assert not soak.check_api(client, down=[(40.0, 45.0)])["ok"]  # refused with the API up
-    client.calls.append(soak.Call(30, "watched", 9.0, 500))
-    assert soak.check_api(client, down=[(19.0, 25.0)])["http_5xx"] == 1
-    assert not soak.check_api(client, down=[(19.0, 25.0)])["ok"]
+    calls = [soak.Call(5, "history", 3.0, 200), soak.Call(20, "history", 1.0, 0)]
+    assert soak.check_api(calls, [], [True], [], down=[(19.0, 25.0)])["ok"]
+    assert not soak.check_api(calls, [], [], [], down=[(40.0, 45.0)])["ok"]  # refused, API up
+    assert not soak.check_api(calls, [], [False], [], down=[(19.0, 25.0)])["ok"]  # stored twice
+    calls.append(soak.Call(30, "watched", 9.0, 500))
+    assert soak.check_api(calls, [], [], [], down=[(19.0, 25.0)])["http_5xx"] == 1
+    assert not soak.check_api(calls, [], [], [], down=[(19.0, 25.0)])["ok"]
 
 
 @pytest.mark.slow
