@@ -68,7 +68,7 @@ from typing import Any
 from jobs.core.config import Config, ConfigError, load_config
 from jobs.core.logs import setup_logging
 from jobs.core.netflix_export import ParseError, parse_hms
-from jobs.import_viewing_activity import Viewing, import_files, parse_row
+from jobs.import_viewing_activity import Viewing, import_files, parse_row, with_ordinal
 
 log = logging.getLogger("bench.resume_accuracy")
 
@@ -163,6 +163,7 @@ def read_export(csv_path: str, account: str) -> tuple[list[ExportRow], int]:
     """
     rows: list[ExportRow] = []
     skipped = 0
+    ordinals: dict[str, int] = {}  # same-minute twins: the importer's ordinal, same ids
     with open(csv_path, encoding="utf-8-sig", newline="") as fh:
         for line, raw in enumerate(csv.DictReader(fh), start=2):
             try:
@@ -170,6 +171,9 @@ def read_export(csv_path: str, account: str) -> tuple[list[ExportRow], int]:
             except (ParseError, ValueError):
                 skipped += 1
                 continue
+            n = ordinals.get(viewing.identity, 0)
+            ordinals[viewing.identity] = n + 1
+            viewing = with_ordinal(viewing, account, n)
             latest = (raw.get("Latest Bookmark") or "").strip()
             latest_sec: int | None = None
             if latest and latest != NOT_LATEST:

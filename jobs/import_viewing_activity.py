@@ -944,6 +944,10 @@ class IdentityLedger:
     def _path(self, account: str) -> Path:
         return self.folder / f"{account_id_for(account)}.ids"
 
+    def has(self, account: str) -> bool:
+        """Whether any viewing was ever recorded under ``account`` (no lock needed)."""
+        return self._path(account).exists()
+
     def load(self, account: str) -> IdentitySets:
         """The identities imported under ``account`` and, apart, under every other label."""
         own: set[str] = set()
@@ -996,6 +1000,7 @@ def import_files(
     force: bool = False,
     before_publish: Callable[[ImportReport], None] | None = None,
     identity_ledger: str | None = None,
+    record_only: bool = False,
 ) -> tuple[ImportReport, list[Viewing], dict[str, int]]:
     """Write the landing files of the exports; returns the report, viewings and runtimes.
 
@@ -1029,6 +1034,9 @@ def import_files(
         force: import even when an export was imported under another label.
         before_publish: called with the report once every file is read and checked.
         identity_ledger: folder of the viewing-identity ledger (None: not used).
+        record_only: read and check everything and record the viewings in the identity
+            ledger as imported, but publish nothing and skip ``before_publish`` (for
+            exports the lake already holds from before the ledger existed).
 
     Returns:
         ``(report, viewings, runtimes)``; ``viewings`` is empty unless ``keep_viewings``.
@@ -1071,13 +1079,21 @@ def import_files(
             _check_labels(ledger, report, account, force)
             report.titles = report.dimensions.title_shares()
             report.device_types = report.dimensions.device_types
-            if before_publish is not None:
-                before_publish(report)
-            report.landing_files = landing.publish()
+            if record_only:
+                report.events = 0
+            else:
+                if before_publish is not None:
+                    before_publish(report)
+                report.landing_files = landing.publish()
         finally:
             landing.discard()
         if store is not None:
-            store.record(account, report.identities)
+            recorded = store.record(account, report.identities)
+            if record_only:
+                log.warning(
+                    "--record-only: %d viewings recorded as imported under %r; no landing "
+                    "file written", recorded, account,
+                )  # fmt: skip
     if report.already_imported and not report.sessions:
         log.warning(
             "nothing new: all %d viewings were already imported as account %r; no landing "
@@ -1211,6 +1227,30 @@ def check_lake_dirs(lake_root: str, *dirs: str) -> None:
             )
 
 
+def check_legacy_imports(
+    ledger: Iterable[tuple[str, str]], account: str, ledger_dir: str, record_only: bool
+) -> None:
+    """Refuse to import for an account imported before the identity ledger existed.
+
+    Such a lake holds the account's viewings under session ids built from the raw
+    cells, and the identity ledger does not know them: importing any export of that
+    account again would count its viewings twice. ``--record-only`` on the exports
+    already imported records their viewings first.
+
+    Raises:
+        ImportFailedError: ``import_ledger`` names ``account`` but ``ledger_dir`` has no
+            viewing of it, and ``record_only`` is not set.
+    """
+    earlier = [fp for fp, label in ledger if normalize_name(label) == normalize_name(account)]
+    if earlier and not record_only and not IdentityLedger(ledger_dir).has(account):
+        raise ImportFailedError(
+            f"account {account!r} was imported before the identity ledger existed "
+            f"({len(earlier)} export(s) in import_ledger, none in {ledger_dir}): importing "
+            "again would count its viewings twice. Re-run once with --record-only on the "
+            "export(s) already imported, then import new ones as usual"
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = job_parser(
         "python -m jobs.import_viewing_activity",
@@ -1243,6 +1283,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="day/month order of non-ISO Start Time dates (default importer.date_order: auto, "
         "decided per file; an all-ambiguous file is read month-first with a warning)",
+    )
+    parser.add_argument(
+        "--record-only",
+        action="store_true",
+        help="record the exports' viewings in the identity ledger as already imported, "
+        "without writing events (once, for exports imported before the ledger existed)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -1297,6 +1343,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
 
         engine = get_engine(build_spark("import_viewing_activity", cfg), cfg)
         ledger = read_ledger(engine)
+        check_legacy_imports(ledger, account, ledger_dir, args.record_only)
     runtimes = load_catalog_runtimes(args.catalog or cfg.paths.catalog_csv)
 
     def commit(report: ImportReport) -> None:
@@ -1308,7 +1355,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
         args.csv, account, landing_dir, rejects_dir,
         catalog_csv=args.catalog or cfg.paths.catalog_csv, options=options,
         keep_viewings=False, ledger=ledger, force=args.force, before_publish=commit,
-        identity_ledger=ledger_dir,
+        identity_ledger=ledger_dir, record_only=args.record_only,
     )  # fmt: skip
     log.info("import: %s", json.dumps(report.summary(), ensure_ascii=False))
     print(json.dumps(report.summary(), ensure_ascii=False))

@@ -409,3 +409,18 @@ def test_item1_monthly_redownload_end_to_end_with_the_ingest(spark, tmp_path, ca
     assert events.count() == expected.events
     archived = [p.name for p in (lake / "landing_archive").rglob("*.jsonl*")]
     assert len(archived) == len(set(archived)) and not [n for n in archived if ".jsonl." in n]
+
+
+def test_a_lake_imported_before_the_ledger_is_not_doubled_by_the_next_download(tmp_path):
+    """Upgrade: import_ledger names the account, the identity ledger does not know it."""
+    rows = read_rows(GT)
+    lake = Lake(tmp_path / "lake")
+    legacy = [("300-0123456789abcdef", "HH")]  # an import made by the previous version
+    with pytest.raises(imp.ImportFailedError, match="--record-only"):
+        imp.check_legacy_imports(legacy, "hh", lake.ledger, record_only=False)
+    may = resave(rows[:208], tmp_path / "may" / "ViewingActivity.csv")
+    recorded = lake.run(may, record_only=True)
+    assert (recorded.sessions, recorded.landing_files, lake.outputs[-1]) == (208, 0, [])
+    imp.check_legacy_imports(legacy, "hh", lake.ledger, record_only=False)  # now fine
+    june = lake.run(resave(redownload(rows[:208], rows[208:]), tmp_path / "june" / "va.csv"))
+    assert (june.sessions, june.already_imported) == (92, 208)
