@@ -29,7 +29,12 @@ def stable_hex(kind: str, *parts: object, length: int = 16) -> str:
 
 
 def session_uuid(*parts: object) -> str:
-    """UUID5 of a viewing's identity (all its raw fields)."""
+    """UUID5 of ``parts`` (joined with U+001F) in :data:`SESSION_NAMESPACE`.
+
+    The importer passes ``("viewing", normalized account, content identity)`` (see
+    :func:`jobs.core.netflix_export.viewing_identity`), so a viewing keeps its session id
+    across re-saves and re-downloads of its export.
+    """
     return str(
         uuid.uuid5(SESSION_NAMESPACE, "\x1f".join("" if p is None else str(p) for p in parts))
     )
