@@ -7,7 +7,9 @@ usage() {
 Usage: ./spark-submit.sh [OPTIONS] JOB [JOB ARGS...]
 
 Submit one job module (jobs/JOB.py or jobs.JOB, e.g. ingest_playback_events) with
-spark-submit, adding the Delta Lake SQL extension and catalog.
+spark-submit, adding the Delta Lake SQL extension and catalog. The job runs from the
+repository; a relative --lake-root (or LAKEHOUSE_ROOT) is taken relative to the
+directory you run this script from.
 
 Options (each also settable by environment variable):
   --master URL       Spark master (SPARK_MASTER; default local[*])
@@ -19,7 +21,8 @@ Options (each also settable by environment variable):
                        none      no delta-spark: the jobs use the embedded delta-rs engine
                        auto      jars when DELTA_JARS_DIR is set, packages when
                                  DELTA_PACKAGES=1, else none
-  --dry-run          print the spark-submit command instead of running it
+  --dry-run          print the spark-submit command instead of running it (the
+                     --py-files zip it names is built and kept)
   -h, --help         this help
 
 Environment:
@@ -59,6 +62,22 @@ job=${1#jobs.}; job=${job#jobs/}; job=${job%.py}; shift
 job_file="$here/jobs/$job.py"
 [ -f "$job_file" ] || { echo "error: no job $job (expected $job_file)" >&2; exit 2; }
 
+# The job runs from the repository (so conf/ and the default ./lakehouse resolve there),
+# but a lake root the caller gives relative to where they stand must mean that place:
+# --lake-root DIR / --lake-root=DIR and LAKEHOUSE_ROOT are made absolute against $PWD.
+absolute() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+job_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --lake-root) [ $# -ge 2 ] || { echo "error: --lake-root needs a folder" >&2; exit 2; }
+                 job_args+=(--lake-root "$(absolute "$2")"); shift 2 ;;
+    --lake-root=*) job_args+=("--lake-root=$(absolute "${1#--lake-root=}")"); shift ;;
+    *) job_args+=("$1"); shift ;;
+  esac
+done
+set -- ${job_args[@]+"${job_args[@]}"}
+if [ -n "${LAKEHOUSE_ROOT:-}" ]; then LAKEHOUSE_ROOT=$(absolute "$LAKEHOUSE_ROOT"); export LAKEHOUSE_ROOT; fi
+
 submit=${SPARK_SUBMIT:-$(command -v spark-submit || echo "$here/.venv/bin/spark-submit")}
 [ -x "$submit" ] || { echo "error: spark-submit not found; run 'make venv' or set SPARK_SUBMIT" >&2; exit 2; }
 python_bin=${PYSPARK_PYTHON:-$(dirname "$submit")/python}
@@ -95,9 +114,9 @@ if [ "$delta_mode" != none ]; then
   args+=(--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension
          --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog)
 fi
-# ship the project's packages to the executors
+# ship the project's packages to the executors (a dry run keeps the zip it prints)
 zip_file=$(mktemp -t viewing-lakehouse-XXXXXX.zip)
-trap 'rm -f "$zip_file"' EXIT
+[ "$dry_run" = 1 ] || trap 'rm -f "$zip_file"' EXIT
 (cd "$here" && "$python_bin" -c 'import sys, zipfile, pathlib
 with zipfile.ZipFile(sys.argv[1], "w") as z:
     for pkg in ("jobs", "dq"):
@@ -107,7 +126,11 @@ args+=(--py-files "$zip_file")
 extra=(${SPARK_SUBMIT_OPTS_EXTRA:-})
 
 cmd=("$submit" "${args[@]}" "${extra[@]}" "$job_file" --env "$env_name" "$@")
-if [ "$dry_run" = 1 ]; then printf '%q ' "${cmd[@]}"; echo; exit 0; fi
+if [ "$dry_run" = 1 ]; then
+  printf '%q ' "${cmd[@]}"; echo
+  echo "dry run: $zip_file (--py-files) is kept for this command; delete it when done" >&2
+  exit 0
+fi
 echo "delta: $delta_mode; env: $env_name; master: $master" >&2
 cd "$here"
 exec "${cmd[@]}"

@@ -102,7 +102,9 @@ def _generate(engine, s, everything: bool, cached: list) -> dict:
     known = {k.removeprefix("model:"): v for k, (v, _) in marks.items() if k.startswith("model:")}
     vkeys = {m: stable_id("model_version", v) for m, v in versions.items()}
     models_changed = known != vkeys
-    targets = _targets(engine, marks, everything or models_changed, now).cache()
+    # lists expiring before the next scheduled run are renewed now (recommend.lists)
+    renew_before = now + dt.timedelta(minutes=s.lists.renew_ahead_minutes)
+    targets = _targets(engine, marks, everything or models_changed, renew_before).cache()
     cached.append(targets)
     n_targets = targets.count()
     if n_targets == 0:

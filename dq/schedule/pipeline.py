@@ -12,8 +12,15 @@ One list of steps per schedule, each with the jobs it waits for. The Airflow DAG
 * ``nightly`` (02:40 UTC): maintenance through ``jobs.maintain_tables``: the
   resume-log compaction, the resume_state TTL, then OPTIMIZE (Z-order, compaction), then VACUUM (after OPTIMIZE,
   so the files it replaced are the ones removed once past the retention).
+* ``daily`` (03:30 UTC, after that hour's activity build: it waits for the lock):
+  ``build_interactions`` -> ``train_recommenders`` -> ``generate_recommendations`` -> the
+  recommendation suites. A list lives ``recommend.lists.ttl_minutes`` (1,440) and every
+  generation renews the lists expiring within ``recommend.lists.renew_ahead_minutes``
+  (180), so with this schedule no current list is ever past its ``expires_at`` and the
+  hourly ``current_recommendations`` check stays green; it fails when the daily run has
+  not run for a day.
 
-Both schedules take the same lock file in cron (``flock``), so maintenance never runs
+All schedules take the same lock file in cron (``flock``), so maintenance never runs
 beside an hourly run; in Airflow, ``max_active_runs=1`` per DAG and the
 ``viewing_lakehouse`` pool (create it with one slot) do the same.
 
@@ -33,6 +40,11 @@ import sys
 from dataclasses import dataclass
 
 ENV_DEFAULT = "local"
+# the suites of the recommendation tables, run after the daily generation
+RECOMMENDATION_SUITES = (
+    "user_content_interaction", "item_item_edge", "recommendation_list",
+    "current_recommendations", "recommendation_cache",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -156,7 +168,44 @@ NIGHTLY = Schedule(
     ),
 )
 
-SCHEDULES = (HOURLY, NIGHTLY)
+DAILY = Schedule(
+    name="daily",
+    cron="30 3 * * *",
+    description="Recommendations: interactions, models, lists (after that hour's activity "
+    "build), then their data-quality suites.",
+    steps=(
+        Step(
+            "build_interactions",
+            "jobs.build_interactions",
+            description="user_content_interaction from the sessions the hourly builds wrote "
+            "(skips when nothing changed)",
+        ),
+        Step(
+            "train_recommenders",
+            "jobs.train_recommenders",
+            ("--as-of", "latest"),
+            upstream=("build_interactions",),
+            description="item-item cosine, ALS and content neighbours",
+        ),
+        Step(
+            "generate_recommendations",
+            "jobs.generate_recommendations",
+            upstream=("train_recommenders",),
+            description="lists of new, touched and expiring profiles (expiring within "
+            "recommend.lists.renew_ahead_minutes: none lapses before tomorrow's run)",
+        ),
+        Step(
+            "dq_run_recommendations",
+            "dq.run",
+            ("--suite", ",".join(RECOMMENDATION_SUITES)),
+            upstream=("generate_recommendations",),
+            retries=0,
+            description="the recommendation suites; exit 1 = a 'fail' check failed",
+        ),
+    ),
+)
+
+SCHEDULES = (HOURLY, NIGHTLY, DAILY)
 
 
 class PipelineError(ValueError):
@@ -208,7 +257,7 @@ def cron_line(schedule: Schedule, env: str = ENV_DEFAULT) -> str:
     check(schedule)
     log = f"lakehouse/_logs/{schedule.name}-$(date +\\%F).log"
     chain = " && ".join(s.command(".venv/bin/python", env) for s in schedule.steps)
-    wait = "-n" if schedule is HOURLY else "-w 3000"
+    wait = "-n" if schedule is HOURLY else "-w 3000"  # nightly, daily: wait for an hourly run
     return (
         f"{schedule.cron} cd $REPO && mkdir -p lakehouse/_logs && "
         f"flock {wait} $LOCK sh -c '{chain}' >> {log} 2>&1 || tail -n 80 {log}"

@@ -1,4 +1,4 @@
-"""Airflow DAGs of the lakehouse: the hourly pipeline and the nightly maintenance.
+"""Airflow DAGs of the lakehouse: the hourly pipeline, the nightly maintenance, the daily recommendations.
 
 Built from :mod:`dq.schedule.pipeline` (the steps and their upstreams as data; the cron
 file is generated from the same module), one BashOperator per step:
@@ -6,6 +6,9 @@ file is generated from the same module), one BashOperator per step:
 * ``viewing_lakehouse_hourly`` (minute 5): ingest -> close abandoned sessions -> star
   schema (after the catalogue load) -> viewing activity -> ``dq.run --suite all``;
 * ``viewing_lakehouse_nightly`` (02:40 UTC): change-log compaction -> resume_state TTL -> OPTIMIZE -> VACUUM.
+* ``viewing_lakehouse_daily`` (03:30 UTC): build_interactions -> train_recommenders ->
+  generate_recommendations -> the recommendation suites (lists renewed before they
+  expire, so the hourly ``current_recommendations`` check stays green).
 
 Copy (or symlink) this file into Airflow's ``dags/`` folder on a host where the
 repository is checked out at ``VIEWING_LAKEHOUSE_HOME`` with its ``.venv``. Airflow is

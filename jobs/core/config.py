@@ -52,6 +52,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -478,10 +479,24 @@ class ListSettings(Section):
     candidates: PositiveInt
     max_per_genre: NonNegativeInt  # 0 = no per-genre cap
     ttl_minutes: PositiveInt
+    # a generation renews every list that expires within this many minutes (the schedule's
+    # jitter): lists never lapse between two daily runs; must be < ttl_minutes
+    renew_ahead_minutes: NonNegativeInt = 0
     popularity_window_days: PositiveInt
     popularity_min_profiles: PositiveInt
     genre_contexts: NonNegativeInt
     because_you_watched: NonNegativeInt
+
+    @field_validator("renew_ahead_minutes")
+    @classmethod
+    def _renew_before_expiry(cls, renew: int, info: ValidationInfo) -> int:
+        ttl = info.data.get("ttl_minutes")
+        if ttl is not None and renew >= ttl:
+            raise ValueError(
+                f"must be less than ttl_minutes ({ttl}), got {renew}: every generation "
+                "would renew every list"
+            )
+        return renew
 
 
 class AbSettings(Section):

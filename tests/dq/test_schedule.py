@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dq.schedule import pipeline
-from dq.schedule.pipeline import HOURLY, NIGHTLY, PipelineError, Schedule, Step
+from dq.schedule.pipeline import DAILY, HOURLY, NIGHTLY, PipelineError, Schedule, Step
 
 SCHEDULE = Path(__file__).resolve().parents[2] / "dq" / "schedule"
 DAG_FILE = SCHEDULE / "viewing_lakehouse_dag.py"
@@ -52,6 +52,21 @@ def test_nightly_maintenance_runs_ttl_optimize_vacuum_in_that_order():
     assert ancestors(edges, "optimize_tables") == {"compact_change_logs", "expire_resume_state"}
     assert {s.args[1] for s in NIGHTLY.steps} == set(STEPS)  # --only covers every step
     assert NIGHTLY.cron.split()[:2] == ["40", "2"]
+
+
+def test_daily_recommendations_run_interactions_train_generate_then_their_suites():
+    edges = pipeline.edges(DAILY)
+    assert ancestors(edges, "generate_recommendations") == {
+        "build_interactions", "train_recommenders",
+    }  # fmt: skip
+    assert ancestors(edges, "dq_run_recommendations") == {
+        s.task_id for s in DAILY.steps if s.task_id != "dq_run_recommendations"
+    }
+    # after the hourly run of that hour (minute 5) has built the activity: it waits for the lock
+    assert DAILY.cron.split()[0] == "30" and "-w " in pipeline.cron_line(DAILY)
+    suites = DAILY.steps[-1].args[1].split(",")
+    assert "current_recommendations" in suites
+    assert all((SCHEDULE.parent / "suites" / f"{name}.yaml").is_file() for name in suites)
 
 
 def test_every_step_is_a_runnable_module():
@@ -121,8 +136,10 @@ def test_airflow_dags_have_the_pipeline_tasks_and_order(monkeypatch):
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setenv("VIEWING_LAKEHOUSE_HOME", "/srv/vl")
     runpy.run_path(str(DAG_FILE))
-    assert sorted(recorder.dags) == ["viewing_lakehouse_hourly", "viewing_lakehouse_nightly"]
-    for schedule in (HOURLY, NIGHTLY):
+    assert sorted(recorder.dags) == [
+        "viewing_lakehouse_daily", "viewing_lakehouse_hourly", "viewing_lakehouse_nightly",
+    ]  # fmt: skip
+    for schedule in (HOURLY, NIGHTLY, DAILY):
         dag = recorder.dags[f"viewing_lakehouse_{schedule.name}"]
         assert dag["kwargs"]["schedule"] == schedule.cron
         assert dag["kwargs"]["max_active_runs"] == 1
@@ -149,7 +166,7 @@ def test_airflow_dagbag_when_airflow_is_installed(monkeypatch, tmp_path):
 
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert not bag.import_errors
-    for schedule in (HOURLY, NIGHTLY):
+    for schedule in (HOURLY, NIGHTLY, DAILY):
         dag = bag.dags[f"viewing_lakehouse_{schedule.name}"]
         found = {(u, t.task_id) for t in dag.tasks for u in t.upstream_task_ids}
         assert found == pipeline.edges(schedule)
@@ -161,8 +178,8 @@ def test_cron_file_is_the_generated_one_and_runs_steps_in_order():
         "regenerate: python -m dq.schedule.pipeline cron > dq/schedule/cron.txt"
     )
     lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#") and "=" not in ln]
-    assert len(lines) == 2
-    for line, schedule in zip(lines, (HOURLY, NIGHTLY), strict=True):
+    assert len(lines) == 3
+    for line, schedule in zip(lines, (HOURLY, NIGHTLY, DAILY), strict=True):
         assert line.split()[:5] == schedule.cron.split()
         positions = [line.index(s.command(".venv/bin/python", "local")) for s in schedule.steps]
         assert positions == sorted(positions)
