@@ -1,12 +1,15 @@
-"""Right to erasure: delete one profile from every table, landing and rejects file.
+"""Right to erasure: delete one profile from every place of the lake that can hold it.
 
-The rule (what goes, how the Delta logs are cleaned, what time travel loses) is in
+The rule (the registry of places, how each is scrubbed, what time travel loses) is in
 :mod:`jobs.core.erasure`; the API's admin route ``DELETE /api/admin/profiles/{id}`` runs
 the same function. Stop the streaming ingest first: erasure rewrites tables it writes.
 
 Usage::
 
     python -m jobs.erase_profile --profile-id 123456789 --lake-root lakehouse/demo
+    # a profile that never reached the profile table (every row rejected): its name
+    # and account label let the rejects be matched even without the lake knowing them
+    python -m jobs.erase_profile --profile-id 123456789 --profile-name "Ghost" --account hh
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ def _main(args, cfg) -> int:
     from jobs.core.erasure import erase_profile
 
     try:
-        report = erase_profile(cfg, args.profile_id, requested_by="cli")
+        report = erase_profile(
+            cfg,
+            args.profile_id,
+            requested_by="cli",
+            names=args.profile_name or (),
+            accounts=args.account or (),
+        )
     except OSError as exc:
         raise JobError(f"erasure failed ({exc}); run it again: every step is repeatable") from exc
     print(json.dumps(report.as_dict(), indent=2))
@@ -32,9 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m jobs.erase_profile`` (see the module docstring)."""
     parser = job_parser(
         "python -m jobs.erase_profile",
-        "Erase one profile from the lake (tables, logs, landing and rejects files).",
+        "Erase one profile from the lake (tables, logs, landing, rejects, models, DQ output).",
     )
     parser.add_argument("--profile-id", type=int, required=True, help="the profile_id to erase")
+    parser.add_argument(
+        "--profile-name",
+        action="append",
+        help="also match rejects and DQ output by this name (repeatable)",
+    )
+    parser.add_argument(
+        "--account",
+        action="append",
+        help="account label to derive profile ids of rejected rows with (repeatable)",
+    )
     return run(_main, parser, argv)
 
 

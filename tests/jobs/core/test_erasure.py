@@ -135,3 +135,12 @@ def test_erasure_reaches_models_dq_output_staged_files_edges_and_rejected_profil
     erase_profile(cfg, ghost)
     rejects = (root / "rejects" / "ghost.rejects.jsonl").read_text()
     assert "Ghost Viewer" not in rejects and "Profile 2" in rejects
+    # an account the lake never recorded (its import failed): given by the caller
+    (root / "rejects" / "new.rejects.jsonl").write_text(
+        json.dumps({"line": 2, "row": {"Profile Name": "Newcomer"}}) + "\n"
+    )
+    newcomer = stable_id("profile", normalize_name("new-hh"), normalize_name("Newcomer"))
+    erase_profile(cfg, newcomer)
+    assert (root / "rejects" / "new.rejects.jsonl").exists()  # unknown account: not found
+    erase_profile(cfg, newcomer, accounts=["new-hh"])
+    assert not (root / "rejects" / "new.rejects.jsonl").exists()
