@@ -41,6 +41,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import logging
 import os
@@ -62,9 +63,12 @@ from jobs.core import cli
 from jobs.core.change_logs import compact, compact_if_due
 from jobs.core.checkpoints import (
     batch_files,
+    batch_sources,
+    batch_timestamp,
     check_location,
     committed_file_times,
     last_committed_batch,
+    local_path,
     rebase,
     reset,
 )
@@ -95,7 +99,7 @@ from jobs.core.stream_expectations import (
     violations_from,
     write_stream_results,
 )
-from jobs.core.table_health import check_tables_load
+from jobs.core.table_health import check_tables_files, check_tables_load
 from jobs.core.tables import (
     EVENT_TYPES,
     LANDING_EVENT_SCHEMA,
@@ -477,14 +481,28 @@ class BatchWriter:
         return f"{self.query}:{self.query_id}:{table}"
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        start = time.monotonic()
         self.clean_landing(batch_id - 1)  # committed before this batch was planned
+        self._process(batch, batch_id, live=True)
+
+    def replay(self, batch: DataFrame, batch_id: int) -> None:
+        """Write a committed micro-batch again, for the tables that lost its commit.
+
+        ``batch`` is the batch rebuilt from its landing files (:func:`batch_frame`); each
+        table's transaction marker skips the tables that still hold the batch, so only the
+        missing commits are made (see :func:`recover`). Landing files are neither cleaned
+        nor counted as vanished here.
+        """
+        self._process(batch, batch_id, live=False)
+
+    def _process(self, batch: DataFrame, batch_id: int, live: bool) -> None:
+        start = time.monotonic()
         raw = batch.persist()
         try:
             # a corrupt or unreadable table stops the batch before any commit
             check_tables_load(self.engine, WRITES)
             plan = plan_batch(raw, self.rules, batch_id)
-            self.count_vanished(batch_id)
+            if live:
+                self.count_vanished(batch_id)
             if plan.rows_in == 0:
                 return
             # the batch-level threshold (quarantine_ratio): 'fail' raises before any write
@@ -542,7 +560,15 @@ class BatchWriter:
         Every table gets its own commit with its own txn marker, so the writes may run at
         once (Spark jobs and delta-rs commits overlap) for batches up to
         ``ingest.concurrent_writes_max_rows``; all are done (or the batch fails, to be
-        replayed) before the next micro-batch starts.
+        replayed) before the next micro-batch starts. ``dq_result`` is written last, once
+        every data table has committed the batch: a batch that fails (a data file
+        missing, a crash) leaves no check results behind, and its replay writes them once
+        (marker ``{query}:{query id}:dq_result`` at the batch id). The tables written
+        are recorded in the checkpoint (:func:`record_writes`) for :func:`recover`.
+
+        Raises:
+            TableFileMissingError: a data file of a table the batch reads or writes is
+                gone (named with its table); nothing more of the batch is committed.
         """
         t_read = time.monotonic() - start
         batch = plan.checked.batch
@@ -550,17 +576,18 @@ class BatchWriter:
         pool = ThreadPoolExecutor(max_workers=4 if at_once else 1, thread_name_prefix="batch-write")
         events = None
         try:
-            pending = [pool.submit(self._write_dq, plan, batch_id)]
+            # the dedupe reads playback_event: a file missing there fails before any commit
+            t0 = time.monotonic()
+            events = self.dedupe(batch, plan, batch_id).persist()
+            written = self.engine.explain_missing_files(events.count)
+            t_dedupe = time.monotonic() - t0
+            pending = []
             if plan.quarantined:
                 pending.append(pool.submit(
                     self.engine.append, "playback_event_quarantine",
                     to_quarantine(batch, batch_id), self.app_id("playback_event_quarantine"),
                     batch_id,
                 ))  # fmt: skip
-            t0 = time.monotonic()
-            events = self.dedupe(batch, plan, batch_id).persist()
-            written = events.count()
-            t_dedupe = time.monotonic() - t0
             appended = pool.submit(
                 self.engine.append, "playback_event", events, self.app_id("playback_event"),
                 batch_id,
@@ -583,6 +610,12 @@ class BatchWriter:
             pool.shutdown(wait=True)
             if events is not None:
                 events.unpersist()
+        dq = self._write_dq(plan, batch_id)  # last: only a committed batch has results
+        written_to = ["playback_event", *self.state_tables()]
+        written_to += ["playback_event_quarantine"] if plan.quarantined else []
+        written_to += ["viewing_statement"] if plan.statements else []
+        written_to += ["dq_result"] if dq is not None else []
+        record_writes(self.checkpoint, batch_id, written_to)
         counts = {
             "rows_in": plan.rows_in, "quarantined": plan.quarantined,
             "duplicates": plan.valid - written, "written": written,
@@ -592,8 +625,14 @@ class BatchWriter:
         timings = (time.monotonic() - start, t_read, t_dedupe)
         log_batch(batch_id, counts, result, merges, timings)
 
-    def _write_dq(self, plan: BatchPlan, batch_id: int) -> None:
-        write_stream_results(
+    def state_tables(self) -> list[str]:
+        """The session and resume tables each batch writes (per ``resume.write_path``)."""
+        if self.cfg.resume.write_path == "merge":
+            return ["playback_session", "resume_state"]
+        return ["playback_session_change", "resume_state_change"]
+
+    def _write_dq(self, plan: BatchPlan, batch_id: int):
+        return write_stream_results(
             self.engine,
             self.rules,
             plan.checked,
@@ -603,6 +642,167 @@ class BatchWriter:
             env=self.cfg.env,
             app_id=self.app_id("dq_result"),
         )
+
+
+WRITES_RECORD = "_table_writes.json"
+WRITES_KEPT = 20  # batch ids kept per table in the record
+
+
+class RecoveryError(RunError):
+    """Committed micro-batches are missing from a table and cannot be re-run."""
+
+
+def record_writes(checkpoint: str, batch_id: int, written: list[str]) -> None:
+    """Note in the checkpoint that micro-batch ``batch_id`` committed to the ``written`` tables.
+
+    ``<checkpoint>/_table_writes.json`` keeps, per table, the last :data:`WRITES_KEPT`
+    batch ids that wrote it (replaced atomically). :func:`recover` compares them with each
+    table's transaction marker: a table whose marker is behind a recorded batch lost that
+    commit (a damaged commit file removed, a log restored from an older backup).
+    """
+    path = os.path.join(checkpoint, WRITES_RECORD)
+    record = read_writes(checkpoint)
+    for table in written:
+        ids = [b for b in record.get(table, []) if b != batch_id] + [batch_id]
+        record[table] = sorted(ids)[-WRITES_KEPT:]
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(record, fh, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_writes(checkpoint: str) -> dict[str, list[int]]:
+    """The record of :func:`record_writes` (empty when missing or unreadable)."""
+    try:
+        with open(os.path.join(checkpoint, WRITES_RECORD), encoding="utf-8") as fh:
+            return {k: [int(b) for b in v] for k, v in json.load(fh).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def missing_batches(engine: DeltaEngine, writer: BatchWriter) -> dict[int, list[str]]:
+    """The committed micro-batches some table no longer holds: ``{batch id: [tables]}``.
+
+    A batch is committed when the checkpoint has its commit record (``commits/<id>``).
+    A table holds batch ``b`` when its transaction marker ``{query}:{query id}:{table}``
+    is at ``b`` or later (Delta's ``SetTransaction``; :meth:`DeltaEngine.transaction_version`).
+    ``playback_event`` is written by every batch that read rows, so every committed batch
+    after its marker is missing from it; the other tables are checked against the batches
+    :func:`record_writes` noted for them.
+    """
+    last = last_committed_batch(writer.checkpoint)
+    if last is None or not os.path.exists(os.path.join(writer.checkpoint, "metadata")):
+        return {}
+    record = read_writes(writer.checkpoint)
+    missing: dict[int, list[str]] = {}
+    for table in sorted({"playback_event", *record}):
+        if table not in WRITES or not engine.exists(table):
+            continue
+        marker = engine.transaction_version(table, writer.app_id(table))
+        done = -1 if marker is None else marker
+        wanted = {b for b in record.get(table, []) if done < b <= last}
+        if table == "playback_event":
+            wanted |= set(range(done + 1, last + 1))
+        for b in wanted:
+            missing.setdefault(b, []).append(table)
+    return dict(sorted(missing.items()))
+
+
+def locate_landing_file(path: str, archive: str) -> str | None:
+    """Where a processed landing file is now: ``path`` itself, or its archived copy.
+
+    Archived files are ``<archive>/<UTC date>/<name>`` (``<name>.<n>`` when that name was
+    taken): the exact name is preferred, the newest day first.
+    """
+    if os.path.exists(path):
+        return path
+    name = glob.escape(os.path.basename(path))
+    days = sorted(glob.glob(os.path.join(glob.escape(archive), "*")), reverse=True)
+    for pattern in (name, f"{name}.*"):
+        for day in days:
+            found = sorted(glob.glob(os.path.join(glob.escape(day), pattern)))
+            if found:
+                return found[0]
+    return None
+
+
+def batch_frame(
+    spark: SparkSession, cfg: Config, rules: list, files: dict[str, str], timestamp_ms: int | None
+) -> DataFrame:
+    """Micro-batch rows rebuilt from its landing files, as the stream gave them to the writer.
+
+    Args:
+        files: ``{recorded URI: where the file is now}``; ``source_file`` is the URI.
+        timestamp_ms: the batch's planning time (:func:`jobs.core.checkpoints.batch_timestamp`,
+            ms since the epoch, UTC): ``arrived_at`` and the "event_time in the future"
+            rule use it, so the rebuilt batch decides as the original did.
+    """
+    parts = [
+        spark.read.text(where).select(
+            F.col("value").alias("raw_record"), F.lit(uri).alias("source_file")
+        )
+        for uri, where in files.items()
+    ]
+    lines = parts[0]
+    for part in parts[1:]:
+        lines = lines.unionByName(part)
+    now = (
+        F.lit(timestamp_ms / 1000).cast("timestamp")
+        if timestamp_ms is not None
+        else F.current_timestamp()
+    )
+    return _prepare(lines, cfg, rules, now)
+
+
+def recover(spark: SparkSession, cfg: Config, writer: BatchWriter) -> list[int]:
+    """Re-run the committed micro-batches that a table lost, before the stream starts.
+
+    When a table's commit is removed (the damaged last ``_delta_log/<v>.json`` of a crash
+    or a bad disk, as the load error advises) the checkpoint still says its batch is done,
+    and the stream would never write it again. Each such batch (:func:`missing_batches`)
+    is rebuilt from its landing files — still in the landing dir, or archived — and
+    written again through :meth:`BatchWriter.replay`: the tables that hold it skip it by
+    their marker, the others get exactly the missing commit, so every event is stored
+    once and no session or resume point counts a batch twice.
+
+    Returns:
+        The batch ids re-run (oldest first).
+
+    Raises:
+        RecoveryError: a missing batch's landing file is neither in the landing dir nor
+            in the archive (``ingest.landing_cleanup: delete``, or purged): names the
+            table, the batch, the files and the way out.
+    """
+    missing = missing_batches(writer.engine, writer)
+    archive = archive_dir(cfg.ingest, cfg.paths.lake_root)
+    for batch_id, tables in missing.items():
+        files: dict[str, str] = {}
+        gone: list[str] = []
+        for uri in batch_sources(writer.checkpoint, batch_id):
+            where = locate_landing_file(local_path(uri), archive)
+            if where is None:
+                gone.append(local_path(uri))
+            else:
+                files[uri] = where
+        if gone:
+            raise RecoveryError(
+                f"table(s) {', '.join(tables)} lost committed micro-batch {batch_id} (a commit "
+                f"removed from _delta_log) and its landing file(s) {', '.join(gone[:3])}"
+                f"{' ...' if len(gone) > 3 else ''} are neither in {cfg.paths.landing_dir} nor "
+                f"in {archive}: put them back into {cfg.paths.landing_dir} (same names) and "
+                "rerun, or restore the tables' _delta_log from a backup"
+            )
+        log.warning(
+            "recovery: micro-batch %d is committed in the checkpoint but missing from %s; "
+            "re-running it from %d landing file(s)",
+            batch_id, ", ".join(tables), len(files),
+        )  # fmt: skip
+        if files:
+            frame = batch_frame(
+                spark, cfg, writer.rules, files, batch_timestamp(writer.checkpoint, batch_id)
+            )
+            writer.replay(frame, batch_id)
+    return list(missing)
 
 
 def _write_counts(result) -> str:
@@ -693,12 +893,20 @@ def build_stream(spark: SparkSession, cfg: Config, rules: list | None = None) ->
             F.col("_metadata.file_path").alias("source_file"),
         )
     )
-    stream = (
-        lines.transform(parse_landing_lines)
-        .withColumn("arrived_at", F.current_timestamp())
-        .transform(validate(cfg.ingest))
-        .transform(keep_raw_for_quarantine(rules))
+    return _prepare(lines, cfg, rules)
+
+
+def _prepare(lines: DataFrame, cfg: Config, rules: list, now: Column | None = None) -> DataFrame:
+    """Parse, stamp, validate and (optionally) stream-dedupe landing lines.
+
+    Shared by the stream (:func:`build_stream`) and the re-run of a lost batch
+    (:func:`batch_frame`, where ``now`` is the batch's original time; on a static frame
+    ``dropDuplicatesWithinWatermark`` simply drops duplicates).
+    """
+    stamped = lines.transform(parse_landing_lines).withColumn(
+        "arrived_at", now if now is not None else F.current_timestamp()
     )
+    stream = stamped.transform(validate(cfg.ingest, now)).transform(keep_raw_for_quarantine(rules))
     if cfg.ingest.dedupe_watermark:
         stream = stream.transform(dedupe_within_watermark(cfg.ingest.dedupe_watermark))
     return stream
@@ -716,8 +924,10 @@ def start_ingest(
     engine = get_engine(spark, cfg)
     engine.create_all(list(WRITES))
     check_tables_load(engine, WRITES)
+    check_tables_files(engine, WRITES)
     os.makedirs(cfg.paths.landing_dir, exist_ok=True)
     writer = BatchWriter(engine, cfg)
+    recover(spark, cfg, writer)  # committed batches a table lost (a removed commit)
     writer.clean_landing()  # files of batches committed before a crash
     # one rule list for both halves: the stream narrows rows by it, the writer applies it
     stream = build_stream(spark, cfg, writer.rules).writeStream.queryName(cfg.ingest.query_name)

@@ -68,6 +68,36 @@ def recorded_landing_dir(checkpoint: str) -> str | None:
     return None
 
 
+def batch_sources(checkpoint: str, batch_id: int) -> list[str]:
+    """The landing files of micro-batch ``batch_id`` as recorded (URIs, ``file:///...``).
+
+    The recorded form is what the stream's ``_metadata.file_path`` gave the batch's rows
+    (``source_file`` of ``playback_event_quarantine``).
+    """
+    out: list[str] = []
+    for log_file in _log_files(checkpoint):
+        if int(log_file.name.split(".")[0]) < batch_id:
+            continue
+        out += [e["path"] for e in _entries(log_file) if e["batchId"] == batch_id]
+        if out:
+            break
+    return out
+
+
+def batch_timestamp(checkpoint: str, batch_id: int) -> int | None:
+    """When micro-batch ``batch_id`` was planned (``batchTimestampMs``: ms since the epoch, UTC).
+
+    Read from the offset log (``offsets/<batch id>``: a version line, then the batch's
+    metadata as JSON); None when the file is missing or unreadable.
+    """
+    path = Path(checkpoint) / "offsets" / str(batch_id)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return int(json.loads(lines[1])["batchTimestampMs"])
+    except (OSError, IndexError, KeyError, ValueError):
+        return None
+
+
 def batch_files(checkpoint: str, batch_id: int) -> list[str]:
     """The landing files (local paths or URIs) Spark planned for micro-batch ``batch_id``."""
     out: list[str] = []

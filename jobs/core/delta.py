@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -39,6 +40,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from jobs.core.config import Config, EngineChoice
+from jobs.core.errors import RunError
 from jobs.core.spark import delta_spark_available, engine_choice
 from jobs.core.tables import TABLES, TableSpec, conform, get_spec
 
@@ -51,6 +53,35 @@ class EngineUnavailableError(RuntimeError):
 
 class TableNotFoundError(FileNotFoundError):
     """A Delta table was read before any job created it."""
+
+
+class TableFileMissingError(RunError):
+    """A data file that a table's Delta log references is gone (deleted, lost, unreadable)."""
+
+
+# how Spark (``[FAILED_READ_FILE.FILE_NOT_EXIST]``, ``[PATH_NOT_FOUND]``,
+# ``java.io.FileNotFoundException``) and delta-rs (``Object at location ... not found``)
+# say that a file is gone
+_MISSING_MARKERS = (
+    "FileNotFoundException",
+    "FILE_NOT_EXIST",
+    "PATH_NOT_FOUND",
+    "does not exist",
+    "No such file or directory",
+    "not found",
+)
+_DATA_FILE = re.compile(r"(?:file:)?(/[^\s,'\"\]\)]+?\.parquet)")
+
+
+def missing_file_message(table: str, table_path: str, file: str) -> str:
+    """The one-line error for a data file of ``table`` that its Delta log names but is gone."""
+    return (
+        f"table {table} at {table_path}: data file {file} named in its Delta log is missing "
+        "(deleted or lost); nothing more of this run was written. Restore the file from a "
+        f"backup, or drop its entry from the log (spark-sql: FSCK REPAIR TABLE "
+        f"delta.`{table_path}`; delta-rs: DeltaTable('{table_path}').repair(); its rows are "
+        "then gone), then rerun"
+    )
 
 
 class ChangeFeedUnavailableError(RuntimeError):
@@ -162,7 +193,7 @@ def _hooked(operation: str, method: Callable[..., WriteResult]) -> Callable[...,
     def write(self: DeltaEngine, table: str, *args: Any, **kwargs: Any) -> WriteResult:
         for hook in list(_write_hooks):
             hook(operation, table)
-        return method(self, table, *args, **kwargs)
+        return self.explain_missing_files(method, self, table, *args, **kwargs)
 
     write.__write_hooked__ = True  # type: ignore[attr-defined]
     return write
@@ -221,6 +252,57 @@ class DeltaEngine(ABC):
     def path(self, table: str) -> str:
         """Storage path of ``table``."""
         return self.cfg.table_path(table)
+
+    def missing_file_error(self, exc: BaseException) -> TableFileMissingError | None:
+        """Our error for a Spark or delta-rs "file not found" on a table's data file, else None.
+
+        Recognised when the message says a file is gone and names a Parquet file under
+        ``paths.tables_dir``; the table is the folder right under it.
+        """
+        text = str(exc)
+        if not any(marker in text for marker in _MISSING_MARKERS):
+            return None
+        tables_dir = os.path.normpath(self.cfg.paths.tables_dir)
+        for match in _DATA_FILE.finditer(text):
+            file = os.path.normpath(match.group(1))
+            if file.startswith(tables_dir + os.sep) and not os.path.exists(file):
+                table = os.path.relpath(file, tables_dir).split(os.sep)[0]
+                return TableFileMissingError(missing_file_message(table, self.path(table), file))
+        return None
+
+    def explain_missing_files(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn(*args, **kwargs)``; a missing data file becomes :class:`TableFileMissingError`.
+
+        Every write of every engine runs through it (so does any Spark action a caller
+        wraps, e.g. the count that runs a lazy read): the error names the table and the
+        file instead of a Spark or delta-rs trace.
+
+        Raises:
+            TableFileMissingError: a data file a table's log references is gone.
+        """
+        try:
+            return fn(*args, **kwargs)
+        except TableFileMissingError:
+            raise
+        except Exception as exc:
+            error = self.missing_file_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    def missing_files(self, table: str) -> list[str]:
+        """Local data files the table's current snapshot references that do not exist.
+
+        Reads the log through delta-rs (one protocol for both engines; no Spark job) and
+        checks each local file: a stat per file. Files of other file systems are skipped.
+        """
+        from deltalake import DeltaTable
+
+        if not self.exists(table):
+            return []
+        uris = DeltaTable(self.path(table)).file_uris()
+        paths = [_local(u) for u in uris]
+        return [p for p in paths if p is not None and not os.path.exists(p)]
 
     def create_all(self, names: list[str] | None = None) -> None:
         """Create every table in ``names`` (default: all of :data:`TABLES`) if missing."""
@@ -382,6 +464,16 @@ class DeltaEngine(ABC):
     @abstractmethod
     def vacuum(self, table: str, retention_hours: int) -> list[str]:
         """Delete files no longer referenced and older than ``retention_hours``."""
+
+
+def _local(uri: str) -> str | None:
+    """The local path of a ``file:`` URI or plain path; None for another file system."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return os.path.normpath(unquote(parsed.path))
+    return None
 
 
 def _already_done(engine: DeltaEngine, table: str, app_id: str | None, version: int | None) -> bool:
@@ -624,6 +716,10 @@ class RustDeltaEngine(DeltaEngine):
         uris = dt.file_uris(file_pruning_predicate=partition_filters or None)
         if not uris:
             return self.spark.createDataFrame([], spec.schema)
+        for uri in uris:  # Spark would fail with a bare PATH_NOT_FOUND naming no table
+            local = _local(uri)
+            if local is not None and not os.path.exists(local):
+                raise TableFileMissingError(missing_file_message(table, self.path(table), local))
         df = self.spark.read.schema(spec.schema).option("basePath", self.path(table)).parquet(*uris)
         return df.select(spec.columns)
 
