@@ -232,9 +232,11 @@ class Lake:
             VersionNotFoundError: the version is unknown or vacuumed, or the time
                 precedes the table's first commit.
         """
-        self.latest(name)  # raises TableMissingError
+        newest = self.latest(name).version  # raises TableMissingError
         if isinstance(version, dt.datetime):
             version = self.version_at(name, version)
+        if not 0 <= version <= newest:  # delta-rs walks every version up to a huge one
+            raise VersionNotFoundError(f"{name} has versions 0 to {newest} only")
         key = (name, version)
         with self._lock:
             if key in self._old:
