@@ -55,6 +55,7 @@ from jobs.core.incremental import read_marks, run_build, sync_table
 from jobs.core.keys import UNKNOWN_KEY, ensure_unknown_members, unknown_rows
 from jobs.core.session_log import current_sessions, pending_keys
 from jobs.core.star import dimensions, fact, marts
+from jobs.core.table_health import check_tables_files, check_tables_load
 from jobs.core.tables_star import BUILD_STATE, CATALOG_TITLE, MART_TABLES, STAR_TABLES
 
 log = logging.getLogger("build_star_schema")
@@ -145,6 +146,24 @@ def events_of(engine: DeltaEngine, sessions: DataFrame, everything: bool) -> Dat
     return events.join(F.broadcast(sessions.select("session_id")), "session_id", "left_semi")
 
 
+def check_all_tables(engine: DeltaEngine) -> None:
+    """Check every table the build reads or writes before it writes any (no half-built star).
+
+    Each existing source (:data:`SOURCES`, ``playback_event``) and target (the star, the
+    marts, ``build_state``) must load and every data file its snapshot references must
+    exist: a corrupt log or a deleted Parquet file stops the run here, with the table and
+    the file named, instead of after the dimensions are committed.
+
+    Raises:
+        TableUnreadableError: a table's Delta log does not load.
+        TableFileMissingError: a data file a table's log references is gone.
+    """
+    targets = [t.name for t in (*STAR_TABLES, *MART_TABLES, BUILD_STATE)]
+    names = [t for t in dict.fromkeys([*SOURCES, "playback_event", *targets]) if engine.exists(t)]
+    check_tables_load(engine, names)
+    check_tables_files(engine, names)
+
+
 # ======================================================================================
 # the build: a few steps, each reading, transforming (jobs.core.star) and writing
 # ======================================================================================
@@ -167,6 +186,8 @@ def build(
 
     Raises:
         TableNotFoundError: ``playback_session`` does not exist (run the ingest first).
+        TableUnreadableError, TableFileMissingError: a source or target table is damaged
+            (:func:`check_all_tables`); nothing is written.
         ValueError: ``as_of`` is text but not ISO-8601.
     """
     s = settings or engine.cfg.activity
@@ -174,6 +195,7 @@ def build(
         engine.create(spec)
     if not engine.exists("playback_session"):
         raise TableNotFoundError("playback_session missing: run jobs.ingest_playback_events first")
+    check_all_tables(engine)
     sessions_all = current_sessions(engine)
     as_of_ts = resolve_as_of(as_of, lambda: newest(sessions_all, "started_at"))
 

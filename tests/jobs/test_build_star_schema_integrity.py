@@ -1,0 +1,44 @@
+"""A damaged source never leaves a half-built star (issue 20, item 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobs.build_star_schema import build
+from jobs.core.delta import TableFileMissingError, get_engine
+from jobs.core.tables_star import MART_TABLES, STAR_TABLES
+from tests.jobs.test_build_star_schema import (
+    ACC,
+    FILM,
+    P1,
+    events_of,
+    ts,
+    write_rows,
+    write_viewing,
+)
+
+
+def test_a_deleted_event_file_stops_the_build_before_any_dimension_is_written(
+    spark, cfg, engine_name
+):
+    engine = get_engine(spark, cfg)
+    engine.create_all(["account", "profile", "device", "title", "episode", "playback_event",
+                       "playback_session", "resume_state"])  # fmt: skip
+    write_rows(spark, engine, "account", [(ACC, "acc")])
+    write_rows(spark, engine, "profile", [(P1, ACC, "Ann", None, "KE")])
+    write_rows(spark, engine, "device", [("d1", ACC, "TV", None, "Samsung Smart TV")])
+    write_rows(spark, engine, "title", [(FILM, "The Film", "FILM", 3600)])
+    write_viewing(spark, engine, events_of("s1", P1, "d1", FILM, None, "KE", [
+        (ts(10), "PLAY", 0), (ts(10, 20, 40), "END", 2400),
+    ]))  # fmt: skip
+    gone = sorted(Path(cfg.table_path("playback_event")).rglob("*.parquet"))[0]
+    gone.unlink()
+    before = {t.name: engine.version(t.name) for t in (*STAR_TABLES, *MART_TABLES)}
+
+    with pytest.raises(TableFileMissingError) as error:
+        build(engine, as_of=ts(31))
+    message = str(error.value)
+    assert message.startswith("table playback_event at ") and str(gone) in message
+    assert {t.name: engine.version(t.name) for t in (*STAR_TABLES, *MART_TABLES)} == before
