@@ -43,7 +43,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.core.as_of import newest, resolve_as_of
-from jobs.core.cli import job_parser, run
+from jobs.core.cli import check_lake_root, job_parser, run
 from jobs.core.config import ActivitySettings, Config
 from jobs.core.delta import (
     ChangeFeedUnavailableError,
@@ -371,6 +371,7 @@ def sync_marts(
 def _run(args: argparse.Namespace, cfg: Config) -> int:
     from jobs.core.spark import build_spark
 
+    check_lake_root(cfg)
     spark = build_spark(JOB, cfg)
     report = build(get_engine(spark, cfg), args.as_of, cfg.activity)
     print(json.dumps(report, default=str))

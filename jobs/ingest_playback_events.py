@@ -981,9 +981,13 @@ def run(
         The totals: rows_in, quarantined, duplicates, written, missing_files.
 
     Raises:
-        RunError: another writer holds the lock, the checkpoint belongs to another landing
-            dir, or a target table cannot be loaded (nothing of the batch written).
+        LakeRootMissingError: ``paths.lake_root`` does not exist (exit 2 from the CLI).
+        RunError: the lake root cannot be written, another writer holds the lock, the
+            checkpoint belongs to another landing dir, a target table cannot be loaded or
+            has a missing data file (nothing of the batch written), or a batch a table
+            lost cannot be re-run (:func:`recover`).
     """
+    cli.check_lake_root(cfg)  # never make a mistyped root into a new, empty lake
     checkpoint = cfg.checkpoint_path(cfg.ingest.query_name)
     with writer_lock(checkpoint, owner="ingest_playback_events"):
         prepare_checkpoint(cfg, checkpoint_action)

@@ -17,16 +17,25 @@ Exit codes and messages (one line on stderr, ``error: ...``, never a traceback u
   the job lists in ``usage_errors`` (e.g. a profile name that does not exist);
 * ``1`` — the run failed: :class:`JobError`, ``TableNotFoundError`` (a table that an
   earlier job writes), ``OSError`` (a read-only or file-as-directory lake root, a full
-  disk) and anything unexpected (then the message says to rerun with ``--verbose``);
+  disk; a permission or read-only error names the path and says the lake root must be
+  writable) and anything unexpected (then the message says to rerun with ``--verbose``);
+
+Jobs that need an existing lake call :func:`check_lake_root` first: a missing lake root
+is a usage error (exit 2, :class:`LakeRootMissingError`: the path and the command that
+creates a lake), one that cannot be written a failed run (exit 1,
+:class:`LakeRootNotWritableError`: the path and the permission problem).
 * ``130`` — interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
 import traceback
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +60,73 @@ class UsageError(ValueError):
 
 # The run failed for a reason the user can act on (exit 1); the message says how.
 JobError = RunError
+
+# errno values that mean "this user may not write there"
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+CREATE_LAKE = (
+    "python -m jobs.import_viewing_activity ViewingActivity.csv --account LABEL "
+    "--lake-root {root} (or python -m jobs.demo --lake-root {root})"
+)
+
+
+class LakeRootMissingError(UsageError):
+    """The lake root does not exist (a mistyped ``--lake-root`` / ``LAKEHOUSE_ROOT``)."""
+
+
+class LakeRootNotWritableError(RunError):
+    """The lake root is a file, on a read-only file system, or not writable by this user."""
+
+
+def check_lake_root(cfg: Config, writes: bool = True) -> None:
+    """Check that ``paths.lake_root`` exists (and, for a job that writes, can be written).
+
+    A job that reads or extends a lake calls it before anything else, so a mistyped root
+    is not silently made into a new, empty lake; the jobs that create lakes (the
+    importer, the demo) do not.
+
+    Args:
+        cfg: the job's configuration.
+        writes: also check that a file can be created in the lake root (a probe file,
+            created and removed at once).
+
+    Raises:
+        LakeRootMissingError: the folder does not exist (exit 2): names it and the
+            command that creates a lake there.
+        LakeRootNotWritableError: it is a file, or cannot be written (read-only file
+            system, permissions; exit 1): names it and the problem.
+    """
+    root = cfg.paths.lake_root
+    if not os.path.exists(root):
+        raise LakeRootMissingError(
+            f"lake root {root} does not exist: check --lake-root / LAKEHOUSE_ROOT, or create "
+            f"a lake there first: {CREATE_LAKE.format(root=root)}"
+        )
+    if not os.path.isdir(root):
+        raise LakeRootNotWritableError(
+            f"lake root {root} is a file (Not a directory): give --lake-root a folder"
+        )
+    if not writes:
+        return
+    probe = os.path.join(root, f".write-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.unlink(probe)
+    except OSError as exc:
+        raise LakeRootNotWritableError(_not_writable(root, exc)) from exc
+
+
+def _not_writable(path: str, exc: OSError) -> str:
+    why = exc.strerror or type(exc).__name__
+    hint = (
+        "mount it read-write"
+        if exc.errno == errno.EROFS
+        else "give this user write permission (chown/chmod)"
+    )
+    return (
+        f"cannot write to {path}: {why} (errno {exc.errno}); the lake root must be writable "
+        f"by this user: {hint}, or choose another --lake-root"
+    )
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +179,8 @@ def _message(exc: BaseException, code: int) -> str:
     expected = (ConfigError, UsageError, JobError, TableNotFoundError, OSError)
     if code == EXIT_FAILED and not isinstance(exc, expected):
         return f"{type(exc).__name__}: {text} (rerun with --verbose for the traceback)"
+    if isinstance(exc, OSError) and exc.errno in _NOT_WRITABLE and exc.filename:
+        return _not_writable(str(exc.filename), exc)
     if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
         return f"{text}: {exc.filename}"
     return text

@@ -6,6 +6,7 @@ Spark starts, so they need no JVM.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -271,3 +272,58 @@ def test_the_ingest_on_a_lake_root_that_is_a_file_fails_in_one_line(tmp_path):
     errors = [x for x in done.stderr.splitlines() if x.startswith("error: ")]
     assert len(errors) == 1 and "Not a directory" in errors[0] and str(root) in errors[0]
     assert "Traceback" not in done.stderr
+
+
+# --- the lake root: missing, read-only (issue 20) ---------------------------------------
+def test_the_ingest_on_a_missing_lake_root_exits_2_and_creates_nothing(tmp_path):
+    root = tmp_path / "typo" / "lake"
+    done = _job("jobs.ingest_playback_events", "--once", "--env", "test", "--lake-root", str(root))
+    assert done.returncode == EXIT_USAGE, done.stderr[-2000:]
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"error: lake root {root} does not exist")
+    assert (
+        f"python -m jobs.import_viewing_activity ViewingActivity.csv --account LABEL --lake-root {root}"
+        in line
+    )
+    assert not root.exists() and not root.parent.exists()
+
+
+def test_the_star_build_on_a_missing_lake_root_exits_2(tmp_path):
+    root = tmp_path / "nowhere"
+    done = _job("jobs.build_star_schema", "--env", "test", "--lake-root", str(root))
+    assert done.returncode == EXIT_USAGE, done.stderr[-2000:]
+    assert done.stderr.startswith(f"error: lake root {root} does not exist")
+    assert not root.exists()
+
+
+@pytest.mark.parametrize(
+    "code, hint", [(errno.EROFS, "mount it read-write"), (errno.EACCES, "write permission")]
+)
+def test_a_lake_root_that_cannot_be_written_is_one_line_naming_it_exit_1(
+    tmp_path, capsys, monkeypatch, code, hint
+):
+    from jobs import ingest_playback_events as ingest
+    from jobs.core import cli
+
+    root = tmp_path / "lake"
+    root.mkdir()
+
+    def refuse(path, *args, **kwargs):  # the tests run as root: simulate the mount or mode
+        raise OSError(code, os.strerror(code), path)
+
+    monkeypatch.setattr(cli, "open", refuse, raising=False)
+    assert ingest.main(["--once", "--env", "test", "--lake-root", str(root)]) == EXIT_FAILED
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: cannot write to {root}: {os.strerror(code)} (errno {code})")
+    assert "the lake root must be writable" in line and hint in line
+
+
+def test_a_read_only_error_deeper_in_a_job_names_the_path_and_the_problem(argv, capsys):
+    exc = OSError(errno.EROFS, "Read-only file system", "/lake/tables/x/_delta_log/1.json")
+    assert _run_raising(exc, argv) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err == (
+        "error: cannot write to /lake/tables/x/_delta_log/1.json: Read-only file system "
+        "(errno 30); the lake root must be writable by this user: mount it read-write, or "
+        "choose another --lake-root\n"
+    )
