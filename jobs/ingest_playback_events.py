@@ -27,7 +27,10 @@ late. ``ingest.dedupe_watermark`` optionally adds Spark's stateful
 Operations (docs/operations.md, "When things go wrong"): one writer per checkpoint
 (:mod:`jobs.core.locks`); a checkpoint made for another landing dir is refused with the
 way out, ``--rebase-checkpoint`` or ``--reset-checkpoint`` (:mod:`jobs.core.checkpoints`);
-every target table must load before a micro-batch writes (:mod:`jobs.core.table_health`);
+every target table must load before a micro-batch writes (:mod:`jobs.core.table_health`),
+and a data file missing from one is named with its table (:class:`TableFileMissingError`);
+a committed batch that a table lost (its damaged commit removed) is re-run from its landing
+or archived files at the next start (:func:`recover`);
 processed landing files are archived or deleted after their batch commits, and a file
 that vanished before its read is logged and counted (:mod:`jobs.core.landing`).
 
