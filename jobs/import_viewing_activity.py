@@ -1127,7 +1127,7 @@ def _check_labels(
         shared = sum(report.other_labels.values())
         labels = ", ".join(map(repr, sorted(report.other_labels)))
         raise ImportFailedError(
-            f"{shared} of the {report.sessions} new viewings were already imported as account "
+            f"{shared} of the {report.sessions} viewings to import were already imported as account "
             f"{labels}, not {account!r}: importing them under another label would count them "
             "twice. Use that label, or --force if these really are two accounts"
         )
