@@ -964,7 +964,16 @@ def _soak(args: argparse.Namespace, lake: Path) -> int:  # noqa: C901, PLR0912, 
            "LAKEHOUSE_ROOT": str(lake), "DELTA_ENGINE": args.engine,
            "VIEWING_API_SECRET": secrets.token_hex(48), "PYTHONUNBUFFERED": "1"}  # fmt: skip
     env.pop("LAKEHOUSE_DELTA_ENGINE", None)
-    os.environ.update({k: env[k] for k in ("VIEWING_API_SECRET", "LAKEHOUSE_ENV", "DELTA_ENGINE")})
+    jars = ROOT.parent / "shared" / "delta-spark-jars"
+    if args.engine == "spark" and not env.get("DELTA_JARS_DIR") and jars.is_dir():
+        env["DELTA_JARS_DIR"] = str(jars)  # as make test does: the jars beside the clone
+    os.environ.update(
+        {
+            k: env[k]
+            for k in ("VIEWING_API_SECRET", "LAKEHOUSE_ENV", "DELTA_ENGINE", "DELTA_JARS_DIR")
+            if k in env
+        }
+    )
     sched = Scheduler(lake, env, logs, tl)
     plan = schedules()
     manifest = work / "feed.jsonl"

@@ -352,7 +352,7 @@ def generate(
         Counts of what was written.
 
     Raises:
-        ValueError: non-positive ``events``/``files`` or a rate outside 0–1.
+        ValueError: non-positive ``events``/``files``/``day_seconds`` or a rate outside 0–1.
     """
     if events <= 0 or files <= 0:
         raise ValueError("--events and --files must be positive")
