@@ -644,6 +644,11 @@ def check_api(
         "requests": len(calls),
         "by_status": dict(Counter(str(c.status) for c in calls)),
         "http_5xx": len(five),
+        "http_5xx_by_op": {
+            op: f"{n} between {min(c.t for c in five if c.op == op):.0f}s and "
+            f"{max(c.t for c in five if c.op == op):.0f}s"
+            for op, n in Counter(c.op for c in five).items()
+        },
         "connection_errors_during_outage": len(refused) - len(unexplained_refused),
         "connection_errors_unexplained": len(unexplained_refused),
         "writes_accepted": len(statements),
@@ -728,7 +733,7 @@ def plots(  # noqa: PLR0915 (four figures, one after the other)
     def marks(ax: Any) -> None:
         for f in faults:
             ax.axvline(f["t"], color="red", ls="--", lw=0.8)
-            ax.text(f["t"], ax.get_ylim()[1], " " + f["what"].replace("kill -9 ", "kill "), rotation=90,
+            ax.text(f["t"], ax.get_ylim()[1], " " + " ".join(f["what"].replace("kill -9 ", "kill ").split()[:2]), rotation=90,
                     va="top", fontsize=7, color="red")  # fmt: skip
 
     out = {}
