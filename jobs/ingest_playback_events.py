@@ -506,7 +506,8 @@ class BatchWriter:
             plan = plan_batch(raw, self.rules, batch_id)
             if live:
                 self.count_vanished(batch_id)
-            if plan.rows_in == 0:
+            if plan.rows_in == 0:  # no table written (every file vanished): not lost later
+                record_writes(self.checkpoint, batch_id, [EMPTY_BATCHES])
                 return
             # the batch-level threshold (quarantine_ratio): 'fail' raises before any write
             ratio = check_quarantine_ratio(
@@ -649,6 +650,7 @@ class BatchWriter:
 
 WRITES_RECORD = "_table_writes.json"
 WRITES_KEPT = 20  # batch ids kept per table in the record
+EMPTY_BATCHES = "_empty"  # the record's key for batches that read no row
 
 
 class RecoveryError(RunError):
@@ -690,7 +692,8 @@ def missing_batches(engine: DeltaEngine, writer: BatchWriter) -> dict[int, list[
     A table holds batch ``b`` when its transaction marker ``{query}:{query id}:{table}``
     is at ``b`` or later (Delta's ``SetTransaction``; :meth:`DeltaEngine.transaction_version`).
     ``playback_event`` is written by every batch that read rows, so every committed batch
-    after its marker is missing from it; the other tables are checked against the batches
+    after its marker is missing from it (except the batches noted as empty, whose files
+    all vanished before the read); the other tables are checked against the batches
     :func:`record_writes` noted for them.
     """
     last = last_committed_batch(writer.checkpoint)
@@ -705,7 +708,7 @@ def missing_batches(engine: DeltaEngine, writer: BatchWriter) -> dict[int, list[
         done = -1 if marker is None else marker
         wanted = {b for b in record.get(table, []) if done < b <= last}
         if table == "playback_event":
-            wanted |= set(range(done + 1, last + 1))
+            wanted |= set(range(done + 1, last + 1)) - set(record.get(EMPTY_BATCHES, []))
         for b in wanted:
             missing.setdefault(b, []).append(table)
     return dict(sorted(missing.items()))

@@ -185,3 +185,71 @@ def _app_id(cfg, table):
 
         query_id = json.loads(fh.readline())["id"]
     return f"{cfg.ingest.query_name}:{query_id}:{table}"
+
+
+# --- the bookkeeping, without Spark --------------------------------------------------------
+class _Engine:
+    def __init__(self, markers):
+        self.markers = markers
+
+    def exists(self, table):
+        return True
+
+    def transaction_version(self, table, app_id):
+        return self.markers.get(table)
+
+
+class _Writer:
+    def __init__(self, checkpoint):
+        self.checkpoint = str(checkpoint)
+
+    def app_id(self, table):
+        return f"q:id:{table}"
+
+
+def _checkpoint(tmp_path, committed: int) -> Path:
+    cp = tmp_path / "cp"
+    (cp / "commits").mkdir(parents=True)
+    (cp / "metadata").write_text('{"id":"id"}\n')
+    for b in range(committed + 1):
+        (cp / "commits" / str(b)).write_text("v1\n{}\n")
+    return cp
+
+
+def test_missing_batches_compares_each_tables_marker_with_the_committed_batches(tmp_path):
+    cp = _checkpoint(tmp_path, committed=5)
+    ingest.record_writes(str(cp), 2, ["playback_event", "playback_event_quarantine"])
+    ingest.record_writes(str(cp), 4, ["playback_event", "playback_event_quarantine"])
+    ingest.record_writes(str(cp), 5, ["playback_event"])
+    engine = _Engine({"playback_event": 3, "playback_event_quarantine": 2})
+    # playback_event lost 4 and 5; the quarantine lost 4 (the only later batch that wrote it)
+    assert ingest.missing_batches(engine, _Writer(cp)) == {
+        4: ["playback_event", "playback_event_quarantine"],
+        5: ["playback_event"],
+    }
+    whole = _Engine({"playback_event": 5, "playback_event_quarantine": 4})
+    assert ingest.missing_batches(whole, _Writer(cp)) == {}
+
+
+def test_a_batch_that_read_no_row_is_never_taken_for_a_lost_one(tmp_path):
+    cp = _checkpoint(tmp_path, committed=3)
+    ingest.record_writes(str(cp), 3, [ingest.EMPTY_BATCHES])  # its only file vanished
+    assert ingest.missing_batches(_Engine({"playback_event": 2}), _Writer(cp)) == {}
+
+
+def test_a_processed_landing_file_is_found_where_it_was_archived(tmp_path):
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    (archive / "2026-12-06").mkdir(parents=True)
+    (archive / "2026-12-07").mkdir(parents=True)
+    (archive / "2026-12-06" / "a.jsonl").write_text("old")
+    (archive / "2026-12-07" / "a.jsonl.1").write_text("renamed")
+    (archive / "2026-12-07" / "b [1].jsonl").write_text("b")
+    find = ingest.locate_landing_file
+    assert find(str(landing / "a.jsonl"), str(archive)) == str(archive / "2026-12-06" / "a.jsonl")
+    assert find(str(landing / "b [1].jsonl"), str(archive)) == str(
+        archive / "2026-12-07" / "b [1].jsonl"
+    )
+    assert find(str(landing / "c.jsonl"), str(archive)) is None
+    landing.mkdir()
+    (landing / "c.jsonl").write_text("back")
+    assert find(str(landing / "c.jsonl"), str(archive)) == str(landing / "c.jsonl")
