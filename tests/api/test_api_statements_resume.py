@@ -66,3 +66,53 @@ def test_statements_for_unknown_runtime_keep_the_resume_point(spark, tmp_path, e
     shown = [(i["title_id"], i["episode_id"], i["position_sec"]) for i in rows.json()["items"]]
     assert (10, 102, 0) not in shown and (50, None, 0) not in shown
     assert shown[0][:2] != (20, None), "an abandoned film must not jump to the top"
+
+
+def test_resume_rule_of_statements_within_one_batch(spark):
+    import datetime as dt
+
+    from chispa import assert_df_equality
+    from pyspark.sql import types as T
+
+    from jobs.core.playback_state import resume_updates
+
+    t = dt.datetime
+    schema = T.StructType(
+        [
+            T.StructField("session_id", T.StringType()),
+            T.StructField("event_time", T.TimestampType()),
+            T.StructField("event_type", T.StringType()),
+            T.StructField("position_sec", T.IntegerType()),
+            T.StructField("profile_id", T.LongType()),
+            T.StructField("device_id", T.StringType()),
+            T.StructField("title_id", T.LongType()),
+            T.StructField("episode_id", T.LongType()),
+            T.StructField("is_supplemental", T.BooleanType()),
+            T.StructField("runtime_sec", T.IntegerType()),
+        ]
+    )
+    events = spark.createDataFrame(
+        [
+            # an episode of unknown runtime: played to 1500 s, then stated WATCHED (0 s)
+            ("s1", t(2024, 6, 1, 10), "HEARTBEAT", 1500, 7, "tv", 10, 101, False, None),
+            ("api-w", t(2024, 6, 1, 11), "WATCHED", 0, 7, "api:app", 10, 101, False, None),
+            # a film played to 900 s, then stated ABANDONED at 0 s (runtime unknown)
+            ("s2", t(2024, 6, 1, 10), "HEARTBEAT", 900, 7, "tv", 20, None, False, None),
+            ("api-a", t(2024, 6, 1, 12), "ABANDONED", 0, 7, "api:app", 20, None, False, None),
+            # only an ABANDONED statement: no resume point at all
+            ("api-b", t(2024, 6, 1, 12), "ABANDONED", 0, 7, "api:app", 30, None, False, None),
+        ],
+        schema,
+    )
+    got = resume_updates(events, 0.95).select(
+        "content_key", "last_position_sec", "last_update", "session_id", "is_finished"
+    )
+    expected = spark.createDataFrame(
+        [
+            (101, 1500, t(2024, 6, 1, 11), "api-w", True),
+            (20, 900, t(2024, 6, 1, 10), "s2", False),
+        ],
+        "content_key long, last_position_sec int, last_update timestamp, session_id string, "
+        "is_finished boolean",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
