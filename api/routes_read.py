@@ -212,7 +212,7 @@ def history(
 ) -> dict[str, Any]:
     pid = acting_profile(who, profileId)
     if startDate and endDate and startDate > endDate:
-        raise HTTPException(422, f"startDate {startDate} is after endDate {endDate}")
+        raise HTTPException(422, "startDate is after endDate: swap them")
     size = _limit(st, limit)
     fact = st.lake.latest("fact_watch_history")
     movies = _lookup(
