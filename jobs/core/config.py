@@ -399,6 +399,18 @@ class ApiSettings(Section):
     unknown_country_code: str
     events_page_max: PositiveInt
     index_max_rows: NonNegativeInt
+    # issue 20: secrets, token lifetimes, shared rate limits, proxies, body size
+    dev_secret_envs: tuple[str, ...] = ("local", "test")  # where dev_secret may sign tokens
+    jwt_secret_min_bytes: PositiveInt = 32  # RFC 7518 §3.2: an HS256 key of >= 256 bits
+    token_max_ttl_minutes: PositiveInt = 1440  # exp - iat of a profile token, at most
+    admin_token_max_ttl_minutes: PositiveInt = 60  # exp - iat of an admin token, at most
+    rate_limit_per_profile: str = "6000/minute"  # per profile acted for (``limits`` notation)
+    rate_limit_storage: str = "memory://"  # ``limits`` storage URL (redis://host:port on a cluster)
+    trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is read only from these addresses
+    max_body_bytes: PositiveInt = 65536  # a larger request body: 413 before parsing
+    # Idempotency-Key ledger ({lake_root} filled in): body digest and first answer per key
+    idempotency_dir: str = "{lake_root}/api_idempotency"
+    environment: str | None = None  # the loaded environment's name (set by load_config)
 
     @property
     def jwt_secret(self) -> str:
@@ -548,18 +560,6 @@ class Config(Section):
     delta: DeltaSettings
     ingest: IngestSettings
     resume: ResumeSettings
-    # issue 20: secrets, token lifetimes, shared rate limits, proxies, body size
-    dev_secret_envs: tuple[str, ...] = ("local", "test")  # where dev_secret may sign tokens
-    jwt_secret_min_bytes: PositiveInt = 32  # RFC 7518 §3.2: an HS256 key of >= 256 bits
-    token_max_ttl_minutes: PositiveInt = 1440  # exp - iat of a profile token, at most
-    admin_token_max_ttl_minutes: PositiveInt = 60  # exp - iat of an admin token, at most
-    rate_limit_per_profile: str = "6000/minute"  # per profile acted for (``limits`` notation)
-    rate_limit_storage: str = "memory://"  # ``limits`` storage URL (redis://host:port on a cluster)
-    trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is read only from these addresses
-    max_body_bytes: PositiveInt = 65536  # a larger request body: 413 before parsing
-    # Idempotency-Key ledger ({lake_root} filled in): body digest and first answer per key
-    idempotency_dir: str = "{lake_root}/api_idempotency"
-    environment: str | None = None  # the loaded environment's name (set by load_config)
     continue_watching: ContinueWatchingSettings
     importer: ImporterSettings
     maintenance: MaintenanceSettings
@@ -772,6 +772,8 @@ def load_config(
     if "env" in raw:
         raise ConfigError(f"{origin[('env',)]}: 'env' is not a setting; choose it with --env")
     raw["env"] = env
+    if isinstance(raw.get("api"), dict):
+        raw["api"] = {**raw["api"], "environment": env}  # the secret's rule needs it
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:
@@ -813,5 +815,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-    if isinstance(raw.get("api"), dict):
-        raw["api"] = {**raw["api"], "environment": env}  # the secret's rule needs it
