@@ -78,6 +78,7 @@ def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
+@pytest.mark.slow
 def test_removing_the_damaged_last_commit_as_the_error_says_loses_nothing(
     spark, tmp_path, engine_name
 ):
@@ -112,6 +113,7 @@ def test_removing_the_damaged_last_commit_as_the_error_says_loses_nothing(
     assert_same(snapshot(get_engine(spark, cfg)), before)
 
 
+@pytest.mark.slow
 def test_a_lost_batch_whose_landing_files_are_gone_is_refused_with_the_way_out(spark, tmp_path):
     cfg = config(tmp_path, landing_cleanup="delete")
     ingest_batches(spark, cfg)
