@@ -160,6 +160,8 @@ def resume_table(
         snap = st.lake.at(RESUME_STATE.name, when)
     else:
         change, snap = st.lake.latest_in_order(RESUME_STATE_CHANGE.name, RESUME_STATE.name)
+        if snap is None:  # the ingest has not created its tables yet: 404, like every read
+            raise TableMissingError(f"table {RESUME_STATE.name!r} is not built yet on this lake")
     columns = [*RESUME_COLUMNS, "session_id"]  # session_id: the rule's tie-break
     pending = change.rows(profile_id, columns) if change is not None else None
     rows = current_resume_arrow(snap.rows(profile_id, columns), pending)

@@ -141,6 +141,17 @@ def test_a_table_not_built_yet_is_a_clean_404(client, auth):
     assert r.status_code == 404 and "not built" in r.json()["detail"]
 
 
+def test_continue_watching_before_the_ingest_made_its_tables_is_a_clean_404(
+    lake, make_client, auth
+):
+    """The soak's finding: the API up before the ingest created resume_state (was a 500)."""
+    import shutil
+
+    shutil.rmtree(lake / "tables" / "resume_state")
+    r = make_client().get(f"/api/profiles/{P}/continue-watching", headers=auth())
+    assert r.status_code == 404 and "resume_state" in r.json()["detail"]
+
+
 # ------------------------------------------------------------------------------ writes
 def test_watched_post_lands_one_event_and_a_retry_creates_nothing(client, auth, cfg_of):
     h = {**auth(), "Idempotency-Key": "k-1"}
