@@ -1,7 +1,8 @@
 """Right to erasure, end to end: after it no byte under the lake root names the profile.
 
 One small real lake per engine (module-scoped): the bundled ``household-ke`` export
-imported and ingested (``--once``), the star schema and viewing activity built,
+imported and ingested (``--once``), the star schema and viewing activity built (the
+shared sample lake of tests/dq, copied), then with the engine under test
 interactions -> ALS and co. trained -> recommendations generated, the DQ suites run
 (those naming profiles) with a duplicate resume point of the profile, so the validation
 JSON and ``dq_result`` carry it as an unexpected row; a killed import leaves hidden
@@ -18,6 +19,7 @@ are matched in the rejects).
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,26 +72,18 @@ imp.import_files([sys.argv[2]], sys.argv[3], cfg.paths.landing_dir, cfg.paths.re
 """
 
 
-def build_lake(spark, root: Path) -> Config:
-    """The lake described in the module docstring, built with the current engine."""
-    from jobs import (
-        build_interactions,
-        build_star_schema,
-        build_viewing_activity,
-        generate_recommendations,
-        train_recommenders,
-    )
-    from jobs import ingest_playback_events as ingest
+def build_lake(spark, root: Path, base: Path) -> Config:
+    """The lake described in the module docstring; recommendations and DQ with the current
+    engine, on a copy of the shared sample lake (import, ingest, star schema, activity:
+    :func:`tests.dq.sample_lake.build_sample_lake`, built once per test session)."""
+    from jobs import build_interactions, generate_recommendations, train_recommenders
     from jobs.core.delta import get_engine
-    from jobs.load_catalog import load_catalog
+    from tests.dq.sample_lake import build_sample_lake
 
+    sample = build_sample_lake(spark, base)
+    shutil.copytree(sample.paths.lake_root, root, ignore=shutil.ignore_patterns(".built"))
     cfg = load_config("test", lake_root=str(root))
-    _import(cfg, spark, SAMPLE)
-    ingest.run(cfg, once=True, spark=spark)
     engine = get_engine(spark, cfg)
-    load_catalog(engine, cfg.paths.catalog_csv)
-    build_star_schema.build(engine, "latest")
-    build_viewing_activity.build(engine, "latest")
     s = cfg.recommend
     build_interactions.build(engine, s)
     train_recommenders.train(engine, s, "latest")
@@ -103,12 +97,12 @@ def build_lake(spark, root: Path) -> Config:
     dq_run.main(["--suite", suites, "--env", "test", "--lake-root", str(root)], spark=spark)
 
     rows = list(csv.reader(SAMPLE.open(encoding="utf-8")))
-    header, mine = rows[0], [r for r in rows[1:] if r[0] == ERASED][:12]
+    header, some = rows[0], [r for r in rows[1:] if r[0] == ERASED][:12]
     work = root.parent / "csv"
     work.mkdir(exist_ok=True)
     again = work / "household-ke-again.csv"
     with again.open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows([header, *mine])
+        csv.writer(fh).writerows([header, *some])
     # killed (SIGKILL) after staging, before publishing: hidden .staged-* files stay
     subprocess.run(
         [sys.executable, "-c", KILLED_IMPORT, str(root), str(again), ACCOUNT],
@@ -135,7 +129,8 @@ def lake(request, spark, tmp_path_factory) -> Config:
             pytest.skip(f"spark engine not testable here: {why}")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(ENGINE_VAR, request.param)
-        return build_lake(spark, tmp_path_factory.mktemp(f"erasure-{request.param}") / "lake")
+        lake_dir = tmp_path_factory.mktemp(f"erasure-{request.param}") / "lake"
+        return build_lake(spark, lake_dir, tmp_path_factory.getbasetemp())
 
 
 def _parquet_holds(path: Path, pid: int, name: str) -> bool:
