@@ -20,6 +20,14 @@ from tests.jobs.test_build_star_schema import (
 )
 
 
+def star_versions(engine) -> dict[str, int | None]:
+    """Each star and mart table's version; None where the table does not exist yet."""
+    return {
+        t.name: engine.version(t.name) if engine.exists(t.name) else None
+        for t in (*STAR_TABLES, *MART_TABLES)
+    }
+
+
 def test_a_deleted_event_file_stops_the_build_before_any_dimension_is_written(
     spark, cfg, engine_name
 ):
@@ -35,10 +43,15 @@ def test_a_deleted_event_file_stops_the_build_before_any_dimension_is_written(
     ]))  # fmt: skip
     gone = sorted(Path(cfg.table_path("playback_event")).rglob("*.parquet"))[0]
     gone.unlink()
-    before = {t.name: engine.version(t.name) for t in (*STAR_TABLES, *MART_TABLES)}
+    before = star_versions(engine)
 
     with pytest.raises(TableFileMissingError) as error:
         build(engine, as_of=ts(31))
     message = str(error.value)
     assert message.startswith("table playback_event at ") and str(gone) in message
-    assert {t.name: engine.version(t.name) for t in (*STAR_TABLES, *MART_TABLES)} == before
+    after = star_versions(engine)
+    # the build may create its empty targets first (version 0); it commits no rows to any
+    written = {
+        t: v for t, v in after.items() if v != before[t] and not (before[t] is None and v == 0)
+    }
+    assert written == {}
