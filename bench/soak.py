@@ -871,7 +871,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python bench/soak.py",
         description="A day in the life, as one command: a generated feed with the evening peak on "
-        "a compressed clock, the continuous ingest, the schedule (hourly and nightly), API reads "
+        "a compressed clock, the continuous ingest, the schedule (hourly, nightly and the daily recommendations), API reads "
         "and writes, kill -9 of the ingest and of the API, an erasure; then checks that every "
         "event is stored exactly once, resume_state is right and DQ raised no unexplained alarm, "
         "and writes a one-page HTML report. Exit 0 green, 1 a check failed, 2 usage error.",
