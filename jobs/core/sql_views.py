@@ -101,11 +101,15 @@ def _drop_own_catalog_table(spark: SparkSession, name: str, path: str) -> None:
     TABLES``; an external table's files stay. A table of that name over another
     location is not ours: it is left alone (the view shadows it in this session).
     """
-    if not spark.catalog.tableExists(name):
+    database = spark.catalog.currentDatabase()
+    # with a database named, tableExists asks the catalog only: a temporary view of that
+    # name (this function's own, from an earlier call) is not a table and has no detail
+    if not spark.catalog.tableExists(name, database):
         return
-    detail = spark.sql(f"DESCRIBE DETAIL `{name}`").first()
+    qualified = f"`{database}`.`{name}`"
+    detail = spark.sql(f"DESCRIBE DETAIL {qualified}").first()
     if detail is not None and _normalized(detail.location or "") == _normalized(path):
-        spark.sql(f"DROP TABLE `{name}`")
+        spark.sql(f"DROP TABLE {qualified}")
 
 
 def _register_catalog_table(spark: SparkSession, name: str, path: str) -> None:
