@@ -1102,14 +1102,23 @@ def _soak(args: argparse.Namespace, lake: Path) -> int:  # noqa: C901, PLR0912, 
     client.stop.set()  # the API's writes land as files too: stop them, then drain
     client.thread.join(timeout=150)
     # drain: every landed file read and its batch committed
+    from jobs.core.checkpoints import committed_file_times
+    from jobs.core.config import load_config
+
+    drain_cfg = load_config("local", lake_root=str(lake))
+    checkpoint = drain_cfg.checkpoint_path(drain_cfg.ingest.query_name)
     drain_deadline = time.time() + max(180, seconds)
+    left: list[Path] = []
     while time.time() < drain_deadline:
-        left = [f for f in (lake / "landing").glob("*.jsonl")]
+        # the stream archives a batch's files when the next batch starts: the last
+        # batch's files stay in landing/ though committed, so compare with the checkpoint
+        committed = committed_file_times(checkpoint)
+        left = [f for f in (lake / "landing").glob("*.jsonl") if str(f.resolve()) not in committed]
         if not left or (ingest.down and ingest.crashes):
             break
         time.sleep(2)
     time.sleep(8)  # the last batch's commits
-    tl.add("phase", f"drained ({len(list((lake / 'landing').glob('*.jsonl')))} landing files left)")
+    tl.add("phase", f"drained ({len(left)} landing files not read)")
     stopped.set()
     api.stop(20)
     ingest.stop()
