@@ -98,6 +98,11 @@ EXPLAINED: dict[str, tuple[str, ...]] = {
     "kill -9 of the ingest (replayed micro-batch)": (),
     "kill -9 of the API worker (requests cut, retried)": (),
     "erasure of one profile (rows removed from every table)": (),
+    # a backfill, not a live feed: sessions already idle past abandoned_sessions.idle_hours
+    # (+ grace) land after that hour's close_abandoned_sessions ran; the next hourly run
+    # closes them
+    "past days replayed on a compressed clock (sessions idle > 5 h arrive after the "
+    "hour's cleanup)": ("no_stale_open_sessions",),
 }
 
 
