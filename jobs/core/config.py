@@ -386,7 +386,7 @@ class ApiSettings(Section):
     """
 
     jwt_secret_env: str
-    dev_secret: str
+    dev_secret: str | None = None  # set only in conf/local.yaml and conf/test.yaml
     jwt_issuer: str
     token_ttl_minutes: PositiveInt
     rate_limit_per_token: str
@@ -429,7 +429,7 @@ class ApiSettings(Section):
                     "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
                 )
             return value
-        if self.environment in self.dev_secret_envs:
+        if self.environment in self.dev_secret_envs and self.dev_secret:
             return self.dev_secret
         raise ConfigError(
             f"set {self.jwt_secret_env} to a random secret of at least "
