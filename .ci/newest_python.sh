@@ -38,5 +38,5 @@ echo "newest-python: $("$venv/bin/python" -V) in $venv"
 # shellcheck disable=SC2086
 PYTHONPATH="$PWD" "$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider ${NEWEST_PYTHON_TESTS:-\
   tests/dq/test_python_versions.py tests/dq/test_schedule.py tests/dq/test_data_docs.py \
-  tests/jobs/core/test_stream_expectations.py tests/jobs/core/test_playback_state.py \
-  tests/jobs/core/test_config.py}
+  tests/jobs/core/ingest/test_stream_expectations.py tests/jobs/core/rules/test_playback_state.py \
+  tests/jobs/core/runtime/test_config.py}

@@ -8,7 +8,7 @@ IP and per profile (429 with ``Retry-After``; :mod:`api.guards`), bodies above
 each field and its problem, never the value sent. OpenAPI at ``/docs``.
 
 The lake is ``--lake-root`` of the jobs: ``LAKEHOUSE_ROOT`` / ``LAKEHOUSE_ENV`` as for
-every job (``jobs.core.config.load_config``).
+every job (``jobs.core.runtime.config.load_config``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from api.deps import AppState
 from api.guards import BodyLimit, RateLimit, open_storage
 from api.lake import Lake, TableMissingError, VersionNotFoundError
 from api.settings import ApiSettings, ApiSettingsError
-from jobs.core.config import load_config
+from jobs.core.runtime.config import load_config
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.lake import Lake
 from api.settings import ApiSettings
 from api.tokens import InvalidTokenError, Principal, verify
-from jobs.core.config import Config
+from jobs.core.runtime.config import Config
 
 _bearer = HTTPBearer(auto_error=False, description="python -m api.tokens --profile ID")
 

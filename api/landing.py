@@ -1,8 +1,8 @@
 """Explicit WATCHED / ABANDONED statements as landing events, written exactly once.
 
 An app's POST becomes one JSON line in the landing zone, in the contract of
-:data:`jobs.core.tables.LANDING_EVENT_SCHEMA` (the statement's fields under the names of
-:data:`jobs.core.tables.STATEMENT_FIELDS`), in a file of its own named by the
+:data:`jobs.core.tables.registry.LANDING_EVENT_SCHEMA` (the statement's fields under the names of
+:data:`jobs.core.tables.registry.STATEMENT_FIELDS`), in a file of its own named by the
 request's deterministic record id. The record id, the ``session_id`` (``api-`` + id)
 and hence the ingest's dedupe key ``(session_id, event_time)`` all derive from
 (profile, statement, item, idempotency key); the file is created with an exclusive

@@ -22,9 +22,9 @@ from api import models
 from api.deps import AppState, acting_profile, principal, state
 from api.lake import Snapshot, TableMissingError, VersionNotFoundError
 from api.tokens import Principal
-from jobs.core.continue_watching_rule import Catalog, continue_watching_rows
-from jobs.core.resume_log import current_resume_arrow
-from jobs.core.tables import RESUME_STATE, RESUME_STATE_CHANGE
+from jobs.core.changelog.resume import current_resume_arrow
+from jobs.core.rules.continue_watching import Catalog, continue_watching_rows
+from jobs.core.tables.registry import RESUME_STATE, RESUME_STATE_CHANGE
 
 router = APIRouter(prefix="/api")
 
@@ -142,7 +142,7 @@ def _touched_between(table: pa.Table, since: dt.datetime, until: dt.datetime) ->
 def resume_table(
     st: AppState, profile_id: int, when: dt.datetime | str, version: int | None
 ) -> tuple[Snapshot, pa.Table]:
-    """One profile's current resume points (:func:`jobs.core.resume_log.current_resume_arrow`).
+    """One profile's current resume points (:func:`jobs.core.changelog.resume.current_resume_arrow`).
 
     ``resume_state`` ∪ its change log ``resume_state_change``: latest (the log listed
     first), as they stood at ``when`` (a UTC time: each table's version current then), or
@@ -400,7 +400,7 @@ def _parse_cursor(after: str | None) -> tuple[int, str]:
 def _readable_from(path: str, table: DeltaTable) -> tuple[int, int]:
     """(first version whose state the log still holds, last version before an erasure).
 
-    Erasure (:mod:`jobs.core.erasure`) and log retention remove older commits: the first
+    Erasure (:mod:`jobs.core.privacy.erasure`) and log retention remove older commits: the first
     readable version is then a checkpoint. The erasure records in the table property
     ``lakehouse.erasure.onlyDeletesBetween`` (``B,F``) that versions ``B+1..F`` are its
     own, which only delete rows; -1 when there is none or ``F`` is no longer the first.

@@ -7,7 +7,7 @@ streaming ingest takes it into ``playback_event`` and its fields into
 ``abandoned_content``, ``viewing_companion`` and the domain events (docs/api.md).
 ``Idempotency-Key`` (header) makes a retry return the same record and write nothing.
 The statement fields keep the landing contract's snake_case names
-(:data:`jobs.core.tables.STATEMENT_FIELDS`).
+(:data:`jobs.core.tables.registry.STATEMENT_FIELDS`).
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ def abandon(
 def erase(who: Who, st: St, profile_id: int) -> dict[str, Any]:
     if not who.admin:
         raise HTTPException(403, "erasure needs an admin token (python -m api.tokens --admin)")
-    from jobs.core.erasure import erase_profile
+    from jobs.core.privacy.erasure import erase_profile
 
     report = erase_profile(st.cfg, profile_id)
     st.lake.forget()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.core.config import ApiSettings, ConfigError, load_config
+from jobs.core.runtime.config import ApiSettings, ConfigError, load_config
 
 ApiSettingsError = ConfigError
 

@@ -1,7 +1,7 @@
 """Viewing-activity build time: first run, an incremental run, a full refresh.
 
 The activity build recomputes only the profiles its sources' change data feeds name
-(``jobs/core/activity_scope.py``). This bench writes star tables directly (a catalogue
+(``jobs/core/activity/scope.py``). This bench writes star tables directly (a catalogue
 of films and series, one device, ``--profiles`` profiles with ``--sessions-per-profile``
 fact rows each, spread over a year), then times in one process on each engine:
 
@@ -41,7 +41,7 @@ def catalogue(spark):
     """``dim_movies``: SERIES series of SEASONS x EPISODES episodes, and FILMS films."""
     from pyspark.sql import functions as F
 
-    from jobs.core.tables import conform
+    from jobs.core.tables.registry import conform
 
     n_eps = SERIES * SEASONS * EPISODES
     eps = spark.range(n_eps).select(
@@ -85,7 +85,7 @@ def facts(spark, profiles: int, per_profile: int, seed: int, only_every: int = 1
     profile, items and times drawn from ``seed``."""
     from pyspark.sql import functions as F
 
-    from jobs.core.tables import conform
+    from jobs.core.tables.registry import conform
 
     n_eps = SERIES * SEASONS * EPISODES
     r = spark.range(profiles * per_profile).select(
@@ -131,9 +131,9 @@ def measure(
 ):
     """One size on one engine: the four timings and the profiles recomputed."""
     from jobs.build_viewing_activity import build
-    from jobs.core.config import load_config
-    from jobs.core.delta import RustDeltaEngine, SparkDeltaEngine
-    from jobs.core.tables import get_spec
+    from jobs.core.runtime.config import load_config
+    from jobs.core.storage.delta import RustDeltaEngine, SparkDeltaEngine
+    from jobs.core.tables.registry import get_spec
 
     lake = work / f"activity-{engine_name}-{profiles}"
     shutil.rmtree(lake, ignore_errors=True)
@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    from jobs.core.config import load_config
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.config import load_config
+    from jobs.core.runtime.spark import build_spark
 
     spark = build_spark("bench_activity_build", load_config("local"))
     rows = []

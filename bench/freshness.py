@@ -307,9 +307,9 @@ def parse_batches(log_path: Path) -> list[dict[str, float]]:
 BASELINE = r"""
 import sys
 from pyspark.sql import functions as F
-from jobs.core.config import load_config
-from jobs.core.spark import build_spark
-from jobs.core.tables import LANDING_EVENT_SCHEMA
+from jobs.core.runtime.config import load_config
+from jobs.core.runtime.spark import build_spark
+from jobs.core.tables.registry import LANDING_EVENT_SCHEMA
 landing, out, ck, trigger, files = sys.argv[1:6]
 cfg = load_config("local", lake_root=out)
 spark = build_spark("freshness-baseline", cfg)
@@ -519,7 +519,7 @@ def measure_baseline(rate: float, args: argparse.Namespace, work: Path) -> dict[
     Returns:
         ``base_lag_p50``, ``base_lag_p99``, ``base_lag_max``, ``base_censored_files``.
     """
-    from jobs.core.config import load_config
+    from jobs.core.runtime.config import load_config
 
     out = work / f"baseline-{int(rate)}"
     shutil.rmtree(out, ignore_errors=True)
@@ -571,7 +571,7 @@ def _utcnow() -> dt.datetime:
 
 
 def _conf_trigger() -> str:
-    from jobs.core.config import load_config
+    from jobs.core.runtime.config import load_config
 
     return load_config("local").ingest.trigger_interval
 

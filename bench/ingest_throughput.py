@@ -140,9 +140,9 @@ def batch_phases(log_text: str) -> dict[str, float]:
 BASELINE = r"""
 import sys
 from pyspark.sql import functions as F
-from jobs.core.config import load_config
-from jobs.core.spark import build_spark
-from jobs.core.tables import LANDING_EVENT_SCHEMA
+from jobs.core.runtime.config import load_config
+from jobs.core.runtime.spark import build_spark
+from jobs.core.tables.registry import LANDING_EVENT_SCHEMA
 landing, out, ck, files = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 cfg = load_config("local", lake_root=out)
 spark = build_spark("baseline", cfg)

@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from jobs.core.config import load_config
-from jobs.core.landing import archive_dir
-from jobs.core.spark import build_spark
+from jobs.core.ingest.landing import archive_dir
+from jobs.core.runtime.config import load_config
+from jobs.core.runtime.spark import build_spark
 from jobs.generate_events import generate
 from jobs.ingest_playback_events import run as ingest
 

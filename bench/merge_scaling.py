@@ -2,7 +2,7 @@
 
 For each target size (rows), builds a ``resume_state`` table directly with
 ``write_deltalake`` from Arrow (fast; the schema is
-``jobs.core.delta.arrow_schema(RESUME_STATE.schema)``), in the order an ingest would
+``jobs.core.storage.delta.arrow_schema(RESUME_STATE.schema)``), in the order an ingest would
 append it: keys scattered over the whole ``profile_id`` range in every file. Then merges
 a batch of ``--batch`` source rows (half updates of existing keys with a newer
 ``last_update``, half inserts of new keys) ``--reps`` times, restoring the table to its
@@ -31,8 +31,8 @@ Variants (``--variants``, all by default):
 * ``change-log`` — random keys, table as written, the ingest's ``resume.write_path:
   change_log`` call instead of the merge: ``RustDeltaEngine.append("resume_state_change",
   df)`` (the log grows by one batch per repetition), then one
-  :func:`jobs.core.resume_log.compact` of the ``--reps`` batches into the table (its
-  ``compact_seconds``), and one :func:`jobs.core.resume_log.current_resume` count with the
+  :func:`jobs.core.changelog.resume.compact` of the ``--reps`` batches into the table (its
+  ``compact_seconds``), and one :func:`jobs.core.changelog.resume.current_resume` count with the
   batches pending (``read_seconds``).
 
 ``--engines rust spark`` runs the variants on both Delta engines over the same built table
@@ -75,10 +75,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from jobs.core.config import load_config
-from jobs.core.delta import DeltaEngine, RustDeltaEngine, SparkDeltaEngine, arrow_schema
-from jobs.core.playback_state import RESUME_MERGE
-from jobs.core.tables import RESUME_STATE
+from jobs.core.rules.playback_state import RESUME_MERGE
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import DeltaEngine, RustDeltaEngine, SparkDeltaEngine, arrow_schema
+from jobs.core.tables.registry import RESUME_STATE
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -456,8 +456,8 @@ def _change_log(
 
     ``table``: the built table's figures (``written_version`` is restored first).
     """
-    from jobs.core.resume_log import CHANGE, compact, current_resume
-    from jobs.core.tables import RESUME_STATE_CHANGE
+    from jobs.core.changelog.resume import CHANGE, compact, current_resume
+    from jobs.core.tables.registry import RESUME_STATE_CHANGE
 
     rows = table["target_rows"]
     _restore(engine.path("resume_state"), table.pop("written_version"))
@@ -626,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"(none found at {DEFAULT_JARS})"
             )
         os.environ["DELTA_JARS_DIR"] = str(DEFAULT_JARS)
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
 
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)

@@ -69,8 +69,8 @@ def corpus_train(spark):
     from pyspark.sql import functions as F
     from pyspark.sql.types import LongType
 
-    from jobs.core.ids import stable_id
     from jobs.core.recommend.corpus import read_corpus
+    from jobs.core.rules.ids import stable_id
 
     tid = F.udf(lambda s: stable_id("title", s), LongType())
     raw = read_corpus(spark, CORPUS).withColumn("title_id", tid("normalized_title"))
@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--env", default="local")
     args = p.parse_args(argv)
-    from jobs.core.config import load_config
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.config import load_config
+    from jobs.core.runtime.spark import build_spark
 
     cfg = load_config(args.env, lake_root="/tmp/recommend-bench")
     s = cfg.recommend

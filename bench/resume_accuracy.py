@@ -65,9 +65,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.core.config import Config, ConfigError, load_config
-from jobs.core.logs import setup_logging
-from jobs.core.netflix_export import ParseError, parse_hms
+from jobs.core.ingest.netflix_export import ParseError, parse_hms
+from jobs.core.runtime.config import Config, ConfigError, load_config
+from jobs.core.runtime.logs import setup_logging
 from jobs.import_viewing_activity import Viewing, import_files, parse_row, with_ordinal
 
 log = logging.getLogger("bench.resume_accuracy")
@@ -339,10 +339,10 @@ def read_resume_state(spark, cfg: Config) -> dict[GroupKey, ResumePoint]:
     """The current resume points of the lake in ``cfg`` as ``{(profile_id, content_key): point}``.
 
     ``resume_state`` with its pending change-log rows
-    (:func:`jobs.core.resume_log.current_resume`).
+    (:func:`jobs.core.changelog.resume.current_resume`).
     """
-    from jobs.core.delta import get_engine
-    from jobs.core.resume_log import current_resume
+    from jobs.core.changelog.resume import current_resume
+    from jobs.core.storage.delta import get_engine
 
     rows = (
         current_resume(get_engine(spark, cfg))
@@ -403,8 +403,8 @@ def batch_order(spark, cfg: Config) -> list[str]:
     """
     from pyspark.sql import functions as F
 
-    from jobs.core.delta import get_engine
-    from jobs.core.landing import archive_dir
+    from jobs.core.ingest.landing import archive_dir
+    from jobs.core.storage.delta import get_engine
 
     first_keys: dict[tuple[str, str], str] = {}
     # processed files are archived after their micro-batch (ingest.landing_cleanup)
@@ -644,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
 
     spark = build_spark("bench_resume_accuracy", spark_cfg)
     status = 0

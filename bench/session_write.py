@@ -11,8 +11,8 @@ spark``, same built table):
   restored to its built version before each;
 * ``change-log`` — the default call: ``engine.append("playback_session_change", rows)``
   of the same batches (the log grows by one batch per repetition); then one
-  :func:`jobs.core.session_log.current_sessions` count with the batches pending
-  (``read_s``) and one :func:`jobs.core.session_log.compact` of them into the table
+  :func:`jobs.core.changelog.session.current_sessions` count with the batches pending
+  (``read_s``) and one :func:`jobs.core.changelog.session.compact` of them into the table
   (``compact_s``).
 
 Prints a markdown table (median seconds per batch, files rewritten by the merge, the
@@ -43,11 +43,11 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # noqa: E402 - run as a script
 from bench.merge_scaling import DEFAULT_JARS, _hex_strings, _restore, merge_metrics
-from jobs.core.config import load_config
-from jobs.core.delta import RustDeltaEngine, SparkDeltaEngine, arrow_schema
-from jobs.core.playback_state import SESSION_MERGE, as_change_rows
-from jobs.core.session_log import CHANGE, compact, current_sessions
-from jobs.core.tables import PLAYBACK_SESSION
+from jobs.core.changelog.session import CHANGE, compact, current_sessions
+from jobs.core.rules.playback_state import SESSION_MERGE, as_change_rows
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import RustDeltaEngine, SparkDeltaEngine, arrow_schema
+from jobs.core.tables.registry import PLAYBACK_SESSION
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if "spark" in args.engines and not os.environ.get("DELTA_JARS_DIR") and DEFAULT_JARS.is_dir():
         os.environ["DELTA_JARS_DIR"] = str(DEFAULT_JARS)
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
 
     cfg = load_config("test", lake_root=tempfile.mkdtemp(prefix="session-write-"))
     spark = build_spark("session_write", cfg)

@@ -28,8 +28,8 @@ Drives the real commands as subprocesses, the way an operator runs them, on a fr
      valid lines, re-sent duplicates counted once) and every accepted API statement is
      in ``playback_event`` exactly once, the erased profile aside; nothing else is;
    * ``quarantine``: the quarantine holds the malformed lines (no more);
-   * ``resume_state``: the current resume points (``jobs.core.resume_log.current_resume``,
-     table and change log) equal ``jobs.core.playback_state.resume_updates`` (the merge
+   * ``resume_state``: the current resume points (``jobs.core.changelog.resume.current_resume``,
+     table and change log) equal ``jobs.core.rules.playback_state.resume_updates`` (the merge
      rule's owner) over all of ``playback_event``, erased profile aside;
    * ``erasure``: right after it, no table, landing or archive line holds the profile;
    * ``dq``: every FAIL or ERROR of ``dq_result`` (the schedule's ``dq.run`` and the
@@ -548,12 +548,12 @@ def check_resume(lake: Path, erased: int | None) -> dict:
     """``current_resume`` against ``resume_updates`` over every stored event (Spark)."""
     from pyspark.sql import functions as F
 
-    from jobs.core.config import load_config
-    from jobs.core.delta import get_engine
-    from jobs.core.playback_state import resume_updates
-    from jobs.core.resume_log import current_resume
-    from jobs.core.spark import build_spark
-    from jobs.core.tables import get_spec
+    from jobs.core.changelog.resume import current_resume
+    from jobs.core.rules.playback_state import resume_updates
+    from jobs.core.runtime.config import load_config
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
+    from jobs.core.tables.registry import get_spec
 
     cfg = load_config("local", lake_root=str(lake))
     spark = build_spark("soak-verify", cfg)
@@ -1107,8 +1107,8 @@ def _soak(args: argparse.Namespace, lake: Path) -> int:  # noqa: C901, PLR0912, 
     client.stop.set()  # the API's writes land as files too: stop them, then drain
     client.thread.join(timeout=150)
     # drain: every landed file read and its batch committed
-    from jobs.core.checkpoints import committed_file_times
-    from jobs.core.config import load_config
+    from jobs.core.runtime.config import load_config
+    from jobs.core.storage.checkpoints import committed_file_times
 
     drain_cfg = load_config("local", lake_root=str(lake))
     checkpoint = drain_cfg.checkpoint_path(drain_cfg.ingest.query_name)
@@ -1206,7 +1206,7 @@ def verify(lake: Path, state: dict, report: Path) -> int:  # noqa: PLR0915 (the 
         if manifest.exists()
         else []
     )
-    from jobs.core.config import load_config
+    from jobs.core.runtime.config import load_config
 
     cfg = load_config("local", lake_root=str(lake))
     lags = landing_lag(manifest, Path(cfg.checkpoint_path(cfg.ingest.query_name)), batches)

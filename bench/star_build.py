@@ -31,9 +31,9 @@ RESULTS = ROOT / "bench" / "results"
 
 CREATE_ALL = """
 import sys
-from jobs.core.config import load_config
-from jobs.core.delta import get_engine
-from jobs.core.spark import build_spark
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import get_engine
+from jobs.core.runtime.spark import build_spark
 cfg = load_config("local", lake_root=sys.argv[1])
 get_engine(build_spark("create_all", cfg), cfg).create_all()
 """

@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     run(["jobs.ingest_playback_events", "--once", "--max-files-per-trigger", "1"], lake)
 
-    from jobs.core.config import load_config
-    from jobs.core.delta import get_engine
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.config import load_config
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
 
     cfg = load_config("local", lake_root=str(lake))
     spark = build_spark("zorder_timeline", cfg)

@@ -47,8 +47,8 @@ from typing import Any
 
 import yaml
 
-from jobs.core.cli import job_parser, run
-from jobs.core.config import Config
+from jobs.core.runtime.cli import job_parser, run
+from jobs.core.runtime.config import Config
 
 log = logging.getLogger("dq.run")
 
@@ -96,14 +96,14 @@ def read_table(engine: Any, table: str) -> Any:
     """``engine.read(table)`` with its schema resolved, or a one-line error.
 
     ``playback_session`` is read as the current sessions (the table folded with its
-    change log, :func:`jobs.core.session_log.current_sessions`), so the completeness
+    change log, :func:`jobs.core.changelog.session.current_sessions`), so the completeness
     checks compare stored events with every session row the ingest wrote.
 
     Raises:
         TableUnreadableError: the table's log or files cannot be read.
     """
-    from jobs.core.delta import TableNotFoundError
-    from jobs.core.session_log import BASE, current_sessions
+    from jobs.core.changelog.session import BASE, current_sessions
+    from jobs.core.storage.delta import TableNotFoundError
 
     try:
         df = current_sessions(engine) if table == BASE else engine.read(table)
@@ -317,7 +317,7 @@ class CheckResult:
     description: str = ""
 
     def row(self, run_id: str, env: str, run_at: dt.datetime) -> tuple:
-        """The ``dq_result`` row (column order of ``jobs.core.tables_dq.DQ_RESULT``)."""
+        """The ``dq_result`` row (column order of ``jobs.core.tables.dq.DQ_RESULT``)."""
         return (
             run_id,
             self.suite,
@@ -596,7 +596,7 @@ def run_suites(
 
     Args:
         spark: the SparkSession.
-        engine: the :class:`jobs.core.delta.DeltaEngine`.
+        engine: the :class:`jobs.core.storage.delta.DeltaEngine`.
         suites: from :func:`select_suites`.
         out_dir: ``paths.dq_dir`` (validations/ and data_docs/ go below it).
         run_id: this run's id.
@@ -678,7 +678,7 @@ def record_results(
     spark: Any, engine: Any, results: list[CheckResult], run_id: str, env: str, run_at: dt.datetime
 ) -> None:
     """Append the results to ``dq_result`` (created when missing)."""
-    from jobs.core.tables import get_spec
+    from jobs.core.tables.registry import get_spec
 
     spec = get_spec("dq_result")
     engine.create(spec)
@@ -734,8 +734,8 @@ def _run(args: argparse.Namespace, cfg: Config, spark: Any = None) -> int:
         for spec in suite.expectations:
             build_expectation(gx, spec, suite)
 
-    from jobs.core.delta import get_engine
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
 
     own_spark = spark is None
     spark = spark or build_spark("dq_run", cfg)

@@ -20,10 +20,10 @@ import logging
 import os
 import sys
 
-from jobs.core.cli import JobError, UsageError, job_parser, run
+from jobs.core.changelog.session import current_sessions
 from jobs.core.recommend import interactions as ri
 from jobs.core.recommend import state
-from jobs.core.session_log import current_sessions
+from jobs.core.runtime.cli import JobError, UsageError, job_parser, run
 
 log = logging.getLogger("build_interactions")
 JOB = "build_interactions"
@@ -40,7 +40,7 @@ def _parser():
 
 def build(engine, settings, feedback: str | None = None, force: bool = False) -> dict:
     """Run the build; returns row counts (``skipped`` when the sources did not move)."""
-    from jobs.core.delta import MergeSpec
+    from jobs.core.storage.delta import MergeSpec
 
     now = dt.datetime.now(dt.UTC)
     engine.create_all(TABLES)
@@ -87,8 +87,8 @@ def build(engine, settings, feedback: str | None = None, force: bool = False) ->
 
 
 def _main(args, cfg) -> int:
-    from jobs.core.delta import get_engine
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
 
     if args.feedback and not os.path.exists(args.feedback):
         raise UsageError(f"--feedback {args.feedback}: no such file; pass a JSON lines file")

@@ -8,9 +8,9 @@
                     region_login, daily_watch_minutes
 
 The rules live in ``jobs/core``: the transforms by part in :mod:`jobs.core.star`
-(dimensions, fact, marts), keys and unknown members in :mod:`jobs.core.keys`, "finished"
-in :mod:`jobs.core.watched`, the as-of time in :mod:`jobs.core.as_of`, and the
-incremental bookkeeping in :mod:`jobs.core.incremental`.
+(dimensions, fact, marts), keys and unknown members in :mod:`jobs.core.rules.keys`, "finished"
+in :mod:`jobs.core.rules.watched`, the as-of time in :mod:`jobs.core.rules.as_of`, and the
+incremental bookkeeping in :mod:`jobs.core.storage.incremental`.
 
 Incremental and idempotent: ``build_state`` records the version of every source table a
 run has processed. A run reads the sessions ``playback_session``'s change data feed shows
@@ -18,7 +18,7 @@ changed since that version and those with rows in its change log (new, or with n
 events: :func:`changed_sessions`), plus the sessions of profiles that got
 a new ``dim_users`` version and of items whose ``dim_movies`` row changed, are
 recomputed and merged on ``session_id``. Every write goes through
-:func:`~jobs.core.incremental.sync_table`, which writes only rows that differ from the
+:func:`~jobs.core.storage.incremental.sync_table`, which writes only rows that differ from the
 table, so a rerun with nothing new commits nothing (no new Delta version). The
 per-profile marts are recomputed for the profiles of those sessions (and those whose
 90-day window a new as-of date moves: :func:`mart_profiles`) and written scoped to them;
@@ -42,21 +42,21 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.as_of import newest, resolve_as_of
-from jobs.core.cli import check_lake_root, job_parser, run
-from jobs.core.config import ActivitySettings, Config
-from jobs.core.delta import (
+from jobs.core.changelog.session import current_sessions, pending_keys
+from jobs.core.rules.as_of import newest, resolve_as_of
+from jobs.core.rules.keys import UNKNOWN_KEY, ensure_unknown_members, unknown_rows
+from jobs.core.runtime.cli import check_lake_root, job_parser, run
+from jobs.core.runtime.config import ActivitySettings, Config
+from jobs.core.star import dimensions, fact, marts
+from jobs.core.storage.delta import (
     ChangeFeedUnavailableError,
     DeltaEngine,
     TableNotFoundError,
     get_engine,
 )
-from jobs.core.incremental import read_marks, run_build, sync_table
-from jobs.core.keys import UNKNOWN_KEY, ensure_unknown_members, unknown_rows
-from jobs.core.session_log import current_sessions, pending_keys
-from jobs.core.star import dimensions, fact, marts
-from jobs.core.table_health import check_tables_files, check_tables_load
-from jobs.core.tables_star import BUILD_STATE, CATALOG_TITLE, MART_TABLES, STAR_TABLES
+from jobs.core.storage.incremental import read_marks, run_build, sync_table
+from jobs.core.storage.table_health import check_tables_files, check_tables_load
+from jobs.core.tables.star import BUILD_STATE, CATALOG_TITLE, MART_TABLES, STAR_TABLES
 
 log = logging.getLogger("build_star_schema")
 
@@ -96,7 +96,7 @@ def changed_sessions(engine: DeltaEngine, since_version: int | None) -> DataFram
     incremental run reads the sessions the stream touched, not two whole snapshots, plus
     every session with a row in the change log ``playback_session_change`` (not yet
     compacted; recomputing one again is harmless); the current rows of those sessions
-    (:func:`jobs.core.session_log.current_sessions`) are returned. Without a usable feed
+    (:func:`jobs.core.changelog.session.current_sessions`) are returned. Without a usable feed
     (a lake created before the spec turned it on, or vacuumed versions) the two snapshots
     are diffed; when the old version is gone too, every row is returned.
 
@@ -369,7 +369,7 @@ def sync_marts(
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
 
     check_lake_root(cfg)
     spark = build_spark(JOB, cfg)

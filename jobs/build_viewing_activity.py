@@ -14,7 +14,7 @@ Rules (thresholds in ``activity:`` in ``conf/base.yaml``):
 
 * Watched: a session finishes an item when its progress is >= ``watched_pct`` (90%) of
   the runtime or its END lands within the last ``end_tail_pct`` (5%) of it — the fact's
-  ``is_finished`` (:func:`jobs.core.watched.finished`), for films and episodes alike. A viewing is the run of sessions of one
+  ``is_finished`` (:func:`jobs.core.rules.watched.finished`), for films and episodes alike. A viewing is the run of sessions of one
   item up to and including the one that finished it; the next session starts a new
   viewing, a rewatch (``is_rewatch``).
 * Out of order: the first viewing of an episode is flagged when the profile had already
@@ -34,16 +34,16 @@ Rules (thresholds in ``activity:`` in ``conf/base.yaml``):
   WATCHED statement is a finished viewing at its time, completing an open viewing or
   making one, never a second record of an item already watched unless it says
   ``isRewatch``; an ABANDONED one makes the item's ``abandoned_content`` row with its
-  reason, rating and would-retry. Rules: :mod:`jobs.core.statements`.
+  reason, rating and would-retry. Rules: :mod:`jobs.core.rules.statements`.
 
 Every result depends on one profile's whole history (and on ``dim_movies`` and
 ``dim_device``), so a run recomputes only the profiles whose inputs changed since the
 last run (``build_state``), named by the sources' change data feeds
-(:func:`jobs.core.activity_scope.changed_profiles`): profiles with changed fact rows or
+(:func:`jobs.core.activity.scope.changed_profiles`): profiles with changed fact rows or
 statements, the viewers of changed titles and devices, and those whose abandonment the
 new as-of date may change. A first run, a source without a readable feed, or
 ``--full-refresh`` recomputes every profile. Rows are written through
-:func:`jobs.core.incremental.sync_table` scoped to the recomputed profiles, which commits
+:func:`jobs.core.storage.incremental.sync_table` scoped to the recomputed profiles, which commits
 only rows that differ; other profiles' rows are not read again. Domain events have
 deterministic ids and are insert-only: a rerun emits no duplicate and commits nothing.
 
@@ -66,16 +66,11 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.core.activity_scope import Scope, changed_profiles
-from jobs.core.as_of import newest, resolve_as_of
-from jobs.core.cli import job_parser, run
-from jobs.core.config import ActivitySettings, Config
-from jobs.core.delta import DeltaEngine, TableNotFoundError, get_engine
-from jobs.core.episodes import next_episodes
-from jobs.core.incremental import read_marks, run_build, sync_table
-from jobs.core.keys import UNKNOWN_KEY, surrogate_key
-from jobs.core.schema_change import add_declared_columns
-from jobs.core.statements import (
+from jobs.core.activity.scope import Scope, changed_profiles
+from jobs.core.rules.as_of import newest, resolve_as_of
+from jobs.core.rules.episodes import next_episodes
+from jobs.core.rules.keys import UNKNOWN_KEY, surrogate_key
+from jobs.core.rules.statements import (
     companions,
     counted_watched,
     merge_abandonments,
@@ -85,8 +80,13 @@ from jobs.core.statements import (
     watched_sessions,
     with_watched,
 )
-from jobs.core.tables import VIEWING_STATEMENT
-from jobs.core.tables_star import ACTIVITY_TABLES, BUILD_STATE
+from jobs.core.runtime.cli import job_parser, run
+from jobs.core.runtime.config import ActivitySettings, Config
+from jobs.core.storage.delta import DeltaEngine, TableNotFoundError, get_engine
+from jobs.core.storage.incremental import read_marks, run_build, sync_table
+from jobs.core.storage.schema_change import add_declared_columns
+from jobs.core.tables.registry import VIEWING_STATEMENT
+from jobs.core.tables.star import ACTIVITY_TABLES, BUILD_STATE
 
 log = logging.getLogger("build_viewing_activity")
 
@@ -131,7 +131,7 @@ def viewing_records(sessions: DataFrame) -> DataFrame:
     A session's ``watch_number`` is 1 + the finished sessions of the same (profile, item)
     before it (ordered by started_at, session_id), so a viewing ends with its finishing
     session and the next session opens a rewatch. With WATCHED pseudo-sessions
-    (:func:`jobs.core.statements.with_watched`: columns ``statement_id`` and
+    (:func:`jobs.core.rules.statements.with_watched`: columns ``statement_id`` and
     ``stated_rewatch``), a viewing finished by a statement carries its ``statement_id``
     and takes ``is_rewatch`` from it when stated.
 
@@ -335,7 +335,7 @@ def show_progress(
     """``show_progress`` rows: one per profile and series with an episode viewing.
 
     The next episode: after a finished newest viewing, its successor among the episodes
-    of ``dim_movies`` (:func:`jobs.core.episodes.next_episodes`: the next number in its
+    of ``dim_movies`` (:func:`jobs.core.rules.episodes.next_episodes`: the next number in its
     season, else episode 1 of the next season; NULL when the data has not seen it);
     after an unfinished one, that same episode.
     """
@@ -738,11 +738,11 @@ def sync_activity(
 ) -> None:
     """Recompute the viewing-activity rows of the profiles in ``scope`` (default every
     profile) from the fact and the statements; write only what changed (statement rules:
-    :mod:`jobs.core.statements`).
+    :mod:`jobs.core.rules.statements`).
 
     Args:
         fact: ``fact_watch_history`` (every profile; filtered here to the scope).
-        scope: the profiles to recompute (:func:`jobs.core.activity_scope.changed_profiles`);
+        scope: the profiles to recompute (:func:`jobs.core.activity.scope.changed_profiles`);
             the other profiles' rows are neither read nor written.
     """
     profiles = None if scope is None else scope.profiles
@@ -816,7 +816,7 @@ def read_statements(engine: DeltaEngine) -> DataFrame:
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
 
     spark = build_spark(JOB, cfg)
     report = build(get_engine(spark, cfg), args.as_of, cfg.activity, args.full_refresh)

@@ -1,14 +1,14 @@
 """Close abandoned playback sessions: open sessions whose player never sent END.
 
 A session is abandoned when it is *incomplete* by the one open-session rule
-(:func:`jobs.core.session_log.incomplete_session_sql`, which the data-quality
+(:func:`jobs.core.changelog.session.incomplete_session_sql`, which the data-quality
 completeness check uses too): still open (``ended_at IS NULL``), not a statement's
 one-event session, and its newest event older than ``abandoned_sessions.idle_hours``
 (conf/base.yaml, 4 h): the player crashed, the network dropped, the app was killed
 before it sent END. The job
 closes it with ``ended_at = last_event_at`` (its last event time) and
 ``end_reason = 'ABANDONED'``. It reads the current sessions
-(:func:`jobs.core.session_log.current_sessions`) and, like the ingest
+(:func:`jobs.core.changelog.session.current_sessions`) and, like the ingest
 (``resume.write_path``), appends one closing row per session to
 ``playback_session_change`` (``change_log``, the default: ``event_count`` 0, folded by
 the session rule) or merges into ``playback_session`` on ``session_id`` (``merge``).
@@ -34,12 +34,12 @@ import uuid
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.cli import UsageError, job_parser, run
-from jobs.core.config import Config
-from jobs.core.delta import DeltaEngine, MergeSpec, WriteResult
-from jobs.core.playback_state import as_change_rows
-from jobs.core.session_log import current_sessions, incomplete_sessions
-from jobs.core.tables import PLAYBACK_SESSION, PLAYBACK_SESSION_CHANGE
+from jobs.core.changelog.session import current_sessions, incomplete_sessions
+from jobs.core.rules.playback_state import as_change_rows
+from jobs.core.runtime.cli import UsageError, job_parser, run
+from jobs.core.runtime.config import Config
+from jobs.core.storage.delta import DeltaEngine, MergeSpec, WriteResult
+from jobs.core.tables.registry import PLAYBACK_SESSION, PLAYBACK_SESSION_CHANGE
 
 log = logging.getLogger("close_abandoned_sessions")
 
@@ -60,7 +60,7 @@ CLOSING = {
 
 
 def abandoned_sessions(sessions: DataFrame, idle_hours: float, now: dt.datetime) -> DataFrame:
-    """Sessions to close: incomplete at ``now`` (:func:`jobs.core.session_log.incomplete_sessions`).
+    """Sessions to close: incomplete at ``now`` (:func:`jobs.core.changelog.session.incomplete_sessions`).
 
     Args:
         sessions: ``playback_session`` rows (needs session_id, ended_at, last_event_at).
@@ -127,8 +127,8 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     idle = args.idle_hours if args.idle_hours is not None else cfg.abandoned_sessions.idle_hours
     if idle <= 0:
         raise UsageError("--idle-hours must be a positive number of hours")
-    from jobs.core.delta import get_engine
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
 
     spark = build_spark("close_abandoned_sessions", cfg)
     try:

@@ -1,11 +1,11 @@
 """Continue Watching on the command line: a profile's list from the current resume points.
 
 The resume points are ``resume_state`` with its pending change-log rows
-(:func:`jobs.core.resume_log.current_resume`).
+(:func:`jobs.core.changelog.resume.current_resume`).
 
 The list itself (which items, which episode, the 90-day window) is
-:func:`jobs.core.continue_watching.continue_watching`; this job resolves the profile and
-the as-of time (:mod:`jobs.core.as_of`: ``latest`` is the profile's newest resume point,
+:func:`jobs.core.rules.continue_watching_spark.continue_watching`; this job resolves the profile and
+the as-of time (:mod:`jobs.core.rules.as_of`: ``latest`` is the profile's newest resume point,
 read in UTC whatever the process's time zone) and prints a table or JSON lines.
 
 Usage::
@@ -24,12 +24,12 @@ import sys
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.as_of import collected_utc, newest, resolve_as_of
-from jobs.core.cli import job_parser, run
-from jobs.core.config import Config
-from jobs.core.continue_watching import OUTPUT_COLUMNS, continue_watching, explain_empty
-from jobs.core.profiles import resolve_profile
-from jobs.core.resume_log import current_resume
+from jobs.core.changelog.resume import current_resume
+from jobs.core.rules.as_of import collected_utc, newest, resolve_as_of
+from jobs.core.rules.continue_watching_spark import OUTPUT_COLUMNS, continue_watching, explain_empty
+from jobs.core.rules.profiles import resolve_profile
+from jobs.core.runtime.cli import job_parser, run
+from jobs.core.runtime.config import Config
 
 __all__ = ["OUTPUT_COLUMNS", "continue_watching", "format_table", "main", "resolve_profile"]
 
@@ -75,13 +75,13 @@ def format_table(rows: list[dict]) -> str:
 
 
 def empty_hint(resume: DataFrame, profile_id: int, as_of: dt.datetime, window_days: int) -> str:
-    """Why a profile's Continue Watching is empty: :func:`jobs.core.continue_watching.explain_empty`."""
+    """Why a profile's Continue Watching is empty: :func:`jobs.core.rules.continue_watching_spark.explain_empty`."""
     return explain_empty(resume, profile_id, as_of, window_days)
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
-    from jobs.core.delta import get_engine
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
 
     spark = build_spark("continue_watching", cfg)
     engine = get_engine(spark, cfg)

@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from jobs.core.as_of import collected_utc, newest, resolve_as_of
-from jobs.core.cli import UsageError, job_parser, run
-from jobs.core.config import Config
+from jobs.core.rules.as_of import collected_utc, newest, resolve_as_of
+from jobs.core.runtime.cli import UsageError, job_parser, run
+from jobs.core.runtime.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "samples" / "viewing-activity" / "household-ke.csv"
@@ -88,10 +88,10 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     from jobs import continue_watching as cw
     from jobs import import_viewing_activity as imp
     from jobs import ingest_playback_events as ingest
-    from jobs.core.delta import get_engine
-    from jobs.core.resume_log import current_resume
-    from jobs.core.spark import build_spark
-    from jobs.core.tables import TABLES
+    from jobs.core.changelog.resume import current_resume
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
+    from jobs.core.tables.registry import TABLES
 
     print(f"\n$ python -m jobs.import_viewing_activity {args.csv} --account {args.account}")
     report, viewings, runtimes = imp.import_files(

@@ -1,7 +1,7 @@
 """Right to erasure: delete one profile from every place of the lake that can hold it.
 
 The rule (the registry of places, how each is scrubbed, what time travel loses) is in
-:mod:`jobs.core.erasure`; the API's admin route ``DELETE /api/admin/profiles/{id}`` runs
+:mod:`jobs.core.privacy.erasure`; the API's admin route ``DELETE /api/admin/profiles/{id}`` runs
 the same function. Stop the streaming ingest first: erasure rewrites tables it writes.
 
 Usage::
@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import sys
 
-from jobs.core.cli import JobError, job_parser, run
+from jobs.core.runtime.cli import JobError, job_parser, run
 
 
 def _main(args, cfg) -> int:
-    from jobs.core.erasure import erase_profile
+    from jobs.core.privacy.erasure import erase_profile
 
     try:
         report = erase_profile(

@@ -23,10 +23,10 @@ import sys
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType
 
-from jobs.core.cli import UsageError, job_parser, run
-from jobs.core.ids import stable_id
 from jobs.core.recommend import catalog as cat
 from jobs.core.recommend.offline import evaluate, markdown_table
+from jobs.core.rules.ids import stable_id
+from jobs.core.runtime.cli import UsageError, job_parser, run
 
 log = logging.getLogger("evaluate_recommenders")
 _title_id = F.udf(lambda s: stable_id("title", s), LongType())
@@ -101,8 +101,8 @@ def performance_rows(spark, summary, version, dataset, today):
 
 def _main(args, cfg) -> int:
     s = cfg.recommend
-    from jobs.core.delta import MergeSpec, get_engine
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import MergeSpec, get_engine
 
     if args.households is not None and (args.households < 1 or not args.corpus):
         raise UsageError("--households N needs --corpus and N >= 1")

@@ -48,9 +48,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from jobs.core.cli import job_parser, run
-from jobs.core.config import Config
-from jobs.core.ids import session_uuid, stable_hex, stable_id
+from jobs.core.rules.ids import session_uuid, stable_hex, stable_id
+from jobs.core.runtime.cli import job_parser, run
+from jobs.core.runtime.config import Config
 
 log = logging.getLogger("generate_events")
 
@@ -512,8 +512,8 @@ def write_dimensions(tables_dir: str, rows: dict[str, list[dict]]) -> dict[str, 
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
-    from jobs.core.delta import arrow_schema
-    from jobs.core.tables import get_spec
+    from jobs.core.storage.delta import arrow_schema
+    from jobs.core.tables.registry import get_spec
 
     out = {}
     for name, data in rows.items():

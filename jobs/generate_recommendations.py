@@ -22,9 +22,9 @@ import sys
 
 from pyspark.sql import functions as F
 
-from jobs.core.cli import JobError, job_parser, run
-from jobs.core.ids import stable_id
 from jobs.core.recommend import ab, catalog, explanations, generate, lists, state
+from jobs.core.rules.ids import stable_id
+from jobs.core.runtime.cli import JobError, job_parser, run
 
 log = logging.getLogger("generate_recommendations")
 JOB = "generate_recommendations"
@@ -196,7 +196,7 @@ def _generate(engine, s, everything: bool, cached: list) -> dict:
 
 
 def _insert_only(on: str):
-    from jobs.core.delta import MergeSpec
+    from jobs.core.storage.delta import MergeSpec
 
     return MergeSpec(on=on, update={})
 
@@ -249,8 +249,8 @@ def _current_and_cache(engine, new, why, profiles, s, now):
 
 
 def _main(args, cfg) -> int:
-    from jobs.core.delta import get_engine
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
 
     spark = build_spark(JOB, cfg)
     report = generate_all(get_engine(spark, cfg), cfg.recommend, args.all)

@@ -1,7 +1,7 @@
 """Import Netflix viewing-activity exports into the landing zone as playback events.
 
 Each CSV row is one viewing. It becomes one playback session of synthetic events, in
-the landing contract (:data:`jobs.core.tables.LANDING_EVENT_SCHEMA`):
+the landing contract (:data:`jobs.core.tables.registry.LANDING_EVENT_SCHEMA`):
 
 * ``PLAY`` at Start Time, at position ``max(0, Bookmark - Duration)``;
 * ``HEARTBEAT`` every ``--heartbeat-sec`` seconds of playback (position advancing with
@@ -18,7 +18,7 @@ never reads a path twice); files are created readable by the group (the umask
 decides), so an ingest running as another user can read them.
 
 Import identity comes from the export's content, not from file names or cell text:
-each viewing's identity (:func:`jobs.core.netflix_export.viewing_identity`: profile,
+each viewing's identity (:func:`jobs.core.ingest.netflix_export.viewing_identity`: profile,
 start minute, title, duration, bookmark, device, and an ordinal for genuine
 same-minute twins) survives a spreadsheet re-save, and its ``session_id`` derives from
 it. The identity ledger (``importer.ledger_dir``, :class:`IdentityLedger`) records every
@@ -71,10 +71,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from jobs.core.cli import JobError, UsageError, job_parser, run
-from jobs.core.config import Config
-from jobs.core.ids import session_uuid, stable_hex, stable_id
-from jobs.core.netflix_export import (
+from jobs.core.ingest.netflix_export import (
     DATE_ORDERS,
     REQUIRED_COLUMNS,
     ExportFingerprint,
@@ -95,6 +92,9 @@ from jobs.core.netflix_export import (
     start_time_order,
     viewing_identity,
 )
+from jobs.core.rules.ids import session_uuid, stable_hex, stable_id
+from jobs.core.runtime.cli import JobError, UsageError, job_parser, run
+from jobs.core.runtime.config import Config
 
 log = logging.getLogger("import_viewing_activity")
 
@@ -1151,8 +1151,8 @@ def dimension_rows(
 
 def upsert_dimensions(spark, cfg: Config, rows: dict[str, list[tuple]]) -> dict[str, dict]:
     """Upsert the dimension rows into their Delta tables (merge on the key)."""
-    from jobs.core.delta import MergeSpec, get_engine
-    from jobs.core.tables import get_spec
+    from jobs.core.storage.delta import MergeSpec, get_engine
+    from jobs.core.tables.registry import get_spec
 
     engine = get_engine(spark, cfg)
     engine.create_all(list(rows))
@@ -1179,8 +1179,8 @@ def read_ledger(engine) -> list[tuple[str, str]]:
 
 def record_imports(engine, report: ImportReport, account: str, sources: list[str]) -> None:
     """Upsert this import's ``(fingerprint, account)`` rows into ``import_ledger``."""
-    from jobs.core.delta import MergeSpec
-    from jobs.core.tables import get_spec
+    from jobs.core.storage.delta import MergeSpec
+    from jobs.core.tables.registry import get_spec
 
     spec = get_spec(LEDGER_TABLE)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -1338,8 +1338,8 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     if args.no_dimensions:
         log.warning("--no-dimensions: the account label is not checked against import_ledger")
     else:
-        from jobs.core.delta import get_engine
-        from jobs.core.spark import build_spark
+        from jobs.core.runtime.spark import build_spark
+        from jobs.core.storage.delta import get_engine
 
         engine = get_engine(build_spark("import_viewing_activity", cfg), cfg)
         ledger = read_ledger(engine)

@@ -25,14 +25,14 @@ late. ``ingest.dedupe_watermark`` optionally adds Spark's stateful
 ``dropDuplicatesWithinWatermark`` on *arrival* time (docs/architecture.md).
 
 Operations (docs/operations.md, "When things go wrong"): one writer per checkpoint
-(:mod:`jobs.core.locks`); a checkpoint made for another landing dir is refused with the
-way out, ``--rebase-checkpoint`` or ``--reset-checkpoint`` (:mod:`jobs.core.checkpoints`);
-every target table must load before a micro-batch writes (:mod:`jobs.core.table_health`),
+(:mod:`jobs.core.storage.locks`); a checkpoint made for another landing dir is refused with the
+way out, ``--rebase-checkpoint`` or ``--reset-checkpoint`` (:mod:`jobs.core.storage.checkpoints`);
+every target table must load before a micro-batch writes (:mod:`jobs.core.storage.table_health`),
 and a data file missing from one is named with its table (:class:`TableFileMissingError`);
 a committed batch that a table lost (its damaged commit removed) is re-run from its landing
 or archived files at the next start (:func:`recover`);
 processed landing files are archived or deleted after their batch commits, and a file
-that vanished before its read is logged and counted (:mod:`jobs.core.landing`).
+that vanished before its read is logged and counted (:mod:`jobs.core.ingest.landing`).
 
 Usage::
 
@@ -62,24 +62,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
-from jobs.core import cli
-from jobs.core.change_logs import compact, compact_if_due
-from jobs.core.checkpoints import (
-    batch_files,
-    batch_sources,
-    batch_timestamp,
-    check_location,
-    committed_file_times,
-    last_committed_batch,
-    local_path,
-    rebase,
-    reset,
-)
-from jobs.core.cli import job_parser
-from jobs.core.config import Config, IngestSettings
-from jobs.core.delta import DeltaEngine, get_engine
-from jobs.core.errors import RunError
-from jobs.core.landing import (
+from jobs.core.changelog.compaction import compact, compact_if_due
+from jobs.core.ingest.landing import (
     SOURCE_OPTIONS,
     archive_dir,
     clean,
@@ -87,10 +71,7 @@ from jobs.core.landing import (
     purge_archive,
     vanished,
 )
-from jobs.core.locks import LOCK_NAME, writer_lock
-from jobs.core.playback_state import apply_events
-from jobs.core.spark import build_spark
-from jobs.core.stream_expectations import (
+from jobs.core.ingest.stream_expectations import (
     BatchCheck,
     breaks_drop_rule,
     check_batch,
@@ -102,8 +83,27 @@ from jobs.core.stream_expectations import (
     violations_from,
     write_stream_results,
 )
-from jobs.core.table_health import check_tables_files, check_tables_load
-from jobs.core.tables import (
+from jobs.core.rules.playback_state import apply_events
+from jobs.core.runtime import cli
+from jobs.core.runtime.cli import job_parser
+from jobs.core.runtime.config import Config, IngestSettings
+from jobs.core.runtime.errors import RunError
+from jobs.core.runtime.spark import build_spark
+from jobs.core.storage.checkpoints import (
+    batch_files,
+    batch_sources,
+    batch_timestamp,
+    check_location,
+    committed_file_times,
+    last_committed_batch,
+    local_path,
+    rebase,
+    reset,
+)
+from jobs.core.storage.delta import DeltaEngine, get_engine
+from jobs.core.storage.locks import LOCK_NAME, writer_lock
+from jobs.core.storage.table_health import check_tables_files, check_tables_load
+from jobs.core.tables.registry import (
     EVENT_TYPES,
     LANDING_EVENT_SCHEMA,
     PLAYBACK_EVENT,
@@ -147,7 +147,7 @@ def parse_landing_lines(lines: DataFrame) -> DataFrame:
 
     Returns:
         ``raw_record``, ``source_file``, every field of
-        :data:`jobs.core.tables.LANDING_EVENT_SCHEMA` and ``_corrupt_record`` (the raw
+        :data:`jobs.core.tables.registry.LANDING_EVENT_SCHEMA` and ``_corrupt_record`` (the raw
         line when it is not JSON or a field has the wrong type, else NULL). Times UTC.
     """
     parsed = F.from_json(
@@ -209,7 +209,7 @@ def validate(
 def statement_checks(settings: IngestSettings) -> list[Column]:
     """The landing contract's rules for the statement fields (one reason column each).
 
-    A field of :data:`jobs.core.tables.STATEMENT_FIELDS` on an event other than WATCHED /
+    A field of :data:`jobs.core.tables.registry.STATEMENT_FIELDS` on an event other than WATCHED /
     ABANDONED; an ABANDONED without ``progress_pct``; ``progress_pct`` outside 0-100,
     ``quality_rating`` outside 1-5, ``viewing_duration_sec`` outside 0 to
     ``ingest.max_position_sec``; free text (and each companion) over 2 000 characters
@@ -248,7 +248,7 @@ def keep_raw_for_quarantine(rules: list) -> Callable[[DataFrame], DataFrame]:
     """Set ``raw_record`` and ``source_file`` to NULL on rows that will be stored.
 
     Only quarantined rows need the raw line (validation rejects, and rows that break a
-    ``drop`` stream rule, see :func:`jobs.core.stream_expectations.breaks_drop_rule`);
+    ``drop`` stream rule, see :func:`jobs.core.ingest.stream_expectations.breaks_drop_rule`);
     ``playback_event`` stores the parsed fields. Dropping the ~400-byte line from the
     other rows before the stateful dedupe halves the bytes the micro-batch shuffles
     and caches (bench/README.md, ingest_throughput).
@@ -527,7 +527,7 @@ class BatchWriter:
 
         A file is cleaned only when its path and modification time are the ones the
         checkpoint's file-source log recorded (a later file under a processed name is
-        left in place and logged; see :func:`jobs.core.landing.clean`).
+        left in place and logged; see :func:`jobs.core.ingest.landing.clean`).
 
         Args:
             batch_id: only this batch's files (skipped unless it has committed); None:
@@ -739,7 +739,7 @@ def batch_frame(
 
     Args:
         files: ``{recorded URI: where the file is now}``; ``source_file`` is the URI.
-        timestamp_ms: the batch's planning time (:func:`jobs.core.checkpoints.batch_timestamp`,
+        timestamp_ms: the batch's planning time (:func:`jobs.core.storage.checkpoints.batch_timestamp`,
             ms since the epoch, UTC): ``arrived_at`` and the "event_time in the future"
             rule use it, so the rebuilt batch decides as the original did.
     """
@@ -977,7 +977,7 @@ def run(
     Takes the checkpoint's writer lock, checks the checkpoint (:func:`prepare_checkpoint`),
     purges archived landing files past ``ingest.landing_retention_days``, then streams;
     processed landing files are archived or deleted as their batches commit
-    (:mod:`jobs.core.landing`).
+    (:mod:`jobs.core.ingest.landing`).
 
     Args:
         spark: the session to use (default: one built here and stopped at the end).

@@ -24,12 +24,12 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.core.cli import job_parser, run
-from jobs.core.config import Config
-from jobs.core.delta import DeltaEngine, get_engine
-from jobs.core.incremental import sync_table
-from jobs.core.netflix_export import normalize_name
-from jobs.core.tables_star import CATALOG_TITLE
+from jobs.core.ingest.netflix_export import normalize_name
+from jobs.core.runtime.cli import job_parser, run
+from jobs.core.runtime.config import Config
+from jobs.core.storage.delta import DeltaEngine, get_engine
+from jobs.core.storage.incremental import sync_table
+from jobs.core.tables.star import CATALOG_TITLE
 
 log = logging.getLogger("load_catalog")
 
@@ -126,7 +126,7 @@ def load_catalog(engine: DeltaEngine, path: str) -> dict:
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
 
     spark = build_spark("load_catalog", cfg)
     report = load_catalog(get_engine(spark, cfg), args.csv or cfg.paths.catalog_csv)

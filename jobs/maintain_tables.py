@@ -1,7 +1,7 @@
 """Table maintenance: change-log compaction, OPTIMIZE (Z-order, compaction), resume_state TTL, VACUUM.
 
 * ``compact``: fold the change logs ``resume_state_change`` into ``resume_state`` and
-  ``playback_session_change`` into ``playback_session`` (:func:`jobs.core.change_logs.compact`;
+  ``playback_session_change`` into ``playback_session`` (:func:`jobs.core.changelog.compaction.compact`;
   safe to rerun and while the ingest appends). ``--only compact`` is the step to
   schedule every few minutes.
 * the tables in ``maintenance.zorder_tables``: OPTIMIZE with Z-order by their spec's
@@ -44,11 +44,11 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from jobs.core.change_logs import compact
-from jobs.core.cli import UsageError, job_parser, run
-from jobs.core.config import Config
-from jobs.core.delta import DeltaEngine, get_engine
-from jobs.core.tables import RESUME_STATE, RESUME_STATE_CHANGE, TABLES, get_spec
+from jobs.core.changelog.compaction import compact
+from jobs.core.runtime.cli import UsageError, job_parser, run
+from jobs.core.runtime.config import Config
+from jobs.core.storage.delta import DeltaEngine, get_engine
+from jobs.core.tables.registry import RESUME_STATE, RESUME_STATE_CHANGE, TABLES, get_spec
 
 log = logging.getLogger("maintain_tables")
 STEPS = ("compact", "optimize", "expire", "vacuum")
@@ -97,7 +97,7 @@ def optimize(engine: DeltaEngine, cfg: Config, tables: list[str]) -> dict[str, d
 
 
 def compact_logs(engine: DeltaEngine) -> dict[str, Any]:
-    """Fold both change logs into their tables (:func:`jobs.core.change_logs.compact`).
+    """Fold both change logs into their tables (:func:`jobs.core.changelog.compaction.compact`).
 
     Returns:
         ``{"resume_state": {...}, "playback_session": {...}}``: keys (or sessions) folded,
@@ -204,7 +204,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     unknown = sorted(set(args.table or []) - set(TABLES))
     if unknown:
         raise UsageError(f"unknown tables {unknown}; known: {sorted(TABLES)}")
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
 
     spark = build_spark("maintain_tables", cfg)
     engine = get_engine(spark, cfg)

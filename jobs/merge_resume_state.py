@@ -1,13 +1,13 @@
 """Batch rebuild or catch-up of ``resume_state`` from ``playback_event``.
 
 The same merge the streaming ingest runs per micro-batch
-(:func:`jobs.core.playback_state.resume_updates` and ``RESUME_MERGE``), over all stored
+(:func:`jobs.core.rules.playback_state.resume_updates` and ``RESUME_MERGE``), over all stored
 events or a ``dt`` range. Because resume points are ordered by ``(event_time,
 position_sec, session_id)``, merging in any order and any batching gives the table the
 stream gives.
 
 Afterwards the resume-state change log (rows the stream appended, ``resume.write_path:
-change_log``) is compacted into the table (:func:`jobs.core.resume_log.compact`): its
+change_log``) is compacted into the table (:func:`jobs.core.changelog.resume.compact`): its
 rows newer than what the rebuild or catch-up wrote stay current, and the log holds only
 rows newer than the table. Newest-wins makes the order of the two harmless.
 
@@ -29,11 +29,11 @@ import time
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.cli import job_parser, run
-from jobs.core.config import Config
-from jobs.core.delta import DeltaEngine, WriteResult, get_engine
-from jobs.core.playback_state import RESUME_MERGE, resume_updates
-from jobs.core.resume_log import compact
+from jobs.core.changelog.resume import compact
+from jobs.core.rules.playback_state import RESUME_MERGE, resume_updates
+from jobs.core.runtime.cli import job_parser, run
+from jobs.core.runtime.config import Config
+from jobs.core.storage.delta import DeltaEngine, WriteResult, get_engine
 
 log = logging.getLogger("merge_resume_state")
 
@@ -97,7 +97,7 @@ def _date(text: str) -> dt.date:
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
 
     start = time.monotonic()
     spark = build_spark("merge_resume_state", cfg)

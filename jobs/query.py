@@ -14,7 +14,7 @@ Usage::
     python -m jobs.query statistics            --profile "Profile 1" --period month --json
 
 Every table is also queryable by name in Spark SQL after
-:func:`jobs.core.sql_views.register_tables` (see ``docs/star_schema.md``).
+:func:`jobs.core.serving.sql_views.register_tables` (see ``docs/star_schema.md``).
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.as_of import newest, resolve_as_of
-from jobs.core.cli import add_job_arguments, run
-from jobs.core.config import Config
-from jobs.core.continue_watching import continue_watching, explain_empty
-from jobs.core.keys import UNKNOWN_KEY
-from jobs.core.profiles import resolve_profile
-from jobs.core.resume_log import current_resume
-from jobs.core.session_log import current_sessions
+from jobs.core.changelog.resume import current_resume
+from jobs.core.changelog.session import current_sessions
+from jobs.core.rules.as_of import newest, resolve_as_of
+from jobs.core.rules.continue_watching_spark import continue_watching, explain_empty
+from jobs.core.rules.keys import UNKNOWN_KEY
+from jobs.core.rules.profiles import resolve_profile
+from jobs.core.runtime.cli import add_job_arguments, run
+from jobs.core.runtime.config import Config
 
 PERIODS = ("week", "month", "year", "all")
 
@@ -368,8 +368,8 @@ def answer(engine, args: argparse.Namespace, profile_id: int) -> DataFrame:
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
-    from jobs.core.delta import get_engine
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
 
     spark = build_spark("query", cfg)
     engine = get_engine(spark, cfg)
@@ -397,7 +397,7 @@ def empty_continue_watching_hint(engine, args: argparse.Namespace, profile_id: i
 
     Resolves ``--as-of`` the way :func:`answer` did (``latest`` = the profile's newest
     resume point, None when it has none) and calls
-    :func:`jobs.core.continue_watching.explain_empty`.
+    :func:`jobs.core.rules.continue_watching_spark.explain_empty`.
     """
     resume = current_resume(engine)
     mine = resume.where(F.col("profile_id") == profile_id)

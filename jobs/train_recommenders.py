@@ -23,10 +23,10 @@ import sys
 
 from pyspark.sql import functions as F
 
-from jobs.core.cli import JobError, UsageError, job_parser, run
 from jobs.core.recommend import catalog as cat
 from jobs.core.recommend import interactions as ri
 from jobs.core.recommend import similarity as sim
+from jobs.core.runtime.cli import JobError, UsageError, job_parser, run
 
 log = logging.getLogger("train_recommenders")
 JOB = "train_recommenders"
@@ -165,8 +165,8 @@ def train(engine, s, as_of: str = "latest", catalog_path: str | None = None) -> 
 
 
 def _main(args, cfg) -> int:
-    from jobs.core.delta import get_engine
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
+    from jobs.core.storage.delta import get_engine
 
     _parse_as_of(args.as_of)  # a bad --as-of fails before Spark starts
     if args.catalog and not os.path.exists(args.catalog):

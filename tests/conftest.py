@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.core.config import Config, load_config
+from jobs.core.runtime.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
@@ -38,7 +38,7 @@ os.environ[ENGINE_VAR] = os.environ.get(ENGINE_VAR) or os.environ.get("DELTA_ENG
 @pytest.fixture(scope="session")
 def spark():
     """One local[2] SparkSession for the whole run (conf/test.yaml: UTC, 2 shuffle partitions, no UI)."""
-    from jobs.core.spark import build_spark
+    from jobs.core.runtime.spark import build_spark
 
     cfg = load_config("test", lake_root="/tmp/viewing-lakehouse-unused")
     session = build_spark("tests", cfg)
@@ -82,7 +82,7 @@ def engine_name(request, spark, monkeypatch) -> str:
     Skips the spark half, with the reason, where the delta-spark jars are not there.
     """
     if request.param == "spark":
-        from jobs.core.spark import delta_spark_available
+        from jobs.core.runtime.spark import delta_spark_available
 
         scenario = "tests/scenarios/" in request.node.nodeid
         if scenario and not spark_scenario_wanted(request.node.nodeid):
@@ -112,7 +112,7 @@ def cfg(tmp_path) -> Config:
 @pytest.fixture
 def engine(request, spark, cfg):
     """The engine of this test: ``engine_name``'s when the test has that dimension, else rust."""
-    from jobs.core.delta import get_engine
+    from jobs.core.storage.delta import get_engine
 
     if "engine_name" in request.fixturenames:
         request.getfixturevalue("engine_name")  # set the engine before choosing it
@@ -127,7 +127,7 @@ def crash_before(operation: str, table: str, call: int = 1) -> Iterator[dict[str
     on every engine: the write never starts, as when the process dies before the commit.
     Yields the call counter.
     """
-    from jobs.core.delta import add_write_hook
+    from jobs.core.storage.delta import add_write_hook
 
     calls = {"n": 0}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.core.tables import markdown
+from jobs.core.tables.registry import markdown
 from tests.conftest import ROOT
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from dq.custom_expectations.base import SqlRowsExpectation
-from jobs.core.session_log import incomplete_session_sql
+from jobs.core.changelog.session import incomplete_session_sql
 
 
 class ExpectNoStaleOpenSessions(SqlRowsExpectation):
     """No *incomplete* session: the open-session rule of ``jobs.close_abandoned_sessions``.
 
-    The rule is :func:`jobs.core.session_log.incomplete_session_sql` (open, not a
+    The rule is :func:`jobs.core.changelog.session.incomplete_session_sql` (open, not a
     statement's one-event session, no event for longer than the idle limit), the one the
     cleanup job closes sessions by; this check allows ``grace_hours`` more, the time
     until the next scheduled cleanup, so it fails only on a session the cleanup should

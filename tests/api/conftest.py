@@ -13,9 +13,9 @@ from deltalake import DeltaTable, write_deltalake
 
 from api.settings import load_api_settings
 from api.tokens import issue
-from jobs.core.config import load_config
-from jobs.core.delta import arrow_schema
-from jobs.core.tables import get_spec
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import arrow_schema
+from jobs.core.tables.registry import get_spec
 
 NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
 P, OTHER = 111111111, 222222222

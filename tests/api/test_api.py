@@ -8,7 +8,7 @@ import json
 from deltalake import DeltaTable
 
 from api.landing import landing_file
-from jobs.core.continue_watching_rule import Catalog, continue_watching_rows
+from jobs.core.rules.continue_watching import Catalog, continue_watching_rows
 from tests.api.conftest import NOW, OTHER, RESUME_ROWS, P, at, domain_event, resume, write
 
 CW = f"/api/profiles/{P}/continue-watching"
@@ -301,7 +301,7 @@ def test_the_in_memory_index_and_the_filtered_scan_answer_alike(make_client, aut
 
 
 def test_every_field_a_statement_writes_is_in_the_landing_contract(client, auth, cfg_of):
-    from jobs.core.tables import LANDING_EVENT_SCHEMA
+    from jobs.core.tables.registry import LANDING_EVENT_SCHEMA
 
     posts = [
         ("/api/viewing/movies/20/watched", {

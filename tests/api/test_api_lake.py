@@ -31,8 +31,8 @@ from api.app import create_app
 from api.routes_read import RESUME_COLUMNS, catalog
 from api.settings import load_api_settings
 from api.tokens import issue
-from jobs.core.config import load_config
-from jobs.core.continue_watching_rule import continue_watching_rows
+from jobs.core.rules.continue_watching import continue_watching_rows
+from jobs.core.runtime.config import load_config
 from tests.dq.sample_lake import build_sample_lake
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def profiles(cfg) -> dict[int, str]:
 
 def test_continue_watching_over_http_equals_the_spark_job(spark, sample_cfg):
     from jobs.continue_watching import continue_watching
-    from jobs.core.delta import get_engine
+    from jobs.core.storage.delta import get_engine
 
     engine = get_engine(spark, sample_cfg)
     resume = engine.read("resume_state")
@@ -197,7 +197,7 @@ def test_statements_over_real_uvicorn_reach_history_records_abandonments_and_com
 ):
     from jobs import build_star_schema, build_viewing_activity, erase_profile
     from jobs import ingest_playback_events as ingest
-    from jobs.core.delta import get_engine
+    from jobs.core.storage.delta import get_engine
 
     lake = tmp_path / "lake"
     cfg = copy_of(sample_cfg, lake, landing=False)

@@ -184,7 +184,7 @@ def test_the_rule_ignores_self_edges_and_takes_versions_from_the_whole_table():
 
 def test_spark_query_and_api_give_the_same_more_like_this(spark, reco, auth):
     from jobs.core.recommend.queries import more_like_this
-    from jobs.core.tables import get_spec
+    from jobs.core.tables.registry import get_spec
 
     edges = spark.createDataFrame(EDGES, get_spec("item_item_edge").schema)
     titles = spark.createDataFrame(

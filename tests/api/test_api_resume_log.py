@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from jobs.core.config import load_config
-from jobs.core.continue_watching import continue_watching
-from jobs.core.delta import get_engine
-from jobs.core.resume_log import compact, current_resume
+from jobs.core.changelog.resume import compact, current_resume
+from jobs.core.rules.continue_watching_spark import continue_watching
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import get_engine
 from tests.api.conftest import OTHER, P, at, resume, write
 
 CW = "/api/profiles/{}/continue-watching"

@@ -13,15 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from jobs.core.config import load_config
+from jobs.core.runtime.config import load_config
 from tests.api.conftest import P, at, build_mini_lake, resume, write
 
 
 @pytest.mark.slow
 def test_statements_for_unknown_runtime_keep_the_resume_point(spark, tmp_path, engine_name, auth):
     from jobs import ingest_playback_events as ingest
-    from jobs.core.delta import get_engine
-    from jobs.core.resume_log import current_resume
+    from jobs.core.changelog.resume import current_resume
+    from jobs.core.storage.delta import get_engine
 
     root = build_mini_lake(tmp_path / "lake")
     # a film of unknown runtime with a real resume point; episode 102 (runtime unknown) is
@@ -74,7 +74,7 @@ def test_resume_rule_of_statements_within_one_batch(spark):
     from chispa import assert_df_equality
     from pyspark.sql import types as T
 
-    from jobs.core.playback_state import resume_updates
+    from jobs.core.rules.playback_state import resume_updates
 
     t = dt.datetime
     schema = T.StructType(

@@ -21,8 +21,8 @@ from bench.resume_accuracy import (
     measure,
     read_export,
 )
-from jobs.core.config import load_config
-from jobs.core.delta import get_engine
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import get_engine
 from tests.conftest import SAMPLES
 
 KE = SAMPLES / "viewing-activity" / "household-ke.csv"

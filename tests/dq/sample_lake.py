@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from jobs.core.config import Config, load_config
+from jobs.core.runtime.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_CSV = ROOT / "data" / "samples" / "viewing-activity" / "household-ke.csv"
@@ -43,7 +43,7 @@ def build_sample_lake(spark, base: Path) -> Config:
     ingest.run(cfg, once=True, spark=spark)
     # the batch layer too, so the star-schema suites and the notebook see real rows
     from jobs import build_star_schema, build_viewing_activity
-    from jobs.core.delta import get_engine
+    from jobs.core.storage.delta import get_engine
     from jobs.load_catalog import load_catalog
 
     engine = get_engine(spark, cfg)

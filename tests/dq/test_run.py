@@ -54,7 +54,7 @@ def test_unknown_expectation_exits_2_before_spark(tmp_path, monkeypatch, capsys)
 
 
 def test_all_passes_then_a_duplicate_event_fails_and_is_named(spark, engine, lake, capsys):
-    from jobs.core.delta import get_engine
+    from jobs.core.storage.delta import get_engine
 
     engine = get_engine(spark, lake)
     assert main(args(lake, "--suite", "all"), spark=spark) == 0
@@ -112,7 +112,7 @@ def test_optional_suite_on_a_missing_table_is_skipped_with_a_warning(
 
 
 def _params():
-    from jobs.core.config import load_config
+    from jobs.core.runtime.config import load_config
 
     return load_config("test").dq_params()
 

@@ -17,8 +17,8 @@ import pytest
 from pyspark.sql import DataFrame
 
 from dq.run import Suite, available_suites, load_suite, select_suites
-from jobs.core.config import load_config
-from jobs.core.tables import TABLES, get_spec
+from jobs.core.runtime.config import load_config
+from jobs.core.tables.registry import TABLES, get_spec
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 H = dt.timedelta(hours=1)

@@ -23,13 +23,13 @@ from pyspark.sql.types import (
 )
 
 from jobs.build_star_schema import build, sync_marts
-from jobs.core.config import load_config
-from jobs.core.delta import MergeSpec, get_engine
-from jobs.core.keys import MAX_TS, MIN_TS
-from jobs.core.playback_state import apply_events
+from jobs.core.rules.keys import MAX_TS, MIN_TS
+from jobs.core.rules.playback_state import apply_events
+from jobs.core.runtime.config import load_config
 from jobs.core.star.fact import session_playback
-from jobs.core.tables import PLAYBACK_EVENT, get_spec
-from jobs.core.tables_star import MART_TABLES, STAR_TABLES
+from jobs.core.storage.delta import MergeSpec, get_engine
+from jobs.core.tables.registry import PLAYBACK_EVENT, get_spec
+from jobs.core.tables.star import MART_TABLES, STAR_TABLES
 
 UTC = dt.UTC
 P1, P2, ACC = 1, 2, 10
@@ -294,7 +294,7 @@ def test_marts_answer_their_questions(scenario, spark):
 @pytest.mark.slow
 def test_kenyan_export_end_to_end(spark, cfg, capsys):
     """Import, ingest and build the bundled export: watch time matches the export's."""
-    from jobs.core.tables import TABLES
+    from jobs.core.tables.registry import TABLES
     from jobs.import_viewing_activity import dimension_rows, import_files, upsert_dimensions
     from jobs.ingest_playback_events import run as ingest
     from jobs.load_catalog import load_catalog

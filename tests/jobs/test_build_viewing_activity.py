@@ -23,10 +23,10 @@ from pyspark.sql.types import (
 )
 
 from jobs.build_viewing_activity import build
-from jobs.core.config import load_config
-from jobs.core.delta import get_engine
-from jobs.core.tables import get_spec
-from jobs.core.tables_star import ACTIVITY_TABLES
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import get_engine
+from jobs.core.tables.registry import get_spec
+from jobs.core.tables.star import ACTIVITY_TABLES
 
 UTC = dt.UTC
 P = 1

@@ -25,9 +25,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from jobs.build_viewing_activity import build
-from jobs.core.table_spec import DELTA_RETENTION
-from jobs.core.tables import VIEWING_STATEMENT, get_spec
-from jobs.core.tables_star import ACTIVITY_TABLES
+from jobs.core.tables.registry import VIEWING_STATEMENT, get_spec
+from jobs.core.tables.spec import DELTA_RETENTION
+from jobs.core.tables.star import ACTIVITY_TABLES
 from tests.jobs.test_build_viewing_activity import F1, F2, MOVIES, A, B, movie, session, t
 from tests.jobs.test_build_viewing_activity_statements import statement
 

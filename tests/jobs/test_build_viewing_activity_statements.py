@@ -27,10 +27,10 @@ from pyspark.sql.types import (
 )
 
 from jobs.build_viewing_activity import build
-from jobs.core.config import load_config
-from jobs.core.delta import arrow_schema, get_engine
-from jobs.core.tables import VIEWING_STATEMENT, get_spec
-from jobs.core.tables_star import ACTIVITY_TABLES
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import arrow_schema, get_engine
+from jobs.core.tables.registry import VIEWING_STATEMENT, get_spec
+from jobs.core.tables.star import ACTIVITY_TABLES
 from tests.jobs.test_build_viewing_activity import AS_OF, F1, F2, FACTS, MOVIES, B, P, session, t
 
 OLD_ABANDONED_COLUMNS = 8  # profile_id .. progress_pct

@@ -9,11 +9,11 @@ from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from jobs.close_abandoned_sessions import abandoned_sessions, close_abandoned_sessions, main
-from jobs.core.config import load_config
-from jobs.core.delta import get_engine
-from jobs.core.playback_state import SESSION_MERGE, session_updates
-from jobs.core.session_log import CHANGE, current_sessions, incomplete_session_sql
-from jobs.core.tables import PLAYBACK_EVENT, PLAYBACK_SESSION
+from jobs.core.changelog.session import CHANGE, current_sessions, incomplete_session_sql
+from jobs.core.rules.playback_state import SESSION_MERGE, session_updates
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import get_engine
+from jobs.core.tables.registry import PLAYBACK_EVENT, PLAYBACK_SESSION
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)

@@ -8,7 +8,7 @@ from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from jobs.continue_watching import OUTPUT_COLUMNS, continue_watching, empty_hint, format_table
-from jobs.core.tables import EPISODE, RESUME_STATE, TITLE
+from jobs.core.tables.registry import EPISODE, RESUME_STATE, TITLE
 
 NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
 P = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobs import demo
-from jobs.core.cli import UsageError
+from jobs.core.runtime.cli import UsageError
 
 
 def fake_lake(root, tables):

@@ -29,9 +29,9 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from jobs.core.config import Config, load_config
-from jobs.core.ids import stable_id
-from jobs.core.netflix_export import normalize_name
+from jobs.core.ingest.netflix_export import normalize_name
+from jobs.core.rules.ids import stable_id
+from jobs.core.runtime.config import Config, load_config
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def _import(cfg: Config, spark, csv_path: Path) -> None:
 KILLED_IMPORT = """
 import os, sys
 from jobs import import_viewing_activity as imp
-from jobs.core.config import load_config
+from jobs.core.runtime.config import load_config
 cfg = load_config("test", lake_root=sys.argv[1])
 imp.import_files([sys.argv[2]], sys.argv[3], cfg.paths.landing_dir, cfg.paths.rejects_dir,
                  cfg.importer.heartbeat_sec, cfg.importer.events_per_file,
@@ -77,7 +77,7 @@ def build_lake(spark, root: Path, base: Path) -> Config:
     engine, on a copy of the shared sample lake (import, ingest, star schema, activity:
     :func:`tests.dq.sample_lake.build_sample_lake`, built once per test session)."""
     from jobs import build_interactions, generate_recommendations, train_recommenders
-    from jobs.core.delta import get_engine
+    from jobs.core.storage.delta import get_engine
     from tests.dq.sample_lake import build_sample_lake
 
     sample = build_sample_lake(spark, base)
@@ -122,7 +122,7 @@ def build_lake(spark, root: Path, base: Path) -> Config:
 @pytest.fixture(scope="module", params=["rust", "spark"])
 def lake(request, spark, tmp_path_factory) -> Config:
     if request.param == "spark":
-        from jobs.core.spark import delta_spark_available
+        from jobs.core.runtime.spark import delta_spark_available
 
         ok, why = delta_spark_available(spark)
         if not ok:

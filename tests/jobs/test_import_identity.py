@@ -24,8 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs import import_viewing_activity as imp
-from jobs.core import checkpoints, landing
-from jobs.core.netflix_export import ParseError, parse_start_time
+from jobs.core.ingest import landing
+from jobs.core.ingest.netflix_export import ParseError, parse_start_time
+from jobs.core.storage import checkpoints
 from tests.conftest import SAMPLES, SHARED_DATA
 
 HEADER = list(imp.EXPORT_COLUMNS)
@@ -361,7 +362,7 @@ def test_the_sweep_never_archives_a_new_file_under_a_processed_name(tmp_path, ca
     read.write_text('{"a":1}\n{"a":2}\n')
     later = dt.datetime.now().timestamp() + 5
     os.utime(read, (later, later))
-    with caplog.at_level(logging.WARNING, logger="jobs.core.landing"):
+    with caplog.at_level(logging.WARNING, logger="jobs.core.ingest.landing"):
         done = landing.clean(
             checkpoints.committed_file_times(cp), str(land), "archive", str(archive)
         )
@@ -375,8 +376,8 @@ def test_the_sweep_never_archives_a_new_file_under_a_processed_name(tmp_path, ca
 def test_item1_monthly_redownload_end_to_end_with_the_ingest(spark, tmp_path, capsys):
     """Issue 20 item 1: last month's export, ingest, this month's (superset), ingest."""
     from jobs import ingest_playback_events as ingest
-    from jobs.core.config import load_config
-    from jobs.core.delta import get_engine
+    from jobs.core.runtime.config import load_config
+    from jobs.core.storage.delta import get_engine
 
     lake = tmp_path / "lake"
     cfg = load_config("test", lake_root=str(lake))

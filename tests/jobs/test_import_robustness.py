@@ -115,7 +115,7 @@ def test_usage_mistakes_are_one_line_without_a_traceback(tmp_path, capsys, monke
     as_file.write_text("x")
     assert (
         imp.main([str(src), "--lake-root", str(as_file), "--no-dimensions"]) == 1
-    )  # a run failure like every job (jobs.core.cli: OSError -> 1)
+    )  # a run failure like every job (jobs.core.runtime.cli: OSError -> 1)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a file" in err[0]
     # a read-only lake root (simulated: the tests may run as root, who writes anywhere)
@@ -315,8 +315,8 @@ def test_cli_refuses_a_second_label_with_the_earlier_one_named(spark, tmp_path, 
     assert (again["events"], again["already_imported"], first["events"]) == (0, 374, 8054)
     assert imp.main([str(KE), "--account", "household-ke-2", "--force", *base]) == 0
     capsys.readouterr()
-    from jobs.core.config import load_config
-    from jobs.core.delta import get_engine
+    from jobs.core.runtime.config import load_config
+    from jobs.core.storage.delta import get_engine
 
     ledger = get_engine(spark, load_config("test", lake)).read("import_ledger")
     assert sorted(r.account_label for r in ledger.collect()) == ["household-ke", "household-ke-2"]

@@ -21,11 +21,12 @@ import pytest
 from chispa import assert_df_equality
 
 from jobs import ingest_playback_events as ingest
-from jobs.core import checkpoints, landing, locks
-from jobs.core.checkpoints import CheckpointRelocatedError
-from jobs.core.config import load_config
-from jobs.core.delta import get_engine
-from jobs.core.table_health import TableUnreadableError
+from jobs.core.ingest import landing
+from jobs.core.runtime.config import load_config
+from jobs.core.storage import checkpoints, locks
+from jobs.core.storage.checkpoints import CheckpointRelocatedError
+from jobs.core.storage.delta import get_engine
+from jobs.core.storage.table_health import TableUnreadableError
 from tests.conftest import ROOT
 from tests.jobs.test_ingest_playback_events import ev, land, tables
 
@@ -169,7 +170,7 @@ def test_purge_keeps_the_days_within_the_retention(tmp_path):
 
 
 def test_an_archive_dir_inside_the_landing_dir_is_a_config_error(tmp_path):
-    from jobs.core.config import ConfigError
+    from jobs.core.runtime.config import ConfigError
 
     cfg = config(tmp_path, landing_archive_dir="{lake_root}/landing/old")
     with pytest.raises(ConfigError, match="must be outside paths.landing_dir"):

@@ -13,9 +13,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs import ingest_playback_events as ingest
-from jobs.core.config import load_config
-from jobs.core.delta import get_engine
-from jobs.core.tables import STATEMENT_FIELDS
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import get_engine
+from jobs.core.tables.registry import STATEMENT_FIELDS
 from tests.conftest import crash_before
 
 UTC = dt.UTC
@@ -472,7 +472,7 @@ def test_drop_rules_quarantine_and_every_rule_is_counted_in_dq_result(spark, tmp
 
 
 def test_a_fail_rule_stops_the_query_before_anything_is_written(spark, tmp_path, monkeypatch):
-    from jobs.core.stream_expectations import Action, Rule
+    from jobs.core.ingest.stream_expectations import Action, Rule
 
     rules = [Rule("no_seek", "event_type <> 'SEEK'", Action.FAIL, "test rule")]
     monkeypatch.setattr(ingest, "load_rules", lambda env: rules)
@@ -493,7 +493,7 @@ def test_a_fail_rule_stops_the_query_before_anything_is_written(spark, tmp_path,
 
 
 def test_the_batch_log_shows_merge_counts_or_rows_appended(caplog):
-    from jobs.core.delta import WriteResult
+    from jobs.core.storage.delta import WriteResult
 
     merged = WriteResult(False, 4, {"rows_inserted": 3, "rows_updated": 5}, 0.4)
     appended = WriteResult(False, 9, {"rows_written": 120}, 0.1)

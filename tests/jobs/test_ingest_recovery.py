@@ -17,9 +17,9 @@ import pytest
 from chispa import assert_df_equality
 
 from jobs import ingest_playback_events as ingest
-from jobs.core.config import load_config
-from jobs.core.delta import TableFileMissingError, get_engine
-from jobs.core.table_health import TableUnreadableError
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import TableFileMissingError, get_engine
+from jobs.core.storage.table_health import TableUnreadableError
 from tests.jobs.test_ingest_playback_events import ev, land
 
 # three files, one micro-batch each: sessions spread over the batches, a duplicate and a

@@ -8,7 +8,7 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.core.tables import PLAYBACK_EVENT, RESUME_STATE, TABLES, get_spec
+from jobs.core.tables.registry import PLAYBACK_EVENT, RESUME_STATE, TABLES, get_spec
 from jobs.maintain_tables import expire_resume_state, optimize, ttl_reference, vacuum
 
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
@@ -89,9 +89,9 @@ def sample_lake_copy(spark, tmp_path_factory):
 def test_nightly_expiry_on_a_historical_export_keeps_continue_watching(
     spark, sample_lake_copy, capsys, monkeypatch
 ):
-    from jobs.core.continue_watching import continue_watching
-    from jobs.core.delta import get_engine
-    from jobs.core.resume_log import current_resume
+    from jobs.core.changelog.resume import current_resume
+    from jobs.core.rules.continue_watching_spark import continue_watching
+    from jobs.core.storage.delta import get_engine
     from jobs.maintain_tables import main
 
     cfg = sample_lake_copy

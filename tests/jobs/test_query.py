@@ -9,9 +9,9 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from jobs.core.delta import get_engine
-from jobs.core.sql_views import register_tables
-from jobs.core.tables import PLAYBACK_EVENT, get_spec
+from jobs.core.serving.sql_views import register_tables
+from jobs.core.storage.delta import get_engine
+from jobs.core.tables.registry import PLAYBACK_EVENT, get_spec
 from jobs.query import history, main, session_timeline, statistics, watch_time_per_title
 from tests.jobs.test_build_viewing_activity import FACTS, MOVIES, P
 
@@ -118,7 +118,7 @@ def test_tables_are_queryable_by_name_and_the_cli_prints_json(spark, cfg, tables
 
 def test_an_empty_continue_watching_answer_is_explained_like_the_job_does(spark, cfg, capsys):
     """``jobs.query continue-watching`` used to print "(no rows)" and nothing else."""
-    from jobs.core.tables import RESUME_STATE
+    from jobs.core.tables.registry import RESUME_STATE
 
     engine = get_engine(spark, cfg)
     engine.create_all()

@@ -6,11 +6,11 @@ import datetime as dt
 
 from chispa import assert_df_equality
 
-from jobs.core.playback_state import as_change_rows
-from jobs.core.resume_log import current_resume
-from jobs.core.session_log import current_sessions
-from jobs.core.sql_views import create_statements, register_tables
-from jobs.core.tables import PLAYBACK_SESSION, RESUME_STATE
+from jobs.core.changelog.resume import current_resume
+from jobs.core.changelog.session import current_sessions
+from jobs.core.rules.playback_state import as_change_rows
+from jobs.core.serving.sql_views import create_statements, register_tables
+from jobs.core.tables.registry import PLAYBACK_SESSION, RESUME_STATE
 
 T = dt.datetime(2024, 5, 30, 20, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)

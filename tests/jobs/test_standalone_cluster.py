@@ -23,8 +23,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import import_viewing_activity as imp
-from jobs.core.config import load_config
-from jobs.core.delta import SparkDeltaEngine
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import SparkDeltaEngine
 from jobs.load_catalog import load_catalog
 from tests.conftest import ROOT, SAMPLES
 

@@ -1,4 +1,4 @@
-"""Tests for jobs.core.netflix_export (pure Python, no Spark).
+"""Tests for jobs.core.ingest.netflix_export (pure Python, no Spark).
 
 The last group runs the parsers over every row of the four real Netflix exports in
 ../shared/data/viewing-activity beside the project (skipped when that folder is absent).
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.core.netflix_export import (
+from jobs.core.ingest.netflix_export import (
     DEVICE_TYPES,
     ExportFingerprint,
     ParsedTitle,

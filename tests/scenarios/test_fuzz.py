@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from jobs import import_viewing_activity as imp
 from jobs import ingest_playback_events as ingest
-from jobs.core.config import load_config
-from jobs.core.delta import get_engine
-from jobs.core.netflix_export import ParseError
+from jobs.core.ingest.netflix_export import ParseError
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import get_engine
 
 text = st.text(alphabet=string.printable + "áéíóúñ\u00a0ąę:()", max_size=40)
 times = st.one_of(

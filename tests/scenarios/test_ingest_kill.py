@@ -20,8 +20,8 @@ import pytest
 from chispa import assert_df_equality
 
 from jobs import ingest_playback_events as ingest
-from jobs.core.config import load_config
-from jobs.core.delta import get_engine
+from jobs.core.runtime.config import load_config
+from jobs.core.storage.delta import get_engine
 from jobs.generate_events import generate
 from tests.conftest import ROOT
 

@@ -19,8 +19,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType
 
-from jobs.core.ids import stable_id
-from jobs.core.netflix_export import normalize_name
+from jobs.core.ingest.netflix_export import normalize_name
+from jobs.core.rules.ids import stable_id
 
 # a lambda: Spark 4 tries to infer an Arrow UDF from the type hints of a named function
 # and warns on every job start when they are strings (``from __future__ import annotations``)

@@ -26,14 +26,14 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.core.ids import stable_id
-from jobs.core.netflix_export import (
+from jobs.core.ingest.netflix_export import (
     normalize_name,
     parse_country,
     parse_hms,
     parse_start_time,
     parse_title,
 )
+from jobs.core.rules.ids import stable_id
 
 VIEW_SCHEMA = StructType(
     [

@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from scipy import stats
 
-from jobs.core.config import EvaluationSettings
+from jobs.core.runtime.config import EvaluationSettings
 
 METRICS = ("precision@10", "recall@20", "ndcg@10")
 

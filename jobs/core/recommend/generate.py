@@ -11,9 +11,9 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.core.config import RecommendSettings
 from jobs.core.recommend import evaluation as ev
 from jobs.core.recommend import lists
+from jobs.core.runtime.config import RecommendSettings
 
 LIST_COLUMNS = (
     "profile_id",

@@ -17,7 +17,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.core.tables_reco import INTERACTION_TYPES
+from jobs.core.tables.reco import INTERACTION_TYPES
 
 # Weight of explicit feedback in the implicit confidence (a LIKE counts as a full view).
 FEEDBACK_WEIGHT = {"LIKE": 1.0, "SHARE": 1.0, "DISLIKE": -1.0}

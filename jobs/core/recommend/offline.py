@@ -17,9 +17,9 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.core.config import RecommendSettings
 from jobs.core.recommend import evaluation as ev
 from jobs.core.recommend import lists, similarity
+from jobs.core.runtime.config import RecommendSettings
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from jobs.core.recommend import ab, similar_titles
 from jobs.core.recommend.catalog import normalize_name
+from jobs.core.runtime.errors import TableNotFoundError
 
 QUERIES = ("home", "more-like-this", "ab-report")
 MODELS = ("item_cosine", "content_tfidf", "als")
@@ -182,8 +183,6 @@ def _profile(engine, profile: str, account: str | None) -> int:
 
 def run_query(args: argparse.Namespace, engine) -> int:
     """Answer a recommendation sub-command; prints a table or JSON lines. Returns the exit code."""
-    from jobs.core.delta import TableNotFoundError
-
     now = dt.datetime.now(dt.UTC)
     extra = None
     try:

@@ -32,7 +32,7 @@ from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.core.config import AlsSettings, ContentSettings, ItemCosineSettings
+from jobs.core.runtime.config import AlsSettings, ContentSettings, ItemCosineSettings
 
 
 def top_k(edges: DataFrame, src: str, k: int) -> DataFrame:

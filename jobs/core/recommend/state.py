@@ -10,7 +10,7 @@ import datetime as dt
 
 from pyspark.sql import functions as F
 
-from jobs.core.delta import DeltaEngine, MergeSpec
+from jobs.core.storage.delta import DeltaEngine, MergeSpec
 
 
 def read_marks(engine: DeltaEngine, job: str) -> dict[str, tuple[int, dt.datetime | None]]:

@@ -1,7 +1,7 @@
 """Dimension rows of the star schema: ``dim_users`` (SCD2), ``dim_movies``, ``dim_device``, ``dim_date``.
 
 Pure transforms (``DataFrame -> DataFrame``); ``jobs/build_star_schema.py`` reads the
-sources and writes the results. Surrogate keys and the unknown member: :mod:`jobs.core.keys`.
+sources and writes the results. Surrogate keys and the unknown member: :mod:`jobs.core.rules.keys`.
 
 * ``dim_users``: one version per profile and period; a change of ``country_code``,
   ``maturity_setting`` or ``subscription_plan`` closes the current version and opens a new
@@ -20,10 +20,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from jobs.core.delta import MergeSpec
-from jobs.core.keys import MAX_TS, MIN_TS, date_key, surrogate_key
-from jobs.core.netflix_export import normalize_name
-from jobs.core.tables import get_spec
+from jobs.core.ingest.netflix_export import normalize_name
+from jobs.core.rules.keys import MAX_TS, MIN_TS, date_key, surrogate_key
+from jobs.core.storage.delta import MergeSpec
+from jobs.core.tables.registry import get_spec
 
 # UN M49 continent of the ISO 3166 alpha-2 codes seen in the exports and their neighbours.
 REGIONS = {

@@ -4,7 +4,7 @@ Grain: one session (``session_id``). ``watch_seconds`` is playback time from eve
 not wall time: the sum, over consecutive events of a session, of the time from an event
 to the next one, counted when the first is not ``PAUSE``, ``END`` or ``ERROR``. For the
 importer's sessions that is END time - PLAY time, the export's Duration.
-``progress_pct`` and ``is_finished`` follow :mod:`jobs.core.watched` ("viewing
+``progress_pct`` and ``is_finished`` follow :mod:`jobs.core.rules.watched` ("viewing
 watched": ``activity.watched_pct`` / ``activity.end_tail_pct``).
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.core.config import ActivitySettings
-from jobs.core.keys import UNKNOWN_KEY, date_key
-from jobs.core.watched import finished, progress_pct
+from jobs.core.rules.keys import UNKNOWN_KEY, date_key
+from jobs.core.rules.watched import finished, progress_pct
+from jobs.core.runtime.config import ActivitySettings
 
 NOT_PLAYING = ("PAUSE", "END", "ERROR")
 

@@ -1,7 +1,7 @@
 """The marts of the star schema, each recomputed from the fact and ``dim_movies``.
 
 Small (one row per profile and item, day or country) and written through
-:func:`jobs.core.incremental.sync_table`, so only the rows that changed are committed.
+:func:`jobs.core.storage.incremental.sync_table`, so only the rows that changed are committed.
 Every mart but ``region_login`` is a function of one profile's fact rows, so an
 incremental build recomputes them for the profiles it names only
 (:data:`PER_PROFILE`, :func:`window_moved_profiles`). Days are UTC dates of session

@@ -17,8 +17,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.core.config import ConfigError, EvaluationSettings, load_config
 from jobs.core.recommend import ab, evaluation, interactions, lists
+from jobs.core.runtime.config import ConfigError, EvaluationSettings, load_config
 
 
 def _evaluation(**changes: float) -> EvaluationSettings:

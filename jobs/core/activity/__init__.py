@@ -1,0 +1,1 @@
+"""Viewing activity: the facts built from sessions and statements."""

@@ -1,0 +1,1 @@
+"""Change logs of the playback state: resume points and sessions, their compaction."""

@@ -1,0 +1,1 @@
+"""Ingest: Netflix export parsing, in-stream expectations, the landing zone."""

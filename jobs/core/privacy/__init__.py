@@ -1,0 +1,1 @@
+"""Privacy: the right to erasure."""

@@ -1,0 +1,1 @@
+"""Viewing-history rules: as-of time, progress, episodes, keys, ids, Continue Watching."""

@@ -1,0 +1,1 @@
+"""Runtime: configuration, the command-line skeleton, the SparkSession, logging, run errors."""

@@ -1,0 +1,1 @@
+"""Serving: how readers reach the tables (SQL names over Delta folders)."""

@@ -1,0 +1,1 @@
+"""Storage: the Delta engines, incremental builds, locks, checkpoints, table health."""

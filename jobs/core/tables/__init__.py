@@ -1,0 +1,1 @@
+"""Table specs: every Delta table declared once, per layer, and their SQL views."""
