@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 
 from jobs.core.changelog.resume import compact
 from jobs.core.rules.playback_state import RESUME_MERGE, resume_updates
-from jobs.core.runtime.cli import job_parser, run
+from jobs.core.runtime.cli import Job, job_parser, run_job
 from jobs.core.runtime.config import Config
 from jobs.core.storage.delta import DeltaEngine, WriteResult, get_engine
 
@@ -96,13 +96,10 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _run(args: argparse.Namespace, cfg: Config) -> int:
-    from jobs.core.runtime.spark import build_spark
-
+def _run(job: Job) -> int:
     start = time.monotonic()
-    spark = build_spark("merge_resume_state", cfg)
-    engine = get_engine(spark, cfg)
-    result = merge_resume_state(engine, cfg, args.from_dt, args.to_dt, args.rebuild)
+    args = job.args
+    result = merge_resume_state(job.engine, job.cfg, args.from_dt, args.to_dt, args.rebuild)
     log.info(
         "resume_state %s: %s at version %s in %.1fs",
         "rebuilt" if args.rebuild else "merged",
@@ -125,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         "--to-dt", type=_date, default=None, help="last event date (UTC), inclusive"
     )
     parser.add_argument("--rebuild", action="store_true", help="overwrite resume_state entirely")
-    return run(_run, parser, argv, usage_errors=(ValueError,))
+    return run_job(
+        "merge_resume_state", parser, _run, argv, engine=get_engine, usage_errors=(ValueError,)
+    )
 
 
 if __name__ == "__main__":

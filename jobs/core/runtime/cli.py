@@ -1,12 +1,20 @@
-"""The skeleton every job's ``main()`` shares: arguments, logging, config, exit codes.
+"""The skeleton every job's ``main()`` shares: arguments, logging, config, session, exit codes.
 
-A job writes its parser and a body ``fn(args, cfg) -> int | None``; :func:`run` does the
-rest the same way for every job::
+A job writes its parser and a body ``fn(job) -> dict | int | None``; :func:`run_job` does
+the rest the same way for every job: parse, log, load the config, build the SparkSession
+and the Delta engine on first use (:class:`Job`), print a returned report as one JSON line,
+and turn every error into one line and an exit code::
 
     def main(argv: list[str] | None = None) -> int:
         parser = job_parser("python -m jobs.load_catalog", "Load netflix_titles.csv ...")
         parser.add_argument("csv", nargs="?", default=None)
-        return run(_main, parser, argv)
+        return run_job("load_catalog", parser, _run, argv, engine=get_engine)
+
+    def _run(job: Job) -> dict:
+        return load(job.engine, job.args.csv)   # printed as one JSON line, exit 0
+
+:func:`run` is the same without the session (a body ``fn(args, cfg) -> int | None``), for
+commands that need no Spark.
 
 Exit codes and messages (one line on stderr, ``error: ...``, never a traceback unless
 ``--verbose``):
@@ -31,6 +39,8 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
+import json
 import logging
 import os
 import sys
@@ -39,9 +49,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from pyspark.sql import SparkSession
+
 from jobs.core.runtime.config import Config, ConfigError, add_env_argument, load_config
 from jobs.core.runtime.errors import RunError, TableNotFoundError
 from jobs.core.runtime.logs import setup_logging
+from jobs.core.runtime.spark import build_spark
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -225,3 +238,81 @@ def run(
         log.debug("job failed", exc_info=exc)
         print(f"error: {_message(exc, code)}", file=sys.stderr)
         return code
+
+
+EngineFactory = Callable[[SparkSession, Config], Any]
+
+
+class Job:
+    """One run of a job: its arguments and config, and its session and engine on first use.
+
+    Attributes:
+        name: the job's name (the Spark application name, ``merge_resume_state``).
+        args: the parsed command line.
+        cfg: the validated configuration of ``--env`` (with ``--lake-root``).
+    """
+
+    def __init__(
+        self, name: str, args: argparse.Namespace, cfg: Config, engine: EngineFactory | None
+    ) -> None:
+        """Keep the run's inputs; nothing is built until :attr:`spark` or :attr:`engine`."""
+        self.name = name
+        self.args = args
+        self.cfg = cfg
+        self._engine_factory = engine
+
+    @functools.cached_property
+    def spark(self) -> SparkSession:
+        """The run's SparkSession (:func:`~jobs.core.runtime.spark.build_spark`), built once."""
+        return build_spark(self.name, self.cfg)
+
+    @functools.cached_property
+    def engine(self) -> Any:
+        """The run's Delta engine over :attr:`spark`, built once.
+
+        Raises:
+            RuntimeError: the job did not pass ``engine=`` to :func:`run_job`.
+        """
+        if self._engine_factory is None:
+            raise RuntimeError(f"{self.name}: run_job(..., engine=get_engine) to use job.engine")
+        return self._engine_factory(self.spark, self.cfg)
+
+
+JobRunBody = Callable[[Job], "dict[str, Any] | int | None"]
+
+
+def run_job(
+    name: str,
+    parser: argparse.ArgumentParser,
+    body: JobRunBody,
+    argv: list[str] | None = None,
+    *,
+    engine: EngineFactory | None = None,
+    **options: Any,
+) -> int:
+    """The one runner of every job: :func:`run` plus the session, the engine and the report.
+
+    Args:
+        name: the job's name (Spark application name, log and report label).
+        parser: the job's parser (from :func:`job_parser`).
+        body: ``fn(job)``; a returned ``dict`` is printed as one JSON line on stdout
+            (dates and other values through ``str``) and means exit 0; an ``int`` is the
+            exit code; ``None`` is 0.
+        argv: command-line arguments (default ``sys.argv[1:]``).
+        engine: how to build the Delta engine from the session and config
+            (``jobs.core.storage.delta.get_engine``); jobs that write no table leave it out.
+        **options: ``usage_errors``, ``log_level``, ``lake_root``, ``overrides`` as for
+            :func:`run`.
+
+    Returns:
+        The exit code: 0 done, 1 run failed, 2 usage or configuration, 130 interrupted.
+    """
+
+    def _body(args: argparse.Namespace, cfg: Config) -> int:
+        out = body(Job(name, args, cfg, engine))
+        if isinstance(out, dict):
+            print(json.dumps(out, default=str))
+            return EXIT_OK
+        return out or EXIT_OK
+
+    return run(_body, parser, argv, **options)
