@@ -4,7 +4,7 @@
   (catalogue match, runtimes), ``dim_device``, ``dim_date``;
 * :mod:`~jobs.core.star.fact`: ``fact_watch_history`` (watch time from events, progress,
   finished);
-* :mod:`~jobs.core.star.marts`: the marts computed from the fact.
-
-``jobs/build_star_schema.py`` reads the tables, calls these and writes the results.
+* :mod:`~jobs.core.star.marts`: the marts computed from the fact;
+* :mod:`~jobs.core.star.build`: the build, which reads the tables, calls these and writes
+  the results (``python -m jobs.build_star_schema`` runs it).
 """

@@ -1,6 +1,6 @@
 """Dimension rows of the star schema: ``dim_users`` (SCD2), ``dim_movies``, ``dim_device``, ``dim_date``.
 
-Pure transforms (``DataFrame -> DataFrame``); ``jobs/build_star_schema.py`` reads the
+Pure transforms (``DataFrame -> DataFrame``); :mod:`jobs.core.star.build` reads the
 sources and writes the results. Surrogate keys and the unknown member: :mod:`jobs.core.rules.keys`.
 
 * ``dim_users``: one version per profile and period; a change of ``country_code``,
