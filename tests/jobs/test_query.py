@@ -9,10 +9,11 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
+from jobs.core.serving.queries import history, session_timeline, statistics, watch_time_per_title
 from jobs.core.serving.sql_views import register_tables
 from jobs.core.storage.delta import get_engine
 from jobs.core.tables.registry import PLAYBACK_EVENT, get_spec
-from jobs.query import history, main, session_timeline, statistics, watch_time_per_title
+from jobs.query import main
 from tests.jobs.test_build_viewing_activity import FACTS, MOVIES, P
 
 UTC = dt.UTC
