@@ -25,6 +25,7 @@ from api.lake import Snapshot, TableMissingError
 from api.routes_read import _limit, _lookup, _page
 from api.tokens import Principal
 from jobs.core.recommend.similar_titles import MODELS, more_like_this_rows, newest_versions
+from jobs.core.rules.as_of import to_utc
 
 router = APIRouter(prefix="/api")
 
@@ -108,10 +109,6 @@ def more_like_this(
     }
 
 
-def _utc(t: dt.datetime) -> dt.datetime:
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
-
-
 def _known_profiles(st: AppState) -> frozenset[int]:
     snap = st.lake.latest("profile")
     return snap.cached(
@@ -149,7 +146,7 @@ def recommendations(
     size = _limit(st, limit)
     current = _latest(st, "current_recommendations", GENERATE_HINT)
     now = dt.datetime.now(dt.UTC)
-    live = [r for r in current.rows(profile_id).to_pylist() if _utc(r["expires_at"]) > now]
+    live = [r for r in current.rows(profile_id).to_pylist() if to_utc(r["expires_at"]) > now]
     contexts = sorted({r["context"] for r in live})
     rows = [r for r in live if r["context"] == context]
     generated = max((r["generated_at"] for r in rows), default=None)

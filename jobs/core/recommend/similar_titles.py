@@ -21,6 +21,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from jobs.core.rules.as_of import to_utc
+
 MODELS = ("item_cosine", "content_tfidf", "als")
 # collaborative models fall back to the catalogue's content neighbours for a cold title
 FALLBACK = {"item_cosine": "content_tfidf", "als": "content_tfidf"}
@@ -31,7 +33,7 @@ _OLDEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 def _utc(t: dt.datetime | None) -> dt.datetime:
     if t is None:
         return _OLDEST
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
+    return to_utc(t)
 
 
 def newest_versions(versions: Iterable[Mapping[str, Any]]) -> dict[str, str]:

@@ -26,6 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from jobs.core.rules.as_of import to_utc
+
 OUTPUT_COLUMNS = [
     "rank",
     "profile_id",
@@ -131,10 +133,6 @@ def _progress(position: int | None, runtime: int | None) -> float | None:
     return _round_half_up(min(100.0, 100.0 * position / runtime))
 
 
-def _utc(t: dt.datetime) -> dt.datetime:
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-
-
 def continue_watching_rows(
     resume: Iterable[dict[str, Any]],
     catalog: Catalog,
@@ -160,14 +158,14 @@ def continue_watching_rows(
         None), ``last_update`` UTC, ``is_next_episode`` true when the row offers the
         episode after a finished one.
     """
-    as_of = _utc(as_of)
+    as_of = to_utc(as_of)
     since = as_of - dt.timedelta(days=window_days)
     latest: dict[int, dict[str, Any]] = {}
     for r in resume:
         t = r["last_update"]
         if t is None:
             continue
-        t = _utc(t)
+        t = to_utc(t)
         if not (since < t <= as_of):
             continue
         kept = latest.get(r["title_id"])
