@@ -9,7 +9,8 @@ stream gives.
 Afterwards the resume-state change log (rows the stream appended, ``resume.write_path:
 change_log``) is compacted into the table (:func:`jobs.core.changelog.resume.compact`): its
 rows newer than what the rebuild or catch-up wrote stay current, and the log holds only
-rows newer than the table. Newest-wins makes the order of the two harmless.
+rows newer than the table. Newest-wins makes the order of the two harmless. The code is
+:mod:`jobs.core.changelog.resume_merge`; this job parses the options and reports.
 
 Usage::
 
@@ -26,67 +27,11 @@ import logging
 import sys
 import time
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
-from jobs.core.changelog.resume import compact
-from jobs.core.rules.playback_state import RESUME_MERGE, resume_updates
+from jobs.core.changelog.resume_merge import merge_resume_state
 from jobs.core.runtime.cli import Job, job_parser, run_job
-from jobs.core.runtime.config import Config
-from jobs.core.storage.delta import DeltaEngine, WriteResult, get_engine
+from jobs.core.storage.delta import get_engine
 
 log = logging.getLogger("merge_resume_state")
-
-
-def events_in_range(
-    engine: DeltaEngine, from_dt: dt.date | None, to_dt: dt.date | None
-) -> DataFrame:
-    """``playback_event`` rows with ``from_dt <= dt <= to_dt`` (either bound optional).
-
-    Raises:
-        ValueError: ``from_dt`` is after ``to_dt``.
-    """
-    if from_dt and to_dt and from_dt > to_dt:
-        raise ValueError(f"--from-dt {from_dt} is after --to-dt {to_dt}")
-    events = engine.read("playback_event")
-    if from_dt:
-        events = events.where(F.col("dt") >= F.lit(from_dt))
-    if to_dt:
-        events = events.where(F.col("dt") <= F.lit(to_dt))
-    return events
-
-
-def merge_resume_state(
-    engine: DeltaEngine,
-    cfg: Config,
-    from_dt: dt.date | None = None,
-    to_dt: dt.date | None = None,
-    rebuild: bool = False,
-) -> WriteResult:
-    """Catch up (merge) or rebuild (overwrite) ``resume_state``, then compact its change log.
-
-    Args:
-        engine: the Delta engine.
-        cfg: configuration (``resume.finish_ratio``).
-        from_dt, to_dt: inclusive UTC date range of events to use (default: all).
-        rebuild: replace the whole table instead of merging; needs the full range.
-
-    Returns:
-        The merge's or overwrite's result (the compaction logs its own).
-
-    Raises:
-        ValueError: ``rebuild`` with a date range (it would drop resume points outside it).
-    """
-    if rebuild and (from_dt or to_dt):
-        raise ValueError("--rebuild replaces the whole table: do not combine it with a dt range")
-    engine.create_all(["resume_state"])
-    updates = resume_updates(events_in_range(engine, from_dt, to_dt), cfg.resume.finish_ratio)
-    if rebuild:
-        result = engine.overwrite("resume_state", updates)
-    else:
-        result = engine.merge("resume_state", updates, RESUME_MERGE)
-    compact(engine)
-    return result
 
 
 def _date(text: str) -> dt.date:
