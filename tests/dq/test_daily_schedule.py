@@ -14,16 +14,16 @@ from pyspark.sql import functions as F
 
 from dq.run import main as dq_main
 from dq.schedule.pipeline import DAILY
-from jobs import build_interactions, generate_recommendations, train_recommenders
+from jobs.core.recommend.build import build
+from jobs.core.recommend.generation import generate_all
+from jobs.core.recommend.training import train
 from tests.jobs.test_recommend_jobs import _lake
 
 # what each daily step runs, in-process (the CLIs would stop the shared session)
 RUN = {
-    "jobs.build_interactions": lambda engine, s: build_interactions.build(engine, s),
-    "jobs.train_recommenders": lambda engine, s: train_recommenders.train(engine, s, "latest"),
-    "jobs.generate_recommendations": lambda engine, s: generate_recommendations.generate_all(
-        engine, s
-    ),
+    "jobs.build_interactions": lambda engine, s: build(engine, s),
+    "jobs.train_recommenders": lambda engine, s: train(engine, s, "latest"),
+    "jobs.generate_recommendations": lambda engine, s: generate_all(engine, s),
 }
 
 

@@ -76,7 +76,9 @@ def build_lake(spark, root: Path, base: Path) -> Config:
     """The lake described in the module docstring; recommendations and DQ with the current
     engine, on a copy of the shared sample lake (import, ingest, star schema, activity:
     :func:`tests.dq.sample_lake.build_sample_lake`, built once per test session)."""
-    from jobs import build_interactions, generate_recommendations, train_recommenders
+    from jobs.core.recommend import build as build_interactions
+    from jobs.core.recommend import generation as generate_recommendations
+    from jobs.core.recommend import training as train_recommenders
     from jobs.core.storage.delta import get_engine
     from tests.dq.sample_lake import build_sample_lake
 

@@ -7,7 +7,9 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import build_interactions, generate_recommendations, train_recommenders
+from jobs.core.recommend.build import build
+from jobs.core.recommend.generation import generate_all
+from jobs.core.recommend.training import train
 
 T0 = dt.datetime(2024, 3, 1, 20, 0)
 # 6 profiles in two countries; titles 1..6 (3 and 4 co-viewed a lot), 7 a trailer
@@ -72,16 +74,16 @@ def _lake(spark, engine):
 def test_jobs_build_lists_with_explanations_and_rerun_does_nothing(spark, engine):
     _lake(spark, engine)
     s = engine.cfg.recommend
-    report = build_interactions.build(engine, s)
+    report = build(engine, s)
     assert not report.get("skipped")
     inter = engine.read("user_content_interaction")
     assert inter.count() == sum(len(v) for v in VIEWS.values())  # trailers are not interactions
-    assert build_interactions.build(engine, s) == {"skipped": True}
-    train_recommenders.train(engine, s, "latest")
+    assert build(engine, s) == {"skipped": True}
+    train(engine, s, "latest")
     edges = engine.read("item_item_edge")
     assert edges.where("model = 'item_cosine'").count() > 0
     assert edges.where("model = 'als'").count() > 0
-    out = generate_recommendations.generate_all(engine, s)
+    out = generate_all(engine, s)
     assert out["profiles"] == len(VIEWS)
     current = engine.read("current_recommendations").where("context = 'home'")
     # seen titles never on home
@@ -100,4 +102,4 @@ def test_jobs_build_lists_with_explanations_and_rerun_does_nothing(spark, engine
     )
     assert gaps.count() == 0
     # nothing new: no profile regenerated
-    assert generate_recommendations.generate_all(engine, s)["profiles"] == 0
+    assert generate_all(engine, s)["profiles"] == 0
