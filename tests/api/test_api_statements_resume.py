@@ -19,8 +19,8 @@ from tests.api.conftest import P, at, build_mini_lake, resume, write
 
 @pytest.mark.slow
 def test_statements_for_unknown_runtime_keep_the_resume_point(spark, tmp_path, engine_name, auth):
-    from jobs import ingest_playback_events as ingest
     from jobs.core.changelog.resume import current_resume
+    from jobs.core.ingest import query as ingest
     from jobs.core.storage.delta import get_engine
 
     root = build_mini_lake(tmp_path / "lake")

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 
-from jobs import ingest_playback_events as ingest
 from jobs.core.ingest import landing
+from jobs.core.ingest import query as ingest
+from jobs.core.ingest.batch_writer import BatchWriter
 from jobs.core.runtime.config import load_config
 from jobs.core.storage import checkpoints, locks
 from jobs.core.storage.checkpoints import CheckpointRelocatedError
@@ -184,14 +185,14 @@ def test_a_landing_file_that_vanishes_before_it_is_read_is_counted_not_fatal(
     land(cfg, "a.jsonl", FIRST)
     land(cfg, "b.jsonl", SECOND)
     land(cfg, "c.jsonl", [ev(session="s3", t="2024-06-01T12:00:00Z", etype="PLAY", pos=0)])
-    original = ingest.BatchWriter.__call__
+    original = BatchWriter.__call__
 
     def delete_then_write(self, batch, batch_id):
         # between Spark's listing (the batch's files are planned) and the read
         (Path(cfg.paths.landing_dir) / "b.jsonl").unlink(missing_ok=True)
         return original(self, batch, batch_id)
 
-    monkeypatch.setattr(ingest.BatchWriter, "__call__", delete_then_write)
+    monkeypatch.setattr(BatchWriter, "__call__", delete_then_write)
     totals = ingest.run(cfg, once=True, spark=spark)
     assert (totals["missing_files"], totals["written"]) == (1, 3)
     sessions = {r.session_id for r in get_engine(spark, cfg).read("playback_event").collect()}
@@ -223,7 +224,7 @@ def test_a_table_corrupted_while_the_ingest_runs_stops_the_batch_before_any_comm
     cfg = config(tmp_path, max_files_per_trigger=1)
     land(cfg, "a.jsonl", FIRST)
     land(cfg, "b.jsonl", [*SECOND, "{another bad line"])
-    original = ingest.BatchWriter.__call__
+    original = BatchWriter.__call__
 
     def corrupt_then_write(self, batch, batch_id):
         if batch_id == 1:
@@ -231,7 +232,7 @@ def test_a_table_corrupted_while_the_ingest_runs_stops_the_batch_before_any_comm
             tail.write_bytes(tail.read_bytes()[: tail.stat().st_size // 2])
         return original(self, batch, batch_id)
 
-    monkeypatch.setattr(ingest.BatchWriter, "__call__", corrupt_then_write)
+    monkeypatch.setattr(BatchWriter, "__call__", corrupt_then_write)
     with pytest.raises(TableUnreadableError, match="playback_event"):
         ingest.run(cfg, once=True, spark=spark)
     engine = get_engine(spark, cfg)

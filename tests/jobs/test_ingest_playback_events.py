@@ -12,7 +12,9 @@ from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import ingest_playback_events as ingest
+from jobs.core.ingest import query as ingest
+from jobs.core.ingest.batch_writer import log, log_batch
+from jobs.core.ingest.stream import parse_landing_lines, validate
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import get_engine
 from jobs.core.tables.registry import STATEMENT_FIELDS
@@ -101,13 +103,13 @@ def test_validate_gives_every_reason(spark):
     )
     df = df.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in STATEMENT_FIELDS])
     settings = load_config("test").ingest
-    out = df.transform(ingest.validate(settings, now=F.lit(NOW)))
+    out = df.transform(validate(settings, now=F.lit(NOW)))
     assert_column_equality(out, "reject_reason", "expected")
 
 
 # --- explicit statements (WATCHED / ABANDONED posted through the API) -----------------
 def _statement_frame(spark, rows):
-    """Valid landing rows with the statement fields given, for :func:`ingest.validate`."""
+    """Valid landing rows with the statement fields given, for :func:`validate`."""
     fields = {f.name: f for f in STATEMENT_FIELDS}
     schema = T.StructType(
         [
@@ -142,7 +144,7 @@ def test_validate_holds_statement_fields_to_the_contract(spark):
         ("PLAY", None, None, None, None, "bored", "statement fields on a non-statement event"),
         ("PLAY", [], None, None, None, None, "statement fields on a non-statement event"),
     ])  # fmt: skip
-    out = df.transform(ingest.validate(load_config("test").ingest, now=F.lit(NOW)))
+    out = df.transform(validate(load_config("test").ingest, now=F.lit(NOW)))
     assert_column_equality(out, "reject_reason", "expected")
 
 
@@ -241,11 +243,7 @@ def test_parse_keeps_the_raw_line_of_malformed_json_and_wrong_types(spark):
         ],
         "raw_record string, source_file string",
     )
-    out = (
-        lines.transform(ingest.parse_landing_lines)
-        .select("raw_record", "_corrupt_record")
-        .collect()
-    )
+    out = lines.transform(parse_landing_lines).select("raw_record", "_corrupt_record").collect()
     assert [r._corrupt_record is not None for r in out] == [True, True, False]
 
 
@@ -475,7 +473,7 @@ def test_a_fail_rule_stops_the_query_before_anything_is_written(spark, tmp_path,
     from jobs.core.ingest.stream_expectations import Action, Rule
 
     rules = [Rule("no_seek", "event_type <> 'SEEK'", Action.FAIL, "test rule")]
-    monkeypatch.setattr(ingest, "load_rules", lambda env: rules)
+    monkeypatch.setattr("jobs.core.ingest.batch_writer.load_rules", lambda env: rules)
     cfg = load_config("test", lake_root=str(tmp_path))
     land(
         cfg,
@@ -498,8 +496,8 @@ def test_the_batch_log_shows_merge_counts_or_rows_appended(caplog):
     merged = WriteResult(False, 4, {"rows_inserted": 3, "rows_updated": 5}, 0.4)
     appended = WriteResult(False, 9, {"rows_written": 120}, 0.1)
     counts = {"rows_in": 130, "quarantined": 2, "duplicates": 8, "written": 120}
-    with caplog.at_level("INFO", logger=ingest.log.name):
-        ingest.log_batch(
+    with caplog.at_level("INFO", logger=log.name):
+        log_batch(
             7,
             counts,
             WriteResult(False, 2, {}, 1.0),

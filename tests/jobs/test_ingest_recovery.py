@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 
-from jobs import ingest_playback_events as ingest
+from jobs.core.ingest import query as ingest
+from jobs.core.ingest.batch_writer import WRITES, BatchWriter
+from jobs.core.ingest.recovery import RecoveryError, locate_landing_file, missing_batches
+from jobs.core.ingest.table_writes import EMPTY_BATCHES, record_writes
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import TableFileMissingError, get_engine
 from jobs.core.storage.table_health import TableUnreadableError
@@ -121,7 +124,7 @@ def test_a_lost_batch_whose_landing_files_are_gone_is_refused_with_the_way_out(s
     os.remove(last_commit(cfg))  # the last batch's playback_event commit
 
     landing = Path(cfg.paths.landing_dir)
-    with pytest.raises(ingest.RecoveryError) as error:
+    with pytest.raises(RecoveryError) as error:
         ingest.run(cfg, once=True, spark=spark)
     message = str(error.value)
     assert "playback_event lost committed micro-batch 2" in message
@@ -147,14 +150,14 @@ def test_a_deleted_data_file_is_named_and_nothing_of_the_batch_is_committed(
     gone = _delete_a_data_file(cfg)
     land(cfg, "part-1.jsonl", BATCHES[1])
     engine = get_engine(spark, cfg)
-    versions = {t: engine.version(t) for t in ingest.WRITES}
+    versions = {t: engine.version(t) for t in WRITES}
 
     with pytest.raises(TableFileMissingError) as error:
         ingest.run(cfg, once=True, spark=spark)
     message = str(error.value)
     assert message.startswith("table playback_event at ") and gone in message
     assert "FSCK REPAIR TABLE" in message and "\n" not in message
-    assert {t: engine.version(t) for t in ingest.WRITES} == versions
+    assert {t: engine.version(t) for t in WRITES} == versions
 
 
 def test_a_data_file_deleted_while_the_ingest_runs_leaves_no_dq_rows_of_the_failed_batch(
@@ -163,7 +166,7 @@ def test_a_data_file_deleted_while_the_ingest_runs_leaves_no_dq_rows_of_the_fail
     cfg = config(tmp_path)
     for i, lines in enumerate(BATCHES[:2]):
         land(cfg, f"part-{i}.jsonl", lines)
-    original = ingest.BatchWriter.__call__
+    original = BatchWriter.__call__
     gone: list[str] = []
 
     def delete_then_write(self, batch, batch_id):
@@ -171,7 +174,7 @@ def test_a_data_file_deleted_while_the_ingest_runs_leaves_no_dq_rows_of_the_fail
             gone.append(_delete_a_data_file(cfg))
         return original(self, batch, batch_id)
 
-    monkeypatch.setattr(ingest.BatchWriter, "__call__", delete_then_write)
+    monkeypatch.setattr(BatchWriter, "__call__", delete_then_write)
     with pytest.raises(TableFileMissingError, match="table playback_event at .* data file"):
         ingest.run(cfg, once=True, spark=spark)
     engine = get_engine(spark, cfg)
@@ -220,23 +223,23 @@ def _checkpoint(tmp_path, committed: int) -> Path:
 
 def test_missing_batches_compares_each_tables_marker_with_the_committed_batches(tmp_path):
     cp = _checkpoint(tmp_path, committed=5)
-    ingest.record_writes(str(cp), 2, ["playback_event", "playback_event_quarantine"])
-    ingest.record_writes(str(cp), 4, ["playback_event", "playback_event_quarantine"])
-    ingest.record_writes(str(cp), 5, ["playback_event"])
+    record_writes(str(cp), 2, ["playback_event", "playback_event_quarantine"])
+    record_writes(str(cp), 4, ["playback_event", "playback_event_quarantine"])
+    record_writes(str(cp), 5, ["playback_event"])
     engine = _Engine({"playback_event": 3, "playback_event_quarantine": 2})
     # playback_event lost 4 and 5; the quarantine lost 4 (the only later batch that wrote it)
-    assert ingest.missing_batches(engine, _Writer(cp)) == {
+    assert missing_batches(engine, _Writer(cp)) == {
         4: ["playback_event", "playback_event_quarantine"],
         5: ["playback_event"],
     }
     whole = _Engine({"playback_event": 5, "playback_event_quarantine": 4})
-    assert ingest.missing_batches(whole, _Writer(cp)) == {}
+    assert missing_batches(whole, _Writer(cp)) == {}
 
 
 def test_a_batch_that_read_no_row_is_never_taken_for_a_lost_one(tmp_path):
     cp = _checkpoint(tmp_path, committed=3)
-    ingest.record_writes(str(cp), 3, [ingest.EMPTY_BATCHES])  # its only file vanished
-    assert ingest.missing_batches(_Engine({"playback_event": 2}), _Writer(cp)) == {}
+    record_writes(str(cp), 3, [EMPTY_BATCHES])  # its only file vanished
+    assert missing_batches(_Engine({"playback_event": 2}), _Writer(cp)) == {}
 
 
 def test_a_processed_landing_file_is_found_where_it_was_archived(tmp_path):
@@ -246,7 +249,7 @@ def test_a_processed_landing_file_is_found_where_it_was_archived(tmp_path):
     (archive / "2026-12-06" / "a.jsonl").write_text("old")
     (archive / "2026-12-07" / "a.jsonl.1").write_text("renamed")
     (archive / "2026-12-07" / "b [1].jsonl").write_text("b")
-    find = ingest.locate_landing_file
+    find = locate_landing_file
     assert find(str(landing / "a.jsonl"), str(archive)) == str(archive / "2026-12-06" / "a.jsonl")
     assert find(str(landing / "b [1].jsonl"), str(archive)) == str(
         archive / "2026-12-07" / "b [1].jsonl"
