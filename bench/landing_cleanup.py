@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 from jobs.core.ingest.landing import archive_dir
+from jobs.core.ingest.query import run as ingest
 from jobs.core.runtime.config import load_config
 from jobs.core.runtime.spark import build_spark
 from jobs.generate_events import generate
-from jobs.ingest_playback_events import run as ingest
 
 
 def main() -> None:

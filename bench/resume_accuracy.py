@@ -481,7 +481,7 @@ def measure(
         FileNotFoundError: ``csv_path`` does not exist.
         ValueError: ``heartbeat_sec`` or ``shuffle_files`` out of range.
     """
-    from jobs.ingest_playback_events import run
+    from jobs.core.ingest.query import run
 
     if not os.path.exists(csv_path):
         raise FileNotFoundError(f"{csv_path}: no such export file")

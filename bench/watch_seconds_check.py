@@ -30,11 +30,11 @@ from pyspark.sql import functions as F
 
 from jobs.build_star_schema import build
 from jobs.core.ingest.netflix_export import ParseError, parse_hms
+from jobs.core.ingest.query import run as ingest
 from jobs.core.runtime.config import load_config
 from jobs.core.runtime.spark import build_spark
 from jobs.core.storage.delta import get_engine
 from jobs.import_viewing_activity import dimension_rows, import_files, upsert_dimensions
-from jobs.ingest_playback_events import run as ingest
 
 
 def export_seconds(csv_path: str) -> int:

@@ -110,7 +110,7 @@ def _free_port() -> int:
 
 
 def test_post_watched_over_real_uvicorn_then_ingest_keeps_one_event(spark, sample_cfg, tmp_path):
-    from jobs import ingest_playback_events as ingest
+    from jobs.core.ingest import query as ingest
 
     cfg = copy_of(sample_cfg, tmp_path / "lake", landing=False)
     pid = next(iter(profiles(cfg)))
@@ -196,7 +196,7 @@ def test_statements_over_real_uvicorn_reach_history_records_abandonments_and_com
     spark, sample_cfg, tmp_path
 ):
     from jobs import build_star_schema, build_viewing_activity, erase_profile
-    from jobs import ingest_playback_events as ingest
+    from jobs.core.ingest import query as ingest
     from jobs.core.storage.delta import get_engine
 
     lake = tmp_path / "lake"

@@ -23,7 +23,7 @@ def build_sample_lake(spark, base: Path) -> Config:
     Built once: a ``.built`` marker makes later calls (same base) return at once.
     """
     from jobs import import_viewing_activity as imp
-    from jobs import ingest_playback_events as ingest
+    from jobs.core.ingest import query as ingest
 
     root = base / "sample_lake"
     cfg = load_config("test", lake_root=str(root))

@@ -17,10 +17,10 @@ from pyspark.sql import functions as F
 from jobs import build_star_schema, build_viewing_activity, query
 from jobs import continue_watching as cw
 from jobs import import_viewing_activity as imp
-from jobs import ingest_playback_events as ingest
+from jobs.core.changelog.resume_merge import merge_resume_state
+from jobs.core.ingest import query as ingest
 from jobs.core.serving.sql_views import register_tables
 from jobs.load_catalog import load_catalog
-from jobs.merge_resume_state import merge_resume_state
 from tests.conftest import SAMPLES
 
 ACCOUNT = "household-ke"

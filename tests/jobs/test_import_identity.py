@@ -375,7 +375,7 @@ def test_the_sweep_never_archives_a_new_file_under_a_processed_name(tmp_path, ca
 @pytest.mark.slow
 def test_item1_monthly_redownload_end_to_end_with_the_ingest(spark, tmp_path, capsys):
     """Issue 20 item 1: last month's export, ingest, this month's (superset), ingest."""
-    from jobs import ingest_playback_events as ingest
+    from jobs.core.ingest import query as ingest
     from jobs.core.runtime.config import load_config
     from jobs.core.storage.delta import get_engine
 

@@ -8,10 +8,10 @@ import pytest
 from chispa import assert_df_equality
 
 from jobs import import_viewing_activity as imp
-from jobs import ingest_playback_events as ingest
+from jobs.core.changelog.resume_merge import merge_resume_state
+from jobs.core.ingest import query as ingest
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import get_engine
-from jobs.merge_resume_state import merge_resume_state
 from tests.conftest import SAMPLES
 
 

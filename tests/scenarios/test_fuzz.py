@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs import import_viewing_activity as imp
-from jobs import ingest_playback_events as ingest
+from jobs.core.ingest import query as ingest
 from jobs.core.ingest.netflix_export import ParseError
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import get_engine

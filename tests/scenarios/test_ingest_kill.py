@@ -19,7 +19,7 @@ import sys
 import pytest
 from chispa import assert_df_equality
 
-from jobs import ingest_playback_events as ingest
+from jobs.core.ingest import query as ingest
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import get_engine
 from jobs.generate_events import generate

@@ -323,7 +323,7 @@ def test_the_ttl_expires_old_rows_from_both_tables(spark, tmp_path):
 
 
 def test_the_stream_appends_per_batch_compacts_every_n_and_at_the_end_of_once(spark, tmp_path):
-    from jobs import ingest_playback_events as ingest_job
+    from jobs.core.ingest import query as ingest_job
     from jobs.core.storage.delta import add_write_hook
     from tests.jobs.test_ingest_playback_events import _landing_for_crash_tests
 
