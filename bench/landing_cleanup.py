@@ -27,9 +27,9 @@ from pathlib import Path
 
 from jobs.core.ingest.landing import archive_dir
 from jobs.core.ingest.query import run as ingest
+from jobs.core.ingest.synthetic_events import generate
 from jobs.core.runtime.config import load_config
 from jobs.core.runtime.spark import build_spark
-from jobs.generate_events import generate
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 For each Netflix ``ViewingActivity.csv`` export given, in a fresh temporary lake:
 
-1. import it in-process with :func:`jobs.import_viewing_activity.import_files` (account
+1. import it in-process with :func:`jobs.core.ingest.export_import.import_files` (account
    label = file stem; the dimension upsert is skipped, the ingest does not need it);
 2. run the streaming ingest in-process, ``run(cfg, once=True, spark=spark)`` (one
    SparkSession for all files);
@@ -11,7 +11,7 @@ For each Netflix ``ViewingActivity.csv`` export given, in a fresh temporary lake
 
 Ground truth, per group of non-supplemental rows keyed ``(profile_id, content_key)``
 (``content_key`` = ``episode_id`` if any, else ``title_id``; both from the importer's
-own :func:`~jobs.import_viewing_activity.parse_row`, so keys match the table): the
+own :func:`~jobs.core.ingest.viewings.parse_row`, so keys match the table): the
 ``Latest Bookmark`` of the rows whose value is not ``Not latest view``. When several rows
 carry one, the value of the row with the latest Start Time wins; if several rows share
 that Start Time, any of their values counts as a match. Groups without any such row are
@@ -65,10 +65,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.core.ingest.export_import import Viewing, import_files, parse_row, with_ordinal
 from jobs.core.ingest.netflix_export import ParseError, parse_hms
 from jobs.core.runtime.config import Config, ConfigError, load_config
 from jobs.core.runtime.logs import setup_logging
-from jobs.import_viewing_activity import Viewing, import_files, parse_row, with_ordinal
 
 log = logging.getLogger("bench.resume_accuracy")
 
@@ -359,7 +359,7 @@ def read_resume_state(spark, cfg: Config) -> dict[GroupKey, ResumePoint]:
 # Shuffled arrival
 # ======================================================================================
 def count_events(viewings: Iterable[Viewing], heartbeat_sec: int) -> int:
-    """Events :func:`~jobs.import_viewing_activity.viewing_to_events` makes of ``viewings``.
+    """Events :func:`~jobs.core.ingest.viewings.viewing_to_events` makes of ``viewings``.
 
     A zero-length viewing has its END only; others PLAY, one HEARTBEAT per
     ``heartbeat_sec`` strictly inside the viewing, and END.

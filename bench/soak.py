@@ -467,7 +467,7 @@ def expected_events(feed: dict, work: Path) -> tuple[dict, int, list[str]]:
     Returns:
         ``({(session_id, event_time_us): profile_id}, malformed_lines, malformed_texts)``.
     """
-    from jobs.generate_events import generate
+    from jobs.core.ingest.synthetic_events import generate
 
     out = work / "regenerated"
     shutil.rmtree(out, ignore_errors=True)
@@ -953,7 +953,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _soak(args: argparse.Namespace, lake: Path) -> int:  # noqa: C901, PLR0912, PLR0915 (one story, in order)
-    from jobs.generate_events import dimension_rows, generate
+    from jobs.core.ingest.synthetic_events import dimension_rows, generate
 
     work, logs = lake / "_soak", lake / "_soak" / "logs"
     tl = Timeline()

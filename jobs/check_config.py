@@ -7,12 +7,9 @@ file and key when something is wrong.
 
 from __future__ import annotations
 
-from typing import Any
-
 import yaml
 
-from jobs.core.runtime.cli import job_parser, run
-from jobs.core.runtime.config import Config
+from jobs.core.runtime.cli import Job, job_parser, run_job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,11 +20,12 @@ def main(argv: list[str] | None = None) -> int:
         "the settings as YAML (exit 2 naming the file and key when something is wrong).",
     )
 
-    def show(args: Any, cfg: Config) -> int:
-        print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
-        return 0
+    return run_job("check_config", parser, _show, argv, log_level="WARNING")
 
-    return run(show, parser, argv, log_level="WARNING")
+
+def _show(job: Job) -> int:
+    print(yaml.safe_dump(job.cfg.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
 
 
 if __name__ == "__main__":

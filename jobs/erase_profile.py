@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import sys
 
-from jobs.core.runtime.cli import JobError, job_parser, run
+from jobs.core.privacy.erasure import erase_profile
+from jobs.core.runtime.cli import Job, JobError, job_parser, run_job
 
 
-def _main(args, cfg) -> int:
-    from jobs.core.privacy.erasure import erase_profile
-
+def _run(job: Job) -> int:
+    args, cfg = job.args, job.cfg
     try:
         report = erase_profile(
             cfg,
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="account label to derive profile ids of rejected rows with (repeatable)",
     )
-    return run(_main, parser, argv)
+    return run_job("erase_profile", parser, _run, argv)
 
 
 if __name__ == "__main__":

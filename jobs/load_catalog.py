@@ -3,7 +3,7 @@
 The catalogue enriches ``dim_movies`` (genres, release year, rating, film runtime,
 number of seasons) by normalized title; see :mod:`jobs.core.star.dimensions`. Rows are
 merged on ``show_id`` and only rows that differ are written, so reloading the same file
-commits nothing.
+commits nothing. The rules are in :mod:`jobs.core.ingest.catalog`.
 
 Usage::
 
@@ -13,133 +13,34 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
-import logging
-import re
 import sys
-import time
-from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
-
-from jobs.core.ingest.netflix_export import normalize_name
-from jobs.core.runtime.cli import job_parser, run
-from jobs.core.runtime.config import Config
-from jobs.core.storage.delta import DeltaEngine, get_engine
-from jobs.core.storage.incremental import sync_table
-from jobs.core.tables.star import CATALOG_TITLE
-
-log = logging.getLogger("load_catalog")
-
-CATALOG_COLUMNS = (
-    "show_id",
-    "type",
-    "title",
-    "director",
-    "cast",
-    "country",
-    "date_added",
-    "release_year",
-    "rating",
-    "duration",
-    "listed_in",
-    "description",
-)
+from jobs.core.ingest.catalog import load_catalog
+from jobs.core.runtime.cli import Job, job_parser, run_job
+from jobs.core.storage.delta import get_engine
 
 
-def parse_catalog_row(row: dict[str, str]) -> tuple:
-    """One ``netflix_titles.csv`` row as a ``catalog_title`` tuple.
-
-    ``duration`` ``'90 min'`` becomes ``runtime_sec`` 5400 (films); ``'3 Seasons'`` /
-    ``'1 Season'`` becomes ``number_of_seasons`` (shows). Empty strings become NULL.
-
-    Raises:
-        ValueError: ``show_id`` or ``title`` is empty.
-    """
-
-    def val(key: str) -> str | None:
-        v = (row.get(key) or "").strip()
-        return v or None
-
-    if not val("show_id") or not val("title"):
-        raise ValueError(f"catalogue row without show_id or title: {row!r}")
-    duration = val("duration") or ""
-    minutes = re.fullmatch(r"(\d+)\s*min", duration)
-    seasons = re.fullmatch(r"(\d+)\s*Seasons?", duration)
-    year = val("release_year")
-    return (
-        val("show_id"),
-        val("type"),
-        val("title"),
-        normalize_name(row["title"]),
-        val("director"),
-        val("country"),
-        val("date_added"),
-        int(year) if year and year.isdigit() else None,
-        val("rating"),
-        int(minutes.group(1)) * 60 if minutes else None,
-        int(seasons.group(1)) if seasons else None,
-        val("listed_in"),
-        val("description"),
-    )
-
-
-def read_catalog(spark: SparkSession, path: str) -> DataFrame:
-    """``catalog_title`` rows of one CSV (parsed in Python: quoted multi-line fields).
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: the CSV lacks the catalogue's columns.
-    """
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such catalogue file (netflix_titles.csv)")
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [
-            c
-            for c in ("show_id", "type", "title", "duration", "listed_in")
-            if c not in (reader.fieldnames or [])
-        ]
-        if missing:
-            raise ValueError(f"{path}: missing columns {missing}; expected {list(CATALOG_COLUMNS)}")
-        rows = [parse_catalog_row(r) for r in reader]
-    return spark.createDataFrame(rows, CATALOG_TITLE.schema)
-
-
-def load_catalog(engine: DeltaEngine, path: str) -> dict:
-    """Create ``catalog_title`` if needed and sync it with the CSV at ``path``.
-
-    Returns:
-        ``{"rows": n, "upserted": n, "deleted": 0, "version": v, "seconds": s}``.
-    """
-    start = time.monotonic()
-    engine.create(CATALOG_TITLE)
-    df = read_catalog(engine.spark, path).persist()
-    n = df.count()
-    result = sync_table(engine, "catalog_title", df, complete=False)
-    df.unpersist()
-    report = {"rows": n, **result, "seconds": round(time.monotonic() - start, 2)}
-    log.info("catalog_title: %s", json.dumps(report))
-    return report
-
-
-def _run(args: argparse.Namespace, cfg: Config) -> int:
-    from jobs.core.runtime.spark import build_spark
-
-    spark = build_spark("load_catalog", cfg)
-    report = load_catalog(get_engine(spark, cfg), args.csv or cfg.paths.catalog_csv)
+def _run(job: Job) -> int:
+    report = load_catalog(job.engine, job.args.csv or job.cfg.paths.catalog_csv)
     print(json.dumps(report))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.load_catalog`` (see the module docstring)."""
     parser = job_parser(
         "python -m jobs.load_catalog", "Load netflix_titles.csv into the catalog_title Delta table."
     )
     parser.add_argument("csv", nargs="?", default=None, help="default: paths.catalog_csv")
-    return run(_run, parser, argv, usage_errors=(FileNotFoundError, ValueError))
+    return run_job(
+        "load_catalog",
+        parser,
+        _run,
+        argv,
+        engine=get_engine,
+        usage_errors=(FileNotFoundError, ValueError),
+    )
 
 
 if __name__ == "__main__":

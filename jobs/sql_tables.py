@@ -7,33 +7,26 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from jobs.core.runtime.config import ConfigError, add_env_argument, load_config
+from jobs.core.runtime.cli import Job, JobError, job_parser, run_job
 from jobs.core.serving.sql_views import create_statements
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print the lake's ``CREATE TABLE`` statements (see :func:`create_statements`)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.core.tables.views",
-        description="Print CREATE TABLE ... USING DELTA LOCATION statements for every table "
+    parser = job_parser(
+        "python -m jobs.sql_tables",
+        "Print CREATE TABLE ... USING DELTA LOCATION statements for every table "
         "of the lake, for spark-sql -i FILE (needs the delta-spark jars).",
     )
-    add_env_argument(parser)
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.env, args.lake_root)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    statements = create_statements(cfg)
+    return run_job("sql_tables", parser, _run, argv, log_level="WARNING")
+
+
+def _run(job: Job) -> int:
+    statements = create_statements(job.cfg)
     if not statements:
-        print(
-            f"error: no Delta tables under {cfg.paths.tables_dir}; run a job first", file=sys.stderr
-        )
-        return 1
+        raise JobError(f"no Delta tables under {job.cfg.paths.tables_dir}; run a job first")
     print("\n".join(statements))
     return 0
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from jobs.generate_events import dimension_rows, generate, mean_utc_load, paced_rate, utc_load
+from jobs.core.ingest.synthetic_events import (
+    dimension_rows,
+    generate,
+    mean_utc_load,
+    paced_rate,
+    utc_load,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))

@@ -47,7 +47,7 @@ def profile_id(name: str) -> int:
 
 
 def _import(cfg: Config, spark, csv_path: Path) -> None:
-    from jobs import import_viewing_activity as imp
+    from jobs.core.ingest import export_import as imp
 
     _report, viewings, runtimes = imp.import_files(
         [str(csv_path)],
@@ -63,7 +63,7 @@ def _import(cfg: Config, spark, csv_path: Path) -> None:
 
 KILLED_IMPORT = """
 import os, sys
-from jobs import import_viewing_activity as imp
+from jobs.core.ingest import export_import as imp
 from jobs.core.runtime.config import load_config
 cfg = load_config("test", lake_root=sys.argv[1])
 imp.import_files([sys.argv[2]], sys.argv[3], cfg.paths.landing_dir, cfg.paths.rejects_dir,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jobs.generate_events import generate
+from jobs.core.ingest.synthetic_events import generate
 
 
 def digest(folder):

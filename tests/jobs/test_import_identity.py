@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs import import_viewing_activity as imp
+from jobs import import_viewing_activity as import_job
+from jobs.core.ingest import export_import as imp
 from jobs.core.ingest import landing
 from jobs.core.ingest.netflix_export import ParseError, parse_start_time
 from jobs.core.storage import checkpoints
@@ -315,7 +316,7 @@ def test_a_header_only_export_is_refused_with_one_clear_line(tmp_path, capsys):
     src = resave([], tmp_path / "ViewingActivity.csv")
     with pytest.raises(ParseError, match="header but no viewing rows"):
         imp.import_files([str(src)], "hh", str(tmp_path / "l"), str(tmp_path / "r"), 600, 5000)
-    code = imp.main([str(src), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"])
+    code = import_job.main([str(src), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("error:") and "download it again" in err[-1]
@@ -395,11 +396,11 @@ def test_item1_monthly_redownload_end_to_end_with_the_ingest(spark, tmp_path, ca
         [str(june)], "hh", str(tmp_path / "l"), str(tmp_path / "r"), 600, 5000
     )[0]
 
-    assert imp.main([str(may), *base]) == 0
+    assert import_job.main([str(may), *base]) == 0
     ingest.run(cfg, once=True, spark=spark)
-    assert imp.main([str(june), *base]) == 0
+    assert import_job.main([str(june), *base]) == 0
     ingest.run(cfg, once=True, spark=spark)
-    assert imp.main([str(june_resaved), *base]) == 0  # a re-save: nothing new, no file
+    assert import_job.main([str(june_resaved), *base]) == 0  # a re-save: nothing new, no file
     assert not list((lake / "landing").glob("*.jsonl"))  # every file read, then archived
     summaries = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert [s["sessions"] for s in summaries] == [208, 92, 0]

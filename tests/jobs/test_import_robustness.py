@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import import_viewing_activity as imp
+from jobs import import_viewing_activity as import_job
+from jobs.core.ingest import export_import as imp
 from tests.conftest import SAMPLES
 
 KE = SAMPLES / "viewing-activity" / "household-ke.csv"
@@ -94,27 +95,27 @@ def test_spreadsheet_encodings_and_separators_give_the_same_events(
 def test_a_file_without_the_export_columns_says_what_it_found(tmp_path, capsys):
     src = tmp_path / "notes.csv"
     src.write_text("Name|When|How long\nx|y|z\n", encoding="utf-8")
-    code = imp.main([str(src), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"])
+    code = import_job.main([str(src), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "Name|When|How long" in err[0] and "Start Time" in err[0] and "utf-8" in err[0]
     xlsx = tmp_path / "export.xlsx"
     xlsx.write_bytes(b"PK\x03\x04" + b"\0" * 100)
-    assert imp.main([str(xlsx), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"]) == 2
+    assert import_job.main([str(xlsx), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"]) == 2
     assert "save it as CSV" in capsys.readouterr().err
 
 
 def test_usage_mistakes_are_one_line_without_a_traceback(tmp_path, capsys, monkeypatch):
     src = write_export(tmp_path / "export.csv", ROWS)
     # a folder given as the CSV
-    assert imp.main([str(tmp_path), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"]) == 2
+    assert import_job.main([str(tmp_path), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a folder" in err[0] and "Traceback" not in err[0]
     # a lake root that is a file
     as_file = tmp_path / "lake-file"
     as_file.write_text("x")
     assert (
-        imp.main([str(src), "--lake-root", str(as_file), "--no-dimensions"]) == 1
+        import_job.main([str(src), "--lake-root", str(as_file), "--no-dimensions"]) == 1
     )  # a run failure like every job (jobs.core.runtime.cli: OSError -> 1)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a file" in err[0]
@@ -128,7 +129,7 @@ def test_usage_mistakes_are_one_line_without_a_traceback(tmp_path, capsys, monke
         "access",
         lambda p, mode: False if str(p).startswith(str(ro)) else real_access(p, mode),
     )
-    assert imp.main([str(src), "--lake-root", str(ro), "--no-dimensions"]) == 1
+    assert import_job.main([str(src), "--lake-root", str(ro), "--no-dimensions"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not writable" in err[0] and "--lake-root" in err[0]
     assert not list((ro / "landing").iterdir())
@@ -141,7 +142,7 @@ def test_a_really_read_only_lake_root_exits_1(tmp_path, capsys):
     ro.mkdir()
     ro.chmod(0o555)
     try:
-        assert imp.main([str(src), "--lake-root", str(ro), "--no-dimensions"]) == 1
+        assert import_job.main([str(src), "--lake-root", str(ro), "--no-dimensions"]) == 1
         assert "permission denied" in capsys.readouterr().err
     finally:
         ro.chmod(0o755)
@@ -176,7 +177,7 @@ def test_a_mostly_rejected_file_fails_loudly_and_publishes_nothing(tmp_path, cap
     rows = [row(**{"Start Time": f"{d}th January 2023"}) for d in range(1, 4)] + [row()]
     src = write_export(tmp_path / "odd.csv", rows)
     lake = tmp_path / "lake"
-    code = imp.main([str(src), "--lake-root", str(lake), "--no-dimensions"])
+    code = import_job.main([str(src), "--lake-root", str(lake), "--no-dimensions"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1
     assert "3 of 4 rows rejected" in err[0] and "line 2" in err[0] and "1th January 2023" in err[0]
@@ -297,23 +298,23 @@ def _resaved(src: Path, dst: Path) -> Path:
 def test_cli_refuses_a_second_label_with_the_earlier_one_named(spark, tmp_path, capsys):
     lake = str(tmp_path / "lake")
     base = ["--lake-root", lake, "--env", "test", "--quiet"]
-    assert imp.main([str(KE), "--account", "household-ke", *base]) == 0
+    assert import_job.main([str(KE), "--account", "household-ke", *base]) == 0
     first = json.loads(capsys.readouterr().out)
     landing = sorted(p.name for p in (tmp_path / "lake" / "landing").iterdir())
 
-    assert imp.main([str(KE), "--account", "household-ke-2", *base]) == 1
+    assert import_job.main([str(KE), "--account", "household-ke-2", *base]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'household-ke'" in err[0] and "--force" in err[0]
     assert sorted(p.name for p in (tmp_path / "lake" / "landing").iterdir()) == landing
 
     resaved = _resaved(KE, tmp_path / "ke-resaved.txt")  # the same viewings, re-saved
-    assert imp.main([str(resaved), "--account", "ke-again", *base]) == 1
+    assert import_job.main([str(resaved), "--account", "ke-again", *base]) == 1
     assert "'household-ke'" in capsys.readouterr().err
 
-    assert imp.main([str(KE), "--account", "household-ke", *base]) == 0  # same label: fine,
+    assert import_job.main([str(KE), "--account", "household-ke", *base]) == 0  # same label: fine,
     again = json.loads(capsys.readouterr().out)  # and nothing new (the identity ledger)
     assert (again["events"], again["already_imported"], first["events"]) == (0, 374, 8054)
-    assert imp.main([str(KE), "--account", "household-ke-2", "--force", *base]) == 0
+    assert import_job.main([str(KE), "--account", "household-ke-2", "--force", *base]) == 0
     capsys.readouterr()
     from jobs.core.runtime.config import load_config
     from jobs.core.storage.delta import get_engine

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import import_viewing_activity as imp
+from jobs import import_viewing_activity as import_job
+from jobs.core.ingest import export_import as imp
 from tests.conftest import SAMPLES
 
 KE = SAMPLES / "viewing-activity" / "household-ke.csv"
@@ -137,7 +138,7 @@ def test_the_real_sample_imports_without_rejects(tmp_path):
 
 
 def test_cli_reports_missing_files_with_exit_code_2(tmp_path, capsys):
-    code = imp.main([str(tmp_path / "nope.csv"), "--lake-root", str(tmp_path), "--no-dimensions"])
+    code = import_job.main([str(tmp_path / "nope.csv"), "--lake-root", str(tmp_path), "--no-dimensions"])
     assert code == 2
     assert "no such export file" in capsys.readouterr().err
 

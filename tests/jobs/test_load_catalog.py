@@ -6,10 +6,10 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
+from jobs.core.ingest.catalog import load_catalog, parse_catalog_row
 from jobs.core.star.dimensions import catalog_matches, match_report
 from jobs.core.storage.delta import get_engine
 from jobs.core.tables.registry import get_spec
-from jobs.load_catalog import load_catalog, parse_catalog_row
 from tests.conftest import SAMPLES
 
 ROW = {

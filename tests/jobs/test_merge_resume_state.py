@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from chispa import assert_df_equality
 
-from jobs import import_viewing_activity as imp
 from jobs.core.changelog.resume_merge import merge_resume_state
+from jobs.core.ingest import export_import as imp
 from jobs.core.ingest import query as ingest
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import get_engine

@@ -22,10 +22,10 @@ import pyspark
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import import_viewing_activity as imp
+from jobs.core.ingest import export_import as imp
+from jobs.core.ingest.catalog import load_catalog
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import SparkDeltaEngine
-from jobs.load_catalog import load_catalog
 from tests.conftest import ROOT, SAMPLES
 
 ACCOUNT = "household-ke"

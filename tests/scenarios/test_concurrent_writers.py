@@ -11,9 +11,9 @@ from chispa import assert_df_equality
 
 from jobs.core.changelog.resume_merge import merge_resume_state
 from jobs.core.ingest import query as ingest
+from jobs.core.ingest.synthetic_events import generate
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import get_engine
-from jobs.generate_events import generate
 from tests.conftest import ROOT
 
 

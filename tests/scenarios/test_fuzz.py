@@ -14,7 +14,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs import import_viewing_activity as imp
+from jobs.core.ingest import export_import as imp
 from jobs.core.ingest import query as ingest
 from jobs.core.ingest.netflix_export import ParseError
 from jobs.core.runtime.config import load_config
