@@ -27,6 +27,7 @@ import sys
 from pyspark.sql import DataFrame
 
 from jobs.core.recommend.queries import QUERIES, register_subcommands, run_query
+from jobs.core.rules.as_of import as_of_argument, parse_day
 from jobs.core.rules.profiles import resolve_profile
 from jobs.core.runtime.cli import Job, add_job_arguments, run_job
 from jobs.core.serving.queries import (
@@ -44,7 +45,7 @@ from jobs.core.storage.delta import DeltaEngine, get_engine
 
 
 def _date(text: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(text) if text else None
+    return parse_day(text) if text else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,10 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("continue-watching", "the Continue Watching row (from the current resume points)")
-    p.add_argument("--as-of", default=None, help="UTC ISO, 'now' (default) or 'latest'")
+    p.add_argument(
+        "--as-of", type=as_of_argument, default=None, help="UTC ISO, 'now' (default) or 'latest'"
+    )
     p.add_argument("--limit", type=int, default=None)
     p = add("session-timeline", "the profile's events of the last 7 days, oldest first")
-    p.add_argument("--as-of", default=None, help="UTC ISO, 'now' (default) or 'latest'")
+    p.add_argument(
+        "--as-of", type=as_of_argument, default=None, help="UTC ISO, 'now' (default) or 'latest'"
+    )
     p.add_argument("--days", type=int, default=None, help="default timeline_days (7)")
     p = add("watch-time-per-title", "watch time per film or series")
     p.add_argument("--limit", type=int, default=20)

@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 from jobs.core.recommend.training import train
-from jobs.core.rules.as_of import resolve_as_of
+from jobs.core.rules.as_of import as_of_argument  # a bad --as-of: exit 2 before Spark
 from jobs.core.runtime.cli import Job, UsageError, job_parser, run_job
 from jobs.core.storage.delta import get_engine
 
@@ -30,7 +30,10 @@ JOB = "train_recommenders"
 def _parser():
     p = job_parser(f"python -m jobs.{JOB}", __doc__.splitlines()[0])
     p.add_argument(
-        "--as-of", default="latest", help="'latest' (newest interaction) or UTC ISO time"
+        "--as-of",
+        type=as_of_argument,
+        default="latest",
+        help="'latest' (newest interaction) or UTC ISO time",
     )
     p.add_argument("--catalog", help="netflix_titles.csv when catalog_title is not loaded")
     return p
@@ -38,10 +41,6 @@ def _parser():
 
 def _run(job: Job) -> dict[str, Any]:
     args = job.args
-    try:
-        resolve_as_of(args.as_of)  # a bad --as-of fails before Spark starts
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     if args.catalog and not os.path.exists(args.catalog):
         raise UsageError(f"--catalog {args.catalog}: no such file; pass netflix_titles.csv")
     return train(job.engine, job.cfg.recommend, args.as_of, args.catalog)
