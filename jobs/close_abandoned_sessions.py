@@ -1,21 +1,9 @@
 """Close abandoned playback sessions: open sessions whose player never sent END.
 
-A session is abandoned when it is *incomplete* by the one open-session rule
-(:func:`jobs.core.changelog.session.incomplete_session_sql`, which the data-quality
-completeness check uses too): still open (``ended_at IS NULL``), not a statement's
-one-event session, and its newest event older than ``abandoned_sessions.idle_hours``
-(conf/base.yaml, 4 h): the player crashed, the network dropped, the app was killed
-before it sent END. The job
-closes it with ``ended_at = last_event_at`` (its last event time) and
-``end_reason = 'ABANDONED'``. It reads the current sessions
-(:func:`jobs.core.changelog.session.current_sessions`) and, like the ingest
-(``resume.write_path``), appends one closing row per session to
-``playback_session_change`` (``change_log``, the default: ``event_count`` 0, folded by
-the session rule) or merges into ``playback_session`` on ``session_id`` (``merge``).
-
-Safe to rerun: only sessions still open are closed, so a second run changes nothing.
-A late END that arrives afterwards still wins: the session rule keeps the greater
-``ended_at`` and the reason of the newest end.
+An open session with no event for ``abandoned_sessions.idle_hours`` (conf/base.yaml,
+4 h) is closed with ``ended_at`` = its last event time and ``end_reason = 'ABANDONED'``;
+safe to rerun, and a late END still wins. The rule and the write are
+:mod:`jobs.core.changelog.abandoned`; this job parses the options and reports.
 
 Usage::
 
@@ -25,130 +13,37 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import logging
 import sys
-import uuid
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
-from jobs.core.changelog.session import current_sessions, incomplete_sessions
-from jobs.core.rules.playback_state import as_change_rows
-from jobs.core.runtime.cli import UsageError, job_parser, run
-from jobs.core.runtime.config import Config
-from jobs.core.storage.delta import DeltaEngine, MergeSpec, WriteResult
-from jobs.core.tables.registry import PLAYBACK_SESSION, PLAYBACK_SESSION_CHANGE
+from jobs.core.changelog.abandoned import close_abandoned_sessions
+from jobs.core.rules.as_of import utc_argument
+from jobs.core.runtime.cli import Job, UsageError, job_parser, run_job
+from jobs.core.storage.delta import get_engine
 
 log = logging.getLogger("close_abandoned_sessions")
 
-END_REASON = "ABANDONED"
 
-CLOSE_MERGE = MergeSpec(
-    on="t.session_id = s.session_id",
-    update={"ended_at": "t.last_event_at", "end_reason": f"'{END_REASON}'"},
-    update_condition="t.ended_at IS NULL",
-    insert={},
-)
-# the closing row the change-log path appends (its other columns: the session's current row)
-CLOSING = {
-    "ended_at": "last_event_at",
-    "end_reason": f"'{END_REASON}'",
-    "event_count": "CAST(0 AS BIGINT)",
-}
-
-
-def abandoned_sessions(sessions: DataFrame, idle_hours: float, now: dt.datetime) -> DataFrame:
-    """Sessions to close: incomplete at ``now`` (:func:`jobs.core.changelog.session.incomplete_sessions`).
-
-    Args:
-        sessions: ``playback_session`` rows (needs session_id, ended_at, last_event_at).
-        idle_hours: hours without an event after which a session is abandoned (> 0).
-        now: reference time, UTC.
-
-    Returns:
-        ``session_id`` and ``last_event_at`` of each session to close.
-
-    Raises:
-        ValueError: ``idle_hours`` is not positive.
-    """
-    return incomplete_sessions(sessions, idle_hours, now).select("session_id", "last_event_at")
-
-
-def close_abandoned_sessions(
-    engine: DeltaEngine, idle_hours: float, now: dt.datetime | None = None, dry_run: bool = False
-) -> tuple[int, WriteResult | None]:
-    """Close every abandoned session of ``playback_session``.
-
-    Args:
-        engine: Delta engine of the lake.
-        idle_hours: see :func:`abandoned_sessions`.
-        now: reference time (default: now, UTC).
-        dry_run: only count, write nothing.
-
-    Returns:
-        ``(sessions found, WriteResult or None when nothing was written)``.
-
-    Raises:
-        TableNotFoundError: ``playback_session`` does not exist yet (run the ingest).
-    """
-    now = now or dt.datetime.now(dt.UTC)
-    sessions = current_sessions(engine)
-    found = abandoned_sessions(sessions, idle_hours, now).persist()
-    try:
-        n = found.count()
-        if n == 0 or dry_run:
-            return n, None
-        if engine.cfg.resume.write_path == "merge":
-            return n, engine.merge("playback_session", found, CLOSE_MERGE)
-        closing = sessions.join(found.select("session_id"), "session_id", "left_semi").select(
-            *(c for c in PLAYBACK_SESSION.columns if c not in CLOSING),
-            *(F.expr(expr).alias(c) for c, expr in CLOSING.items()),
-        )
-        change_id = f"close_abandoned:{now.isoformat()}:{uuid.uuid4()}"
-        engine.create_all([PLAYBACK_SESSION_CHANGE.name])  # a lake from before the change log
-        return n, engine.append(PLAYBACK_SESSION_CHANGE.name, as_change_rows(closing, change_id))
-    finally:
-        found.unpersist()
-
-
-def _utc(text: str) -> dt.datetime:
-    try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected ISO-8601, e.g. 2024-05-01T12:00:00Z"
-        ) from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
-def _run(args: argparse.Namespace, cfg: Config) -> int:
-    idle = args.idle_hours if args.idle_hours is not None else cfg.abandoned_sessions.idle_hours
+def _run(job: Job) -> int:
+    args = job.args
+    idle = args.idle_hours if args.idle_hours is not None else job.cfg.abandoned_sessions.idle_hours
     if idle <= 0:
         raise UsageError("--idle-hours must be a positive number of hours")
-    from jobs.core.runtime.spark import build_spark
-    from jobs.core.storage.delta import get_engine
-
-    spark = build_spark("close_abandoned_sessions", cfg)
-    try:
-        engine = get_engine(spark, cfg)
-        n, result = close_abandoned_sessions(engine, idle, args.now, args.dry_run)
-        verb = "would close" if args.dry_run else "closed"
-        log.info(
-            "%s %d abandoned sessions (idle > %s h)%s",
-            verb,
-            n,
-            idle,
-            f"; {result.metrics}" if result else "",
-        )
-        print(f"{verb} {n} abandoned sessions (no event for more than {idle:g} h)")
-    finally:
-        spark.stop()
+    n, result = close_abandoned_sessions(job.engine, idle, args.now, args.dry_run)
+    verb = "would close" if args.dry_run else "closed"
+    log.info(
+        "%s %d abandoned sessions (idle > %s h)%s",
+        verb,
+        n,
+        idle,
+        f"; {result.metrics}" if result else "",
+    )
+    print(f"{verb} {n} abandoned sessions (no event for more than {idle:g} h)")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.close_abandoned_sessions``: the exit code (0 done, 2 usage)."""
     parser = job_parser(
         "python -m jobs.close_abandoned_sessions",
         "Close open playback sessions with no event for N hours: ended_at = last "
@@ -161,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         help="hours without an event (default: abandoned_sessions.idle_hours in conf/base.yaml)",
     )
     parser.add_argument(
-        "--now", type=_utc, default=None, help="reference time, ISO-8601 UTC (default: now)"
+        "--now", type=utc_argument, default=None, help="reference time, ISO-8601 UTC (default: now)"
     )
     parser.add_argument("--dry-run", action="store_true", help="count the sessions, change nothing")
-    return run(_run, parser, argv)
+    return run_job("close_abandoned_sessions", parser, _run, argv, engine=get_engine)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
-from jobs.close_abandoned_sessions import abandoned_sessions, close_abandoned_sessions, main
+from jobs.close_abandoned_sessions import main
+from jobs.core.changelog.abandoned import abandoned_sessions, close_abandoned_sessions
 from jobs.core.changelog.session import CHANGE, current_sessions, incomplete_session_sql
 from jobs.core.rules.playback_state import SESSION_MERGE, session_updates
 from jobs.core.runtime.config import load_config

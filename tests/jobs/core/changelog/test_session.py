@@ -16,7 +16,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs.close_abandoned_sessions import close_abandoned_sessions
+from jobs.core.changelog.abandoned import close_abandoned_sessions
 from jobs.core.changelog.session import CHANGE, compact, current_sessions, fold_sessions
 from jobs.core.tables.registry import PLAYBACK_SESSION
 from tests.conftest import crash_before
