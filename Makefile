@@ -18,6 +18,11 @@ endif
 endif
 endif
 
+# the suite on TEST_WORKERS processes (pytest-xdist), one SparkSession each; a module (its
+# shared lakes) stays on one worker and the longest scenarios start first (tests/conftest.py)
+TEST_WORKERS ?= 2
+XDIST      := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+
 .DEFAULT_GOAL := help
 .PHONY: help venv check-java demo serve recommend test test-fast lint typecheck format bench-resume soak dq notebook clean
 
@@ -48,11 +53,11 @@ recommend: venv ## recommendations on the demo lake (after make demo): home row 
 	$(PY) -m jobs.query home --profile "Profile 1" --account household-ke --lake-root $(DEMO_ROOT)
 	$(PY) -m jobs.query more-like-this --title "$(MLT_TITLE)" --model item_cosine --lake-root $(DEMO_ROOT)
 
-test: check-java venv ## run the test suite (prints the 15 slowest tests at the end)
-	$(PY) -m pytest
+test: check-java venv ## the whole suite, both engines, on 2 pytest-xdist workers (TEST_WORKERS=1: one process)
+	$(PY) -m pytest $(XDIST)
 
-test-fast: venv ## the tests without the end-to-end runs over real exports
-	$(PY) -m pytest -m "not slow"
+test-fast: venv ## rules and contract tests on delta-rs: -m "not slow" --engines rust (no end-to-end runs)
+	$(PY) -m pytest -m "not slow" --engines rust $(XDIST)
 
 lint: venv ## ruff lint (style, imports, docstrings of jobs/core, complexity) and format check
 	$(VENV)/bin/ruff check jobs dq api tests bench
