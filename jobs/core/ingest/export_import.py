@@ -88,7 +88,7 @@ from jobs.core.ingest.netflix_export import (
     normalize_name,
     start_time_order,
 )
-from jobs.core.ingest.staging import StagedLanding, dumps, file_mode, write_jsonl_atomic
+from jobs.core.ingest.staging import StagedLanding, dumps, file_mode
 from jobs.core.ingest.viewing_dimensions import (
     DimensionCollector,
     dimension_rows,
@@ -139,7 +139,6 @@ __all__ = [
     "viewing_to_events",
     "viewing_to_lines",
     "with_ordinal",
-    "write_jsonl_atomic",
 ]
 
 log = logging.getLogger("import_viewing_activity")

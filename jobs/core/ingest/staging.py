@@ -2,8 +2,8 @@
 
 The importer's file primitives: JSON Lines text as the ingest reads it, the file mode
 ``open()`` gives under the process umask (so an ingest running as another user of the
-group can read the files), an atomic JSON Lines writer, and :class:`StagedLanding`, the
-landing files of one import held under hidden names until every file of it is checked.
+group can read the files), and :class:`StagedLanding`, the landing files of one import
+held under hidden names until every file of it is checked.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -27,34 +25,6 @@ def file_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
-
-
-def write_jsonl_atomic(path: Path, records: Iterable[dict]) -> int:
-    """Write ``records`` as JSON Lines to ``path`` via a hidden temp file and a rename.
-
-    The file gets the mode ``open()`` would give under the process umask (0644 under
-    the usual 022), not ``mkstemp``'s 0600, so a reader running as another user of the
-    group can read it.
-
-    Returns:
-        The number of lines written.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jsonl", dir=path.parent)
-    n = 0
-    try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(dumps(rec))
-                fh.write("\n")
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return n
 
 
 class StagedLanding:
