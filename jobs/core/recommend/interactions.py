@@ -199,19 +199,3 @@ def training_interactions(
         .withColumn("window_start", F.lit(start).cast("timestamp"))
         .withColumn("window_end", F.lit(as_of).cast("timestamp"))
     )
-
-
-def touched_profiles(interactions: DataFrame, since: dt.datetime | None) -> DataFrame:
-    """Profiles with interactions written after ``since`` (all profiles when ``None``).
-
-    Args:
-        interactions: ``user_content_interaction`` rows (ingested_at).
-        since: time of the previous generation (UTC).
-
-    Returns:
-        One column ``profile_id``, distinct.
-    """
-    rows = (
-        interactions if since is None else interactions.where(F.col("ingested_at") > F.lit(since))
-    )
-    return rows.select("profile_id").distinct()

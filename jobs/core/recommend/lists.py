@@ -237,38 +237,6 @@ def intra_list_diversity(lists: DataFrame, bridge: DataFrame) -> DataFrame:
     ).agg(F.avg(1.0 - inter / union).alias("ild"), F.count(F.lit(1)).alias("pairs"))
 
 
-def with_list_columns(
-    ranked: DataFrame,
-    context: str | F.Column,
-    model: str | F.Column,
-    version: str | F.Column,
-    variant: str | F.Column,
-    generated_at: dt.datetime,
-    ttl_minutes: int,
-) -> DataFrame:
-    """Add the ``recommendation_list`` bookkeeping columns.
-
-    Returns:
-        ranked's columns plus context, model, model_version, variant, generated_at and
-        expires_at = generated_at + ttl_minutes.
-    """
-
-    def lit(v):
-        return v if isinstance(v, F.Column) else F.lit(v)
-
-    return ranked.select(
-        "*",
-        lit(context).alias("context"),
-        lit(model).alias("model"),
-        lit(version).alias("model_version"),
-        lit(variant).alias("variant"),
-        F.lit(generated_at).cast("timestamp").alias("generated_at"),
-        F.lit(generated_at + dt.timedelta(minutes=ttl_minutes))
-        .cast("timestamp")
-        .alias("expires_at"),
-    )
-
-
 def current_lists(lists: DataFrame, now: dt.datetime) -> DataFrame:
     """``current_recommendations``: the newest unexpired generation per profile and context.
 
