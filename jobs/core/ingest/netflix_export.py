@@ -9,7 +9,7 @@ Spark), so the same rules can run inside a Spark UDF, a batch job or a unit test
 Every rule below was written against the four real exports described in
 ``/work/shared/data/README.md`` (households in GT, CA/KR/HK, KE and a spreadsheet-resaved
 US file) and is checked over every row of them by
-``tests/jobs/test_viewing_activity_parsing.py``.
+``tests/jobs/core/ingest/test_netflix_export.py``.
 
 Public API:
     ParseError, parse_start_time, parse_hms, parse_country, is_autoplay,

@@ -35,7 +35,7 @@ from jobs.core.ingest.netflix_export import (
 )
 
 UTC = dt.UTC
-REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "viewing-activity"
+REAL_DATA = Path(__file__).resolve().parents[5] / "shared" / "data" / "viewing-activity"
 
 
 # ----------------------------------------------------------------------- Start Time
