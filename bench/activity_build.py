@@ -130,7 +130,7 @@ def measure(
     spark, engine_name: str, profiles: int, per_profile: int, changed_pct: float, work: Path
 ):
     """One size on one engine: the four timings and the profiles recomputed."""
-    from jobs.build_viewing_activity import build
+    from jobs.core.activity.build import build
     from jobs.core.runtime.config import load_config
     from jobs.core.storage.delta import RustDeltaEngine, SparkDeltaEngine
     from jobs.core.tables.registry import get_spec

@@ -65,7 +65,7 @@ def profiles(cfg) -> dict[int, str]:
 
 
 def test_continue_watching_over_http_equals_the_spark_job(spark, sample_cfg):
-    from jobs.continue_watching import continue_watching
+    from jobs.core.rules.continue_watching_spark import continue_watching
     from jobs.core.storage.delta import get_engine
 
     engine = get_engine(spark, sample_cfg)
@@ -195,8 +195,10 @@ def _serve(lake: Path):
 def test_statements_over_real_uvicorn_reach_history_records_abandonments_and_companions(
     spark, sample_cfg, tmp_path
 ):
-    from jobs import build_star_schema, build_viewing_activity, erase_profile
+    from jobs import erase_profile
+    from jobs.core.activity import build as activity_build
     from jobs.core.ingest import query as ingest
+    from jobs.core.star import build as star_build
     from jobs.core.storage.delta import get_engine
 
     lake = tmp_path / "lake"
@@ -228,8 +230,8 @@ def test_statements_over_real_uvicorn_reach_history_records_abandonments_and_com
 
     ingest.run(cfg, once=True, spark=spark)
     engine = get_engine(spark, cfg)
-    build_star_schema.build(engine, "latest")
-    build_viewing_activity.build(engine, "latest")
+    star_build.build(engine, "latest")
+    activity_build.build(engine, "latest")
 
     client = TestClient(create_app(env="test", lake_root=str(lake)))
     history = client.get(

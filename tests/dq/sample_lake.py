@@ -42,14 +42,15 @@ def build_sample_lake(spark, base: Path) -> Config:
     imp.upsert_dimensions(spark, cfg, imp.dimension_rows(viewings, ACCOUNT, runtimes))
     ingest.run(cfg, once=True, spark=spark)
     # the batch layer too, so the star-schema suites and the notebook see real rows
-    from jobs import build_star_schema, build_viewing_activity
+    from jobs.core.activity import build as activity_build
+    from jobs.core.star import build as star_build
     from jobs.core.storage.delta import get_engine
     from jobs.load_catalog import load_catalog
 
     engine = get_engine(spark, cfg)
     load_catalog(engine, cfg.paths.catalog_csv)
-    build_star_schema.build(engine, "latest")
-    build_viewing_activity.build(engine, "latest")
+    star_build.build(engine, "latest")
+    activity_build.build(engine, "latest")
     (root / ".built").touch()
     return cfg
 

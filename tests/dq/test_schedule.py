@@ -43,7 +43,7 @@ def test_hourly_order_is_ingest_cleanup_builds_then_dq():
 
 
 def test_nightly_maintenance_runs_ttl_optimize_vacuum_in_that_order():
-    from jobs.maintain_tables import STEPS
+    from jobs.core.changelog.maintenance import STEPS
 
     edges = pipeline.edges(NIGHTLY)
     assert ancestors(edges, "vacuum_tables") == {

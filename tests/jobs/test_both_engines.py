@@ -14,12 +14,14 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs import build_star_schema, build_viewing_activity, query
 from jobs import continue_watching as cw
+from jobs import query
 from jobs import import_viewing_activity as imp
+from jobs.core.activity import build as activity_build
 from jobs.core.changelog.resume_merge import merge_resume_state
 from jobs.core.ingest import query as ingest
 from jobs.core.serving.sql_views import register_tables
+from jobs.core.star import build as star_build
 from jobs.load_catalog import load_catalog
 from tests.conftest import SAMPLES
 
@@ -59,9 +61,9 @@ def test_the_pipeline_gives_the_same_answers_on_each_engine(
     )
 
     load_catalog(engine, cfg.paths.catalog_csv)
-    assert build_star_schema.build(engine, "latest")["status"] == "built"
-    assert build_star_schema.build(engine, "latest")["status"] == "up-to-date"
-    build_viewing_activity.build(engine, "latest")
+    assert star_build.build(engine, "latest")["status"] == "built"
+    assert star_build.build(engine, "latest")["status"] == "up-to-date"
+    activity_build.build(engine, "latest")
     watched = sum(v.duration_sec for v in viewings if v.supplemental_type is None)
     got = engine.read("fact_watch_history").agg(F.sum("watch_seconds")).first()[0]
     assert abs(got / watched - 1) < 0.01

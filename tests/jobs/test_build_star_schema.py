@@ -22,10 +22,10 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.build_star_schema import build, sync_marts
 from jobs.core.rules.keys import MAX_TS, MIN_TS
 from jobs.core.rules.playback_state import apply_events
 from jobs.core.runtime.config import load_config
+from jobs.core.star.build import build, sync_marts
 from jobs.core.star.fact import session_playback
 from jobs.core.storage.delta import MergeSpec, get_engine
 from jobs.core.tables.registry import PLAYBACK_EVENT, get_spec

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.build_star_schema import build
+from jobs.core.star.build import build
 from jobs.core.storage.delta import TableFileMissingError, get_engine
 from jobs.core.tables.star import MART_TABLES, STAR_TABLES
 from tests.jobs.test_build_star_schema import (

@@ -22,7 +22,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.build_viewing_activity import build
+from jobs.core.activity.build import build
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import get_engine
 from jobs.core.tables.registry import get_spec

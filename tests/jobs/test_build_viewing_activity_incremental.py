@@ -24,7 +24,7 @@ import datetime as dt
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs.build_viewing_activity import build
+from jobs.core.activity.build import build
 from jobs.core.tables.registry import VIEWING_STATEMENT, get_spec
 from jobs.core.tables.spec import DELTA_RETENTION
 from jobs.core.tables.star import ACTIVITY_TABLES

@@ -26,7 +26,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from jobs.build_viewing_activity import build
+from jobs.core.activity.build import build
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import arrow_schema, get_engine
 from jobs.core.tables.registry import VIEWING_STATEMENT, get_spec

@@ -7,7 +7,8 @@ import datetime as dt
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
-from jobs.continue_watching import OUTPUT_COLUMNS, continue_watching, empty_hint, format_table
+from jobs.core.rules.continue_watching_spark import OUTPUT_COLUMNS, continue_watching
+from jobs.core.serving.continue_watching import empty_hint, format_table
 from jobs.core.tables.registry import EPISODE, RESUME_STATE, TITLE
 
 NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)

@@ -8,8 +8,9 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
+from jobs.core.changelog.maintenance import expire_resume_state, ttl_reference
+from jobs.core.storage.maintenance import optimize, vacuum
 from jobs.core.tables.registry import PLAYBACK_EVENT, RESUME_STATE, TABLES, get_spec
-from jobs.maintain_tables import expire_resume_state, optimize, ttl_reference, vacuum
 
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
 

@@ -305,7 +305,7 @@ def test_the_arrow_form_applies_the_same_rule(spark):
 
 
 def test_the_ttl_expires_old_rows_from_both_tables(spark, tmp_path):
-    from jobs.maintain_tables import compact_logs, expire_resume_state
+    from jobs.core.changelog.maintenance import compact_logs, expire_resume_state
 
     logged = lake(spark, tmp_path, "logged", "change_log")
     old, new = T0 - dt.timedelta(days=200), T0

@@ -15,7 +15,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.build_viewing_activity import binge_sessions
+from jobs.core.activity.binges import binge_sessions
 from jobs.core.rules.as_of import collected_utc, newest, resolve_as_of
 from jobs.core.rules.continue_watching_spark import continue_watching
 from jobs.core.rules.episodes import is_successor, next_episodes
