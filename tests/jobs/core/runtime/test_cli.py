@@ -211,6 +211,7 @@ JOB_MODULES = [
     "jobs.build_interactions",
     "jobs.build_star_schema",
     "jobs.build_viewing_activity",
+    "jobs.check_config",
     "jobs.close_abandoned_sessions",
     "jobs.continue_watching",
     "jobs.demo",
@@ -223,6 +224,7 @@ JOB_MODULES = [
     "jobs.load_catalog",
     "jobs.maintain_tables",
     "jobs.merge_resume_state",
+    "jobs.sql_tables",
     "jobs.train_recommenders",
     "dq.run",
 ]
