@@ -22,12 +22,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import models, routes_read, routes_reco, routes_write
+from api import routes_read, routes_reco, routes_write
 from api.deps import AppState
 from api.guards import BodyLimit, RateLimit, open_storage
 from api.lake import Lake, TableMissingError, VersionNotFoundError
 from api.settings import ApiSettings, ApiSettingsError
-from jobs.core.runtime.config import load_config
+from jobs.core.runtime.config import Config, load_config
 
 log = logging.getLogger(__name__)
 
@@ -66,24 +66,27 @@ def create_app(
     settings: ApiSettings | None = None,
     env: str | None = None,
     lake_root: str | None = None,
+    cfg: Config | None = None,
 ) -> FastAPI:
     """The application over the lake of ``env`` / ``lake_root`` (as the jobs resolve them).
 
-    ``settings`` default to the ``api:`` section of that same environment.
+    The configuration is loaded here, once per process (or given as ``cfg``), and every
+    request reads it from the app state (:class:`api.deps.AppState`); ``settings``, when
+    given, replace its ``api:`` section (tests: other limits).
 
     Raises:
         SystemExit: no usable signing secret (``check_startup``) or an unusable
             rate-limit storage (one line saying what to set).
     """
-    cfg = load_config(env, lake_root)
-    settings = settings or cfg.api
+    cfg = cfg or load_config(env, lake_root)
+    if settings is not None:
+        cfg = cfg.model_copy(update={"api": settings})
+    settings = cfg.api
     check_startup(settings)
     try:
         storage = open_storage(settings)
     except ApiSettingsError as exc:
         raise SystemExit(f"viewing API refuses to start: {exc}") from None
-    models.TEXT_MAX_CHARS = settings.text_max_chars
-    models.MAX_FUTURE_SEC = cfg.ingest.max_future_sec
     app = FastAPI(
         title="Viewing activity API",
         version="1.0",
@@ -95,7 +98,6 @@ def create_app(
         ),
     )
     app.state.api = AppState(
-        settings,
         cfg,
         Lake(
             cfg.paths.tables_dir,

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.lake import Lake
+from api.models import BodyLimits
 from api.settings import ApiSettings
 from api.tokens import InvalidTokenError, Principal, verify
 from jobs.core.runtime.config import Config
@@ -18,11 +19,25 @@ _bearer = HTTPBearer(auto_error=False, description="python -m api.tokens --profi
 
 @dataclasses.dataclass
 class AppState:
-    """What every request reaches through ``request.app.state.api``."""
+    """What every request reaches through ``request.app.state.api``.
 
-    settings: ApiSettings
+    Attributes:
+        cfg: the configuration, loaded once per process by :func:`api.app.create_app`.
+        lake: the warm Delta snapshots of ``cfg.paths.tables_dir``.
+    """
+
     cfg: Config
     lake: Lake
+
+    @property
+    def settings(self) -> ApiSettings:
+        """The ``api:`` section of :attr:`cfg`."""
+        return self.cfg.api
+
+    @property
+    def limits(self) -> BodyLimits:
+        """The limits of a statement body (:func:`api.models.within_limits`)."""
+        return BodyLimits(self.cfg.api.text_max_chars, self.cfg.ingest.max_future_sec)
 
 
 def state(request: Request) -> AppState:

@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from jobs.core.rules.as_of import to_utc
+
 
 def record_id(profile_id: int, event_type: str, item_id: int, idempotency_key: str) -> str:
     """Deterministic id of a statement: 32 hex chars of SHA-256."""
@@ -37,7 +39,7 @@ def utc_text(t: dt.datetime) -> str:
 
     The year always has 4 digits (``strftime("%Y")`` writes year 1 as ``1``).
     """
-    return t.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return to_utc(t).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class IdempotencyConflict(ValueError):

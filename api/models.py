@@ -10,20 +10,20 @@ times lie between 2000-01-01 and now + ``ingest.max_future_sec``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+from jobs.core.rules.as_of import to_utc, utc_iso
 
 _TAG = re.compile(r"<[^>]*>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _SPACE = re.compile(r"\s+")
-# set by the app from conf/base.yaml (api.text_max_chars, ingest.max_future_sec); module
-# values keep the validators simple
-TEXT_MAX_CHARS = 200
-MAX_FUTURE_SEC = 300
 # statement times before this are refused (the landing contract's times are 4-digit years)
 EARLIEST_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
@@ -31,12 +31,17 @@ EARLIEST_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 def clean_text(value: str | None, max_chars: int | None = None) -> str | None:
     """Strip markup and control characters and collapse whitespace.
 
+    Args:
+        value: the text sent.
+        max_chars: the longest text allowed once cleaned (``api.text_max_chars``); None:
+            no limit here (the routes apply it with :func:`within_limits`).
+
     Returns:
         None for None or for text that is empty once cleaned.
 
     Raises:
         ValueError: the text holds a lone surrogate (not Unicode), or is longer than
-            ``max_chars`` (default ``TEXT_MAX_CHARS``) once cleaned: never cut silently.
+            ``max_chars`` once cleaned: never cut silently.
     """
     if value is None:
         return None
@@ -47,20 +52,71 @@ def clean_text(value: str | None, max_chars: int | None = None) -> str | None:
     text = html.unescape(_TAG.sub(" ", value))
     text = _TAG.sub(" ", text).replace("<", " ").replace(">", " ")
     text = _SPACE.sub(" ", _CONTROL.sub(" ", text)).strip()
-    limit = max_chars or TEXT_MAX_CHARS
-    if len(text) > limit:
-        raise ValueError(f"text longer than {limit} characters")
+    if max_chars is not None and len(text) > max_chars:
+        raise ValueError(f"text longer than {max_chars} characters")
     return text or None
 
 
-def _utc_iso(t: dt.datetime | None) -> str | None:
-    if t is None:
-        return None
-    t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-    return t.isoformat().replace("+00:00", "Z")
+@dataclasses.dataclass(frozen=True)
+class BodyLimits:
+    """The configured limits of a statement body (:attr:`api.deps.AppState.limits`).
+
+    Attributes:
+        text_max_chars: longest free text once cleaned (``api.text_max_chars``).
+        max_future_sec: how far past now a statement time may lie, in seconds
+            (``ingest.max_future_sec``: the ingest quarantines later events).
+    """
+
+    text_max_chars: int
+    max_future_sec: int
 
 
-UtcTime = Annotated[dt.datetime, PlainSerializer(_utc_iso, return_type=str)]
+def _time_problem(max_future_sec: int | str) -> str:
+    return (
+        f"give a time from {EARLIEST_TIME:%Y-%m-%d} up to {max_future_sec} s from now "
+        "(the ingest quarantines later ones)"
+    )
+
+
+B = TypeVar("B", bound=BaseModel)
+
+
+def within_limits(body: B, limits: BodyLimits) -> B:
+    """``body`` (already parsed and cleaned) checked against the configured limits.
+
+    The model checks what never changes (types, ranges, time zone, markup); the limits
+    that come from the config (text length, how far in the future) are checked here, so
+    no module global has to be set from the config. A route calls it first, as if it
+    were part of the body's validation.
+
+    Returns:
+        ``body`` itself.
+
+    Raises:
+        RequestValidationError: a text longer than ``limits.text_max_chars`` or a time
+            later than now + ``limits.max_future_sec`` (a 422 naming each field, as
+            pydantic's own errors; the value is not echoed).
+    """
+    errors: list[dict[str, Any]] = []
+    latest = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=limits.max_future_sec)
+    for name in type(body).model_fields:
+        value = getattr(body, name)
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and len(t) > limits.text_max_chars for t in texts):
+            problem = f"text longer than {limits.text_max_chars} characters"
+        elif isinstance(value, dt.datetime) and value > latest:
+            problem = _time_problem(limits.max_future_sec)
+        else:
+            continue
+        errors.append(
+            {"loc": ("body", name), "msg": f"Value error, {problem}", "type": "value_error"}
+        )
+    if errors:
+        raise RequestValidationError(errors)
+    return body
+
+
+UtcTime = Annotated[dt.datetime, PlainSerializer(utc_iso, return_type=str)]
 ShortText = Annotated[str | None, Field(default=None, max_length=2000)]
 
 
@@ -79,21 +135,18 @@ class _Body(BaseModel):
     @field_validator("watchDate", "abandonDate", check_fields=False)
     @classmethod
     def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        """A zone-aware time between ``EARLIEST_TIME`` and now + ``MAX_FUTURE_SEC`` (UTC)."""
+        """A zone-aware time from ``EARLIEST_TIME`` on, in UTC (the upper bound, now +
+        ``ingest.max_future_sec``, is :func:`within_limits`'s)."""
         if v is None:
             return None
         if v.tzinfo is None:
             raise ValueError("give a time zone (e.g. 2026-11-23T20:00:00Z)")
-        latest = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=MAX_FUTURE_SEC)
         try:
-            t = v.astimezone(dt.UTC)
+            t = to_utc(v)
         except OverflowError:
             t = None
-        if t is None or not EARLIEST_TIME <= t <= latest:
-            raise ValueError(
-                f"give a time from {EARLIEST_TIME:%Y-%m-%d} up to {MAX_FUTURE_SEC} s from now "
-                "(the ingest quarantines later ones)"
-            )
+        if t is None or t < EARLIEST_TIME:
+            raise ValueError(_time_problem("ingest.max_future_sec"))
         return t
 
 

@@ -20,72 +20,36 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from api import models
 from api.deps import AppState, acting_profile, principal, state
-from api.lake import Snapshot, TableMissingError, VersionNotFoundError
+from api.lookups import catalog, lookup, resume_table
+from api.paging import page_info, page_size
 from api.tokens import Principal
-from jobs.core.changelog.resume import current_resume_arrow
-from jobs.core.rules.continue_watching import Catalog, continue_watching_rows
-from jobs.core.tables.registry import RESUME_STATE, RESUME_STATE_CHANGE
+from jobs.core.rules.as_of import Token, parse_as_of, resolve_as_of
+from jobs.core.rules.continue_watching import continue_watching_rows
 
 router = APIRouter(prefix="/api")
 
 Who = Annotated[Principal, Depends(principal)]
 St = Annotated[AppState, Depends(state)]
 
-RESUME_COLUMNS = [
-    "profile_id",
-    "title_id",
-    "episode_id",
-    "content_key",
-    "last_position_sec",
-    "last_update",
-    "device_id",
-    "is_finished",
-    "runtime_sec",
-]
-
-
-def catalog(st: AppState) -> Catalog:
-    """The Continue Watching lookups of the newest ``title`` and ``episode``."""
-    titles, episodes = st.lake.latest("title"), st.lake.latest("episode")
-    return titles.cached(
-        f"catalog@{episodes.version}",
-        lambda: Catalog.from_arrow(
-            titles.dataset.to_table(columns=["title_id", "title_name"]),
-            episodes.dataset.to_table(
-                columns=[
-                    "episode_id",
-                    "title_id",
-                    "season_number",
-                    "episode_number",
-                    "episode_title",
-                    "runtime_sec",
-                ]
-            ),
-        ),
-    )
-
-
 AS_OF_EARLIEST = dt.datetime(1970, 1, 2, tzinfo=dt.UTC)  # no Delta commit is older
 AS_OF_LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)  # room for the window arithmetic
 
 
-def _parse_as_of(text: str | None) -> dt.datetime | str:
+def _as_of(text: str | None) -> dt.datetime | Token:
     """``as_of``: ``now``, ``latest`` or an ISO-8601 time from 1970 on (naive = UTC).
+
+    Parsed by the one owner (:func:`jobs.core.rules.as_of.parse_as_of`); the API adds the
+    range a Delta time travel can answer.
 
     Raises:
         HTTPException: 422 for anything else (the value is not echoed).
     """
-    if text in (None, "", "now"):
-        return "now"
-    if text == "latest":
-        return "latest"
     problem = "as_of: give an ISO-8601 time from 1970-01-02 on (UTC), 'now' or 'latest'"
     try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-    except (ValueError, OverflowError):
+        t = parse_as_of(text)
+    except ValueError:
         raise HTTPException(422, problem) from None
-    if not AS_OF_EARLIEST <= t < AS_OF_LATEST:
+    if isinstance(t, dt.datetime) and not AS_OF_EARLIEST <= t < AS_OF_LATEST:
         raise HTTPException(422, problem)
     return t
 
@@ -112,13 +76,12 @@ def continue_watching(
     limit: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> dict[str, Any]:
     acting_profile(who, profile_id)
-    when = _parse_as_of(as_of)
-    snap, table = resume_table(st, profile_id, when, version)
-    if when == "now":
-        when = dt.datetime.now(dt.UTC)
-    elif when == "latest":
-        newest = pc.max(table.column("last_update")).as_py() if table.num_rows else None
-        when = newest if newest is not None else dt.datetime.now(dt.UTC)
+    asked = _as_of(as_of)
+    snap, table = resume_table(st, profile_id, asked, version)
+    # 'latest': the profile's newest resume point as read (now when it has none)
+    when = resolve_as_of(
+        asked, lambda: pc.max(table.column("last_update")).as_py() if table.num_rows else None
+    )
     cw = st.cfg.continue_watching
     # the rule looks only at rows touched in (as_of - window, as_of]: a long history is cut
     # here, in Arrow, before the rows become Python objects (most of a request's cost)
@@ -139,67 +102,6 @@ def _touched_between(table: pa.Table, since: dt.datetime, until: dt.datetime) ->
     return table.filter(keep)
 
 
-def resume_table(
-    st: AppState, profile_id: int, when: dt.datetime | str, version: int | None
-) -> tuple[Snapshot, pa.Table]:
-    """One profile's current resume points (:func:`jobs.core.changelog.resume.current_resume_arrow`).
-
-    ``resume_state`` ∪ its change log ``resume_state_change``: latest (the log listed
-    first), as they stood at ``when`` (a UTC time: each table's version current then), or
-    at ``resume_state`` ``version`` with the log as it stood when that version was committed.
-
-    Returns:
-        The ``resume_state`` snapshot read (its version is the answer's ``table_version``)
-        and the rows, with :data:`RESUME_COLUMNS`.
-    """
-    if version is not None:
-        snap = st.lake.at(RESUME_STATE.name, version)
-        change = _change_at(st, st.lake.commit_time(RESUME_STATE.name, version))
-    elif isinstance(when, dt.datetime):
-        change = _change_at(st, when)  # the log first, as for the latest read
-        snap = st.lake.at(RESUME_STATE.name, when)
-    else:
-        change, snap = st.lake.latest_in_order(RESUME_STATE_CHANGE.name, RESUME_STATE.name)
-        if snap is None:  # the ingest has not created its tables yet: 404, like every read
-            raise TableMissingError(f"table {RESUME_STATE.name!r} is not built yet on this lake")
-    columns = [*RESUME_COLUMNS, "session_id"]  # session_id: the rule's tie-break
-    pending = change.rows(profile_id, columns) if change is not None else None
-    rows = current_resume_arrow(snap.rows(profile_id, columns), pending)
-    return snap, rows.select(RESUME_COLUMNS)
-
-
-def _change_at(st: AppState, when: dt.datetime) -> Snapshot | None:
-    """The change log as it stood at ``when``; None when it did not exist yet."""
-    try:
-        return st.lake.at(RESUME_STATE_CHANGE.name, when)
-    except (TableMissingError, VersionNotFoundError):
-        return None
-
-
-def _page(total: int, page: int, limit: int) -> dict[str, Any]:
-    return {"page": page, "limit": limit, "total": total, "has_more": page * limit < total}
-
-
-def _limit(st: AppState, limit: int | None) -> int:
-    return min(limit or st.settings.page_size_default, st.settings.page_size_max)
-
-
-def _lookup(snap: Snapshot, key: str, columns: list[str]) -> dict[Any, tuple]:
-    """``key`` -> the other columns, for a small dimension, built once per version."""
-
-    def build() -> dict[Any, tuple]:
-        t = snap.dataset.to_table(columns=[key, *columns])
-        return dict(
-            zip(
-                t.column(key).to_pylist(),
-                zip(*(t.column(c).to_pylist() for c in columns), strict=True),
-                strict=True,
-            )
-        )
-
-    return snap.cached(f"lookup:{key}:{','.join(columns)}", build)
-
-
 @router.get("/viewing/history", response_model=models.History, summary="Viewing history, paged")
 def history(
     who: Who,
@@ -215,9 +117,9 @@ def history(
     pid = acting_profile(who, profileId)
     if startDate and endDate and startDate > endDate:
         raise HTTPException(422, "startDate is after endDate: swap them")
-    size = _limit(st, limit)
+    size = page_size(st, limit)
     fact = st.lake.latest("fact_watch_history")
-    movies = _lookup(
+    movies = lookup(
         st.lake.latest("dim_movies"),
         "movie_key",
         [
@@ -229,7 +131,7 @@ def history(
             "episode_title",
         ],
     )
-    devices = _lookup(st.lake.latest("dim_device"), "device_key", ["device_type"])
+    devices = lookup(st.lake.latest("dim_device"), "device_key", ["device_type"])
     where = None
     if startDate:
         where = pc.field("started_at") >= dt.datetime.combine(startDate, dt.time(), dt.UTC)
@@ -268,7 +170,7 @@ def history(
     start = (page - 1) * size
     return {
         "profile_id": pid,
-        "page": _page(len(out), page, size),
+        "page": page_info(len(out), page, size),
         "items": out[start : start + size],
     }
 
@@ -333,7 +235,7 @@ def statistics(
     profileId: Annotated[int | None, Query(description="admin only: another profile")] = None,  # noqa: N803
 ) -> dict[str, Any]:
     pid = acting_profile(who, profileId)
-    size = _limit(st, limit)
+    size = page_size(st, limit)
     rows = st.lake.latest("viewing_statistics").rows(pid, where=pc.field("period") == period)
     periods: dict[dt.date, dict[str, Any]] = {}
     for r in rows.to_pylist():
@@ -368,7 +270,7 @@ def statistics(
     return {
         "profile_id": pid,
         "period": period,
-        "page": _page(len(ordered), page, size),
+        "page": page_info(len(ordered), page, size),
         "periods": ordered[start : start + size],
     }
 

@@ -22,7 +22,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from api import models_reco
 from api.deps import AppState, acting_profile, principal, state
 from api.lake import Snapshot, TableMissingError
-from api.routes_read import _limit, _lookup, _page
+from api.lookups import lookup
+from api.paging import page_info, page_size
 from api.tokens import Principal
 from jobs.core.recommend.similar_titles import MODELS, more_like_this_rows, newest_versions
 from jobs.core.rules.as_of import to_utc
@@ -72,7 +73,7 @@ def _edge_index(snap: Snapshot) -> tuple[pa.Table, np.ndarray, dict[str, str]]:
 
 
 def _title_names(st: AppState) -> dict[int, tuple]:
-    return _lookup(st.lake.latest("title"), "title_id", ["title_name"])
+    return lookup(st.lake.latest("title"), "title_id", ["title_name"])
 
 
 @router.get(
@@ -143,7 +144,7 @@ def recommendations(
     acting_profile(who, profile_id)
     if profile_id not in _known_profiles(st):
         raise HTTPException(404, f"profile {profile_id} not found")
-    size = _limit(st, limit)
+    size = page_size(st, limit)
     current = _latest(st, "current_recommendations", GENERATE_HINT)
     now = dt.datetime.now(dt.UTC)
     live = [r for r in current.rows(profile_id).to_pylist() if to_utc(r["expires_at"]) > now]
@@ -190,6 +191,6 @@ def recommendations(
         "expires_at": rows[0]["expires_at"] if rows else None,
         "variant": rows[0]["variant"] if rows else None,
         "available_contexts": contexts,
-        "page": _page(len(rows), page, size),
+        "page": page_info(len(rows), page, size),
         "items": items,
     }

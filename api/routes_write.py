@@ -29,8 +29,9 @@ from api.landing import (
     utc_text,
     write_once,
 )
-from api.routes_read import _lookup, resume_table
+from api.lookups import lookup, resume_table
 from api.tokens import Principal
+from jobs.core.rules.as_of import parse_utc
 
 router = APIRouter(prefix="/api")
 
@@ -49,7 +50,7 @@ ProfileParam = Annotated[int | None, Query(description="admin only: another prof
 
 def _profile(st: AppState, pid: int) -> tuple[int | None, str]:
     """(account_id, country_code) of a known profile (404 otherwise)."""
-    profiles = _lookup(st.lake.latest("profile"), "profile_id", ["account_id", "country_code"])
+    profiles = lookup(st.lake.latest("profile"), "profile_id", ["account_id", "country_code"])
     if pid not in profiles:
         raise HTTPException(404, f"unknown profile {pid}")
     account_id, country = profiles[pid]
@@ -64,12 +65,12 @@ def _item(st: AppState, item_id: int, kind: str) -> tuple[int, int | None, int |
         HTTPException: 404 when the catalogue does not know it.
     """
     if kind in ("movie", "any"):
-        titles = _lookup(st.lake.latest("title"), "title_id", ["title_type", "runtime_sec"])
+        titles = lookup(st.lake.latest("title"), "title_id", ["title_type", "runtime_sec"])
         hit = titles.get(item_id)
         if hit and hit[0] == "FILM":
             return item_id, None, hit[1]
     if kind in ("episode", "any"):
-        episodes = _lookup(st.lake.latest("episode"), "episode_id", ["title_id", "runtime_sec"])
+        episodes = lookup(st.lake.latest("episode"), "episode_id", ["title_id", "runtime_sec"])
         hit = episodes.get(item_id)
         if hit:
             return hit[0], item_id, hit[1]
@@ -152,7 +153,7 @@ def _accept(
         "record_id": rid,
         "event_type": event_type,
         "session_id": stored["session_id"],
-        "event_time": dt.datetime.fromisoformat(stored["event_time"].replace("Z", "+00:00")),
+        "event_time": parse_utc(stored["event_time"]),
         "duplicate": duplicate,
     }
 
@@ -182,6 +183,7 @@ def movie_watched(
     idempotency_key: IdemKey = None,
     profileId: ProfileParam = None,  # noqa: N803
 ) -> dict[str, Any]:
+    body = models.within_limits(body, st.limits)
     pid = acting_profile(who, profileId)
     fields = {
         "viewing_location": body.viewingLocation,
@@ -211,6 +213,7 @@ def episode_watched(
     idempotency_key: IdemKey = None,
     profileId: ProfileParam = None,  # noqa: N803
 ) -> dict[str, Any]:
+    body = models.within_limits(body, st.limits)
     pid = acting_profile(who, profileId)
     fields = {
         "viewing_platform": body.platform,
@@ -238,6 +241,7 @@ def abandon(
     idempotency_key: IdemKey = None,
     profileId: ProfileParam = None,  # noqa: N803
 ) -> dict[str, Any]:
+    body = models.within_limits(body, st.limits)
     pid = acting_profile(who, profileId)
     fields = {
         "progress_pct": body.progressPercent,

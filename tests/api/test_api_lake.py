@@ -28,7 +28,7 @@ from deltalake import DeltaTable
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.routes_read import RESUME_COLUMNS, catalog
+from api.lookups import RESUME_COLUMNS, catalog
 from api.settings import load_api_settings
 from api.tokens import issue
 from jobs.core.rules.continue_watching import continue_watching_rows
