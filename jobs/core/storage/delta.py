@@ -12,6 +12,12 @@ maintains Delta tables:
 
 Both write the same Delta protocol, so a table written by one is read by the other.
 
+Where the code lives, the way delta-rs splits its writer from its table: the interface
+and what both engines share in :mod:`jobs.core.storage.engine`, one module per engine
+(:mod:`jobs.core.storage.rust`, :mod:`jobs.core.storage.spark`); this module picks one
+(:func:`get_engine`) and re-exports the public names (``__all__``), so callers import
+from here.
+
 Idempotency: every write may carry ``(app_id, version)``. The engine skips the write
 when the table already records a transaction of ``app_id`` at ``version`` or later
 (Delta's ``SetTransaction`` action). delta-rs records the marker but does not skip by
