@@ -28,13 +28,13 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
+from jobs.core.ingest.export_import import dimension_rows, import_files, upsert_dimensions
 from jobs.core.ingest.netflix_export import ParseError, parse_hms
 from jobs.core.ingest.query import run as ingest
 from jobs.core.runtime.config import load_config
 from jobs.core.runtime.spark import build_spark
 from jobs.core.star.build import build
 from jobs.core.storage.delta import get_engine
-from jobs.import_viewing_activity import dimension_rows, import_files, upsert_dimensions
 
 
 def export_seconds(csv_path: str) -> int:

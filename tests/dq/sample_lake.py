@@ -22,7 +22,7 @@ def build_sample_lake(spark, base: Path) -> Config:
 
     Built once: a ``.built`` marker makes later calls (same base) return at once.
     """
-    from jobs import import_viewing_activity as imp
+    from jobs.core.ingest import export_import as imp
     from jobs.core.ingest import query as ingest
 
     root = base / "sample_lake"
@@ -43,9 +43,9 @@ def build_sample_lake(spark, base: Path) -> Config:
     ingest.run(cfg, once=True, spark=spark)
     # the batch layer too, so the star-schema suites and the notebook see real rows
     from jobs.core.activity import build as activity_build
+    from jobs.core.ingest.catalog import load_catalog
     from jobs.core.star import build as star_build
     from jobs.core.storage.delta import get_engine
-    from jobs.load_catalog import load_catalog
 
     engine = get_engine(spark, cfg)
     load_catalog(engine, cfg.paths.catalog_csv)

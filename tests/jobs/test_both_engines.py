@@ -16,13 +16,13 @@ from pyspark.sql import functions as F
 
 from jobs import continue_watching as cw
 from jobs import query
-from jobs import import_viewing_activity as imp
 from jobs.core.activity import build as activity_build
 from jobs.core.changelog.resume_merge import merge_resume_state
+from jobs.core.ingest import export_import as imp
 from jobs.core.ingest import query as ingest
+from jobs.core.ingest.catalog import load_catalog
 from jobs.core.serving.sql_views import register_tables
 from jobs.core.star import build as star_build
-from jobs.load_catalog import load_catalog
 from tests.conftest import SAMPLES
 
 ACCOUNT = "household-ke"

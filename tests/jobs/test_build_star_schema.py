@@ -294,10 +294,10 @@ def test_marts_answer_their_questions(scenario, spark):
 @pytest.mark.slow
 def test_kenyan_export_end_to_end(spark, cfg, capsys):
     """Import, ingest and build the bundled export: watch time matches the export's."""
+    from jobs.core.ingest.catalog import load_catalog
+    from jobs.core.ingest.export_import import dimension_rows, import_files, upsert_dimensions
     from jobs.core.ingest.query import run as ingest
     from jobs.core.tables.registry import TABLES
-    from jobs.import_viewing_activity import dimension_rows, import_files, upsert_dimensions
-    from jobs.load_catalog import load_catalog
     from tests.conftest import SAMPLES
 
     csv_path = str(SAMPLES / "viewing-activity" / "household-ke.csv")
