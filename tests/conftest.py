@@ -147,16 +147,14 @@ def crash_before(operation: str, table: str, call: int = 1) -> Iterator[dict[str
 # --- the suite's shape: which engines run, and the longest tests first ------------------
 
 ENGINES_VAR = "LAKEHOUSE_TEST_ENGINES"
-# the longest tests (minutes each on a 2-core runner), in the order they start: under
+# the longest modules (minutes a test on a 2-core runner), in the order they start: under
 # ``make test`` (pytest-xdist, ``-n 2 --dist loadgroup``) each worker takes two of them
 # first and fills the rest of its time with the short ones, instead of ending on them
 LONG_FIRST = (
-    ("tests/scenarios/test_ingest_kill.py", "spark"),
-    ("tests/jobs/test_standalone_cluster.py", None),
-    ("tests/bench/test_soak.py", None),
-    ("tests/scenarios/test_concurrent_writers.py", "spark"),
-    ("tests/scenarios/test_ingest_kill.py", "rust"),
-    ("tests/scenarios/test_concurrent_writers.py", "rust"),
+    "tests/scenarios/test_ingest_kill.py",
+    "tests/jobs/test_standalone_cluster.py",
+    "tests/bench/test_soak.py",
+    "tests/scenarios/test_concurrent_writers.py",
 )
 
 
@@ -178,28 +176,27 @@ def _engine_param(item: pytest.Item) -> str | None:
     return next((v for v in callspec.params.values() if v in ("rust", "spark")), None)
 
 
-def _group(item: pytest.Item) -> tuple[int, str]:
-    """``(start rank, xdist group)``: a module is one group (its module-scoped lakes are
-    built once, on one worker); a long scenario is one group per engine."""
-    path = item.nodeid.split("::", 1)[0]
-    for rank, (long_path, engine) in enumerate(LONG_FIRST):
-        if path == long_path and engine in (None, _engine_param(item)):
-            return rank, f"{path}[{engine}]" if engine else path
-    return len(LONG_FIRST), path
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Deselect the engines not asked for (``--engines``); the longest tests first, each
-    module one xdist group."""
+    """Deselect the engines not asked for (``--engines``); the longest modules first.
+
+    Each module is one xdist group: its module-scoped lakes are built once, on one worker.
+    """
     engines = {e.strip() for e in config.getoption("--engines").split(",") if e.strip()}
     keep, drop = [], []
     for item in items:
         (keep if _engine_param(item) in (None, *engines) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-    groups = {item.nodeid: _group(item) for item in keep}
-    keep.sort(key=lambda item: groups[item.nodeid][0])  # stable: pytest's order otherwise
+
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    def rank(item: pytest.Item) -> int:
+        path = module(item)
+        return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+    keep.sort(key=rank)  # stable: modules stay whole, in pytest's order
     for item in keep:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid][1]))
+        item.add_marker(pytest.mark.xdist_group(module(item)))
     items[:] = keep
