@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.core.rules.playback_state import (
     RESUME_MERGE,
     SESSION_MERGE,
+    as_change_rows,
+    content_key,
+    newer_than,
     resume_updates,
     session_updates,
 )
@@ -181,3 +185,80 @@ def test_schemas_used_here_are_the_declared_ones():
     assert isinstance(PLAYBACK_EVENT.schema["event_time"].dataType, T.TimestampType)
     assert PLAYBACK_EVENT.partition_by == ("dt", "country_code")
     assert RESUME_STATE.partition_by == ()
+
+
+# ------------------------------------------------------------------ statements, order, keys
+def test_a_watched_statement_finishes_without_moving_back_and_abandoned_is_no_resume_point(spark):
+    df = events(
+        spark,
+        [
+            ev("s1", 0, "PLAY", 0, episode=11),
+            ev("s1", 2000, pos=2000, episode=11),
+            # "I watched it", posted at position 0 with no runtime: finished, kept at 2000
+            ev("api-w1", 2100, "WATCHED", 0, episode=11),
+            ev("s2", 100, "END", 500, episode=12),
+            ev("api-a1", 200, "ABANDONED", 0, episode=12),  # keeps s2's point as it is
+            ev("api-a2", 300, "ABANDONED", 0, episode=13),  # only a statement: no row
+            ev("s3", 400, "END", 90, profile=None, episode=14),  # no profile: no row
+            ev("s4", 400, "END", 90, title=None),  # no title: no row
+        ],
+    )
+    got = resume_updates(df, 0.95).select(
+        "content_key", "last_position_sec", "session_id", "is_finished", "last_update"
+    )
+    expected = spark.createDataFrame(
+        [
+            (11, 2000, "api-w1", True, T0 + dt.timedelta(seconds=2100)),
+            (12, 500, "s2", False, T0 + dt.timedelta(seconds=100)),
+        ],
+        "content_key long, last_position_sec int, session_id string, is_finished boolean, "
+        "last_update timestamp",
+    )
+    assert_df_equality(
+        got, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True
+    )
+
+
+def test_newer_than_is_a_strict_total_order_on_time_position_session(spark):
+    pairs = spark.createDataFrame(
+        [  # a: (time, position, session); b: the same
+            (T0, 10, "s1", T0, 10, "s1"),  # an exact tie is never newer
+            (T0 + dt.timedelta(seconds=1), 0, "s0", T0, 999, "s9"),  # time first
+            (T0, 11, "s0", T0, 10, "s9"),  # then position
+            (T0, 10, "s2", T0, 10, "s1"),  # then session id
+            (T0, 10, "s1", T0, 10, "s2"),
+        ],
+        "t1 timestamp, p1 int, s1 string, t2 timestamp, p2 int, s2 string",
+    )
+    as_rows = pairs.select(
+        F.struct(
+            F.col("t1").alias("last_update"),
+            F.col("p1").alias("last_position_sec"),
+            F.col("s1").alias("session_id"),
+        ).alias("a"),
+        F.struct(
+            F.col("t2").alias("last_update"),
+            F.col("p2").alias("last_position_sec"),
+            F.col("s2").alias("session_id"),
+        ).alias("b"),
+    )
+    got = as_rows.select(
+        F.expr(newer_than("a", "b")).alias("ab"), F.expr(newer_than("b", "a")).alias("ba")
+    ).collect()
+    assert [(r.ab, r.ba) for r in got] == [
+        (False, False),
+        (True, False),
+        (True, False),
+        (True, False),
+        (False, True),
+    ]
+    assert RESUME_MERGE.update_condition == newer_than("s", "t")
+
+
+def test_content_key_and_change_rows(spark):
+    df = events(spark, [ev("s1", 0, "PLAY", 0, episode=11), ev("s2", 5, "PLAY", 0, title=20)])
+    keys = df.select(content_key().alias("k")).collect()
+    assert sorted(r.k for r in keys) == [11, 20]  # the episode, else the title
+    change = as_change_rows(session_updates(df), "ingest-q:42")
+    assert change.columns == [*PLAYBACK_SESSION.columns, "change_id"]
+    assert {r.change_id for r in change.collect()} == {"ingest-q:42"}
