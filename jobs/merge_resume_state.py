@@ -28,6 +28,7 @@ import sys
 import time
 
 from jobs.core.changelog.resume_merge import merge_resume_state
+from jobs.core.rules.as_of import parse_day
 from jobs.core.runtime.cli import Job, job_parser, run_job
 from jobs.core.storage.delta import get_engine
 
@@ -36,7 +37,7 @@ log = logging.getLogger("merge_resume_state")
 
 def _date(text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        return parse_day(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 

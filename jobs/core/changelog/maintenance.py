@@ -24,9 +24,8 @@ import logging
 import time
 from typing import Any
 
-from pyspark.sql import functions as F
-
 from jobs.core.changelog.compaction import compact
+from jobs.core.rules.as_of import newest, to_utc
 from jobs.core.runtime.config import Config
 from jobs.core.storage.delta import DeltaEngine
 from jobs.core.storage.maintenance import optimize, vacuum
@@ -71,20 +70,15 @@ def ttl_reference(engine: DeltaEngine, now: dt.datetime) -> dt.datetime:
     Returns:
         The reference time, timezone-aware UTC; ``now`` when neither table holds a row.
     """
-    newest: dt.datetime | None = None
+    latest: dt.datetime | None = None
     for table in (RESUME_STATE_CHANGE.name, RESUME_STATE.name):
         if not engine.exists(table):
             continue
-        text = (
-            engine.read(table)
-            .agg(F.date_format(F.max("last_update"), "yyyy-MM-dd HH:mm:ss"))
-            .first()[0]
-        )
-        if text is not None:
-            t = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-            newest = t if newest is None else max(newest, t)
-    now = now.astimezone(dt.UTC)
-    return now if newest is None else min(now, newest)
+        t = newest(engine.read(table), "last_update")  # exact, whatever the time zones
+        if t is not None:
+            latest = t if latest is None else max(latest, t)
+    now = to_utc(now)
+    return now if latest is None else min(now, latest)
 
 
 def expire_resume_state(engine: DeltaEngine, cfg: Config, now: dt.datetime | None = None) -> int:

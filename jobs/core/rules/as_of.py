@@ -111,7 +111,7 @@ def parse_utc(text: str) -> dt.datetime:
             ``datetime`` once in UTC.
     """
     try:
-        return to_utc(dt.datetime.fromisoformat(text.strip()))
+        return to_utc(dt.datetime.fromisoformat(text))
     except OverflowError:
         raise ValueError(f"{text!r} is out of range once converted to UTC") from None
 
@@ -122,7 +122,7 @@ def parse_day(text: str) -> dt.date:
     Raises:
         ValueError: ``text`` is not a day.
     """
-    return dt.date.fromisoformat(text.strip())
+    return dt.date.fromisoformat(text)
 
 
 def parse_as_of(value: str | None) -> dt.datetime | Token:
