@@ -124,7 +124,7 @@ _BATCH_LINE = re.compile(
 def batch_phases(log_text: str) -> dict[str, float]:
     """Where the ingest's time went, summed over its micro-batch log lines.
 
-    ``jobs.ingest_playback_events.log_batch`` ends each line with the batch's seconds and
+    ``jobs.core.ingest.batch_writer.log_batch`` ends each line with the batch's seconds and
     ``[read, dedupe, events, session, resume]`` (the three writes may overlap on small
     batches). Returns ``batches``, ``batch_seconds`` and one total per phase (seconds).
     """

@@ -5,7 +5,7 @@ not commit to some and then fail on a table whose log is corrupt or unreadable: 
 leaves a partial result. Loading every target's Delta log first turns such a failure
 into one clear error before any commit. When the table's newest commit file is the
 damaged one (a truncated ``_delta_log/<version>.json``), the error names that file: the
-ingest's recovery (``jobs.ingest_playback_events.recover``) re-runs the micro-batches it
+ingest's recovery (``jobs.core.ingest.recovery.recover``) re-runs the micro-batches it
 held once it is removed, so removing it loses nothing.
 """
 
