@@ -18,11 +18,15 @@ from pyspark.sql.types import (
 )
 
 from jobs.core.rules.statements import (
+    DEVICE_CLASSES,
     companions,
     counted_watched,
     merge_abandonments,
     playback_only,
     stated_abandonments,
+    statement_items,
+    watched_sessions,
+    with_watched,
 )
 from jobs.core.tables.registry import VIEWING_STATEMENT
 
@@ -219,3 +223,84 @@ def test_companions_one_row_per_distinct_name_of_a_watched_statement(spark):
     assert_df_equality(
         companions(statements), expected, ignore_row_order=True, ignore_nullable=True
     )
+
+
+# ------------------------------------------------------------------ items and pseudo-sessions
+MOVIES = (
+    "movie_key long, content_key long, content_type string, title_name string, "
+    "season_number int, episode_number int, genres string"
+)
+
+
+def test_statement_items_join_known_items_by_episode_else_title(spark):
+    statements = spark.createDataFrame(
+        [("w1", 100, 1109), ("w2", 200, None), ("w3", 999, None), ("w4", 100, None)],
+        "statement_id string, title_id long, episode_id long",
+    )
+    movies = spark.createDataFrame(
+        [
+            (7001, 1109, "EPISODE", "The Umbrella Academy", 1, 9, "Sci-Fi"),
+            (7002, 200, "MOVIE", "90 minutos en el Cielo", None, None, "Drama"),
+            (-1, 100, "UNKNOWN", "unknown", None, None, None),  # the unknown member: never
+        ],
+        MOVIES,
+    )
+    got = statement_items(statements, movies).select(
+        "statement_id", "content_key", "content_type", "title_name"
+    )
+    expected = spark.createDataFrame(
+        [
+            ("w1", 1109, "EPISODE", "The Umbrella Academy"),
+            ("w2", 200, "MOVIE", "90 minutos en el Cielo"),
+        ],  # w3: an item dim_movies does not know yet; w4: a series title is not an item
+        "statement_id string, content_key long, content_type string, title_name string",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_watched_statements_become_finished_sessions_at_the_statement_time(spark):
+    counted = spark.createDataFrame(
+        [
+            ("api-w1", 1, 1109, 100, 1109, "EPISODE", "The Umbrella Academy", 1, 9, "Sci-Fi",
+             at(0), 2553, "tv", "w1", None),
+            ("api-w2", 1, 200, 200, None, "MOVIE", "90 minutos en el Cielo", None, None, "Drama",
+             at(1), None, "Streaming_Stick", "w2", True),
+            ("api-w3", 1, 300, 300, None, "MOVIE", "La Reina del Sur", None, None, None,
+             at(2), 60, "fridge", "w3", False),
+            ("api-w4", 1, 400, 400, None, "MOVIE", "You", None, None, None,
+             at(3), 60, None, "w4", False),
+        ],
+        "session_id string, profile_id long, content_key long, title_id long, "
+        "episode_id long, content_type string, title_name string, season_number int, "
+        "episode_number int, genres string, event_time timestamp, viewing_duration_sec int, "
+        "viewing_platform string, statement_id string, is_rewatch boolean",
+    )  # fmt: skip
+    got = watched_sessions(counted)
+    assert DEVICE_CLASSES == ("TV", "mobile", "tablet", "web", "console", "streaming_stick")
+    assert [
+        (r.session_id, r.watch_seconds, r.device_type, r.stated_rewatch) for r in got.collect()
+    ] == [
+        ("api-w1", 2553, "TV", None),  # the class named in any case
+        ("api-w2", None, "streaming_stick", True),  # no duration stated: NULL
+        ("api-w3", 60, "other", False),  # not a device class
+        ("api-w4", 60, "other", False),
+    ]
+    row = got.first()
+    assert row.started_at == row.ended_at == row.last_event_at == at(0)
+    assert (row.is_finished, row.progress_pct) == (True, 100.0)
+
+    playback = spark.createDataFrame(
+        [("s1", 1, 1109, at(-1), False)],
+        "session_id string, profile_id long, content_key long, started_at timestamp, "
+        "is_finished boolean",
+    )
+    both = with_watched(playback, got)
+    assert both.columns == got.columns  # the pseudo-sessions' columns, in their order
+    real = both.where("session_id = 's1'").first()
+    assert (real.content_key, real.is_finished, real.statement_id, real.stated_rewatch) == (
+        1109,
+        False,
+        None,
+        None,
+    )
+    assert both.count() == 5
