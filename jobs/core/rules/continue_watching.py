@@ -21,12 +21,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pyarrow as pa
 
 from jobs.core.rules.as_of import to_utc
+from jobs.core.rules.watched import progress_pct_value
 
 OUTPUT_COLUMNS = [
     "rank",
@@ -120,19 +120,6 @@ class Catalog:
         return same if same is not None else self.by_number.get((title_id, season + 1, 1))
 
 
-def _round_half_up(value: float) -> float:
-    """Spark's ``round(x, 1)``: HALF_UP on the shortest decimal form of the double."""
-    return float(Decimal(repr(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-
-
-def _progress(position: int | None, runtime: int | None) -> float | None:
-    if runtime is None or runtime <= 0:
-        return None
-    if position is None:  # Spark's least() skips NULLs: least(100.0, NULL) = 100.0
-        return 100.0
-    return _round_half_up(min(100.0, 100.0 * position / runtime))
-
-
 def continue_watching_rows(
     resume: Iterable[dict[str, Any]],
     catalog: Catalog,
@@ -198,7 +185,7 @@ def continue_watching_rows(
                 "episode_title": ep_title,
                 "position_sec": position,
                 "runtime_sec": runtime,
-                "progress_pct": _progress(position, runtime),
+                "progress_pct": progress_pct_value(position, runtime),
                 "last_update": r["_t"],
                 "device_id": r["device_id"],
                 "is_next_episode": nxt is not None,

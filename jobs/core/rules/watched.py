@@ -19,10 +19,17 @@ Continue Watching still offers to resume it; that is intended, not a disagreemen
 Both need a known runtime (> 0): without one nothing is finished.
 
 :func:`progress_pct` is the one progress formula (percent of the runtime, capped at 100,
-one decimal), used by the fact and by Continue Watching.
+one decimal), used by the fact and, in Spark, by show progress; :func:`progress_pct_value`
+is the same formula over plain values, for Continue Watching's plain-row rule (which the
+API runs without Spark). Two forms because a Python UDF over the fact would cost a
+serialisation per row; ``tests/jobs/core/rules/test_watched.py`` feeds the same cases
+to both and requires the same answers (rounding HALF_UP like Spark's ``round``, a NULL
+position is 100 like Spark's ``least``).
 """
 
 from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -38,6 +45,27 @@ def progress_pct(position_sec: Column, runtime_sec: Column) -> Column:
     return F.when(
         runtime_sec > 0, F.round(F.least(F.lit(100.0), 100.0 * position_sec / runtime_sec), 1)
     )
+
+
+def progress_pct_value(position_sec: float | None, runtime_sec: float | None) -> float | None:
+    """:func:`progress_pct` over plain values: the same answer for the same inputs.
+
+    Spark's ``round(x, 1)`` rounds HALF_UP on the shortest decimal form of the double
+    (6.25 -> 6.3), and its ``least`` skips NULLs (a NULL position gives 100.0).
+
+    Args:
+        position_sec: a position in seconds (or None).
+        runtime_sec: the item's runtime in seconds (None or <= 0 when unknown).
+
+    Returns:
+        Percent of the runtime, capped at 100, one decimal; None without a runtime > 0.
+    """
+    if runtime_sec is None or runtime_sec <= 0:
+        return None
+    if position_sec is None:  # Spark's least() skips NULLs: least(100.0, NULL) = 100.0
+        return 100.0
+    value = min(100.0, 100.0 * position_sec / runtime_sec)
+    return float(Decimal(repr(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def finished(
