@@ -14,7 +14,7 @@ from jobs.core.ingest import query as ingest
 from jobs.core.ingest.synthetic_events import generate
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import get_engine
-from tests.conftest import ROOT
+from tests.conftest import ENGINE_VAR, ROOT
 
 
 def lake(root):
@@ -28,11 +28,22 @@ def lake(root):
     return cfg
 
 
+@pytest.fixture(scope="module")
+def quiet(spark, tmp_path_factory):
+    """The ingest alone, once per module on delta-rs: each engine's busy lake is held to it
+    (the engines write the same tables, so this also holds them to each other)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENGINE_VAR, "rust")
+        cfg = lake(tmp_path_factory.mktemp("writers") / "clean")
+        ingest.run(cfg, once=True, spark=spark)
+        clean = get_engine(spark, cfg)
+    assert clean.name == "rust"
+    return clean
+
+
 @pytest.mark.slow
-def test_ingest_with_concurrent_optimize_and_resume_catch_up(spark, tmp_path, engine_name):
-    clean_cfg = lake(tmp_path / "clean")
-    ingest.run(clean_cfg, once=True, spark=spark)
-    clean = get_engine(spark, clean_cfg)
+def test_ingest_with_concurrent_optimize_and_resume_catch_up(spark, tmp_path, engine_name, quiet):
+    clean = quiet
 
     cfg = lake(tmp_path / "busy")
     engine = get_engine(spark, cfg)

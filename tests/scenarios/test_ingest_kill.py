@@ -5,7 +5,8 @@ design's faults — ~0.5% duplicate events, ~1% late events, ~0.1% malformed lin
 abandoned sessions, device switches — one file per micro-batch.
 
 Bounded in time: KILLS (default 3, ``LAKEHOUSE_TEST_KILLS`` to raise it) kills, each
-after a random 8–20 s, then one run to completion.
+after a random 8–20 s, then one run to completion. The uninterrupted run it is compared
+with is built once per module, on delta-rs, and serves both engines.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from jobs.core.ingest import query as ingest
 from jobs.core.ingest.synthetic_events import generate
 from jobs.core.runtime.config import load_config
 from jobs.core.storage.delta import get_engine
-from tests.conftest import ROOT
+from tests.conftest import ENGINE_VAR, ROOT
 
 KILLS = int(os.environ.get("LAKEHOUSE_TEST_KILLS", "3"))
 
@@ -47,11 +48,24 @@ def ingest_cmd(root):
     ]  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(spark, tmp_path_factory):
+    """The uninterrupted run, once per module on delta-rs: each engine's killed run is held
+    to it (the engines write the same tables, so this also holds them to each other)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENGINE_VAR, "rust")
+        cfg, report = prepare(tmp_path_factory.mktemp("kill") / "clean")
+        ingest.run(cfg, once=True, spark=spark)
+        clean = get_engine(spark, cfg)
+    assert clean.name == "rust"
+    return clean, report
+
+
 @pytest.mark.slow
-def test_kill_9_at_random_points_loses_and_duplicates_nothing(spark, tmp_path, engine_name):
-    clean_cfg, report = prepare(tmp_path / "clean")
-    ingest.run(clean_cfg, once=True, spark=spark)
-    clean = get_engine(spark, clean_cfg)
+def test_kill_9_at_random_points_loses_and_duplicates_nothing(
+    spark, tmp_path, engine_name, uninterrupted
+):
+    clean, report = uninterrupted
 
     root = tmp_path / "killed"
     cfg, _ = prepare(root)
