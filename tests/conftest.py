@@ -9,6 +9,10 @@ saying why, elsewhere. One SparkSession serves both: with the jars on its classp
 the session carries the Delta extension, which the rust engine ignores, and each test
 picks its engine through ``LAKEHOUSE_DELTA_ENGINE`` (read by ``get_engine``, inherited
 by the jobs a test starts as subprocesses).
+
+``--engines rust`` (``make test-fast``) deselects the spark half. ``make test`` runs on two
+pytest-xdist workers (``-n 2 --dist loadgroup``), one SparkSession each: every module is
+one group (its module-scoped lakes are built once) and the longest modules start first.
 """
 
 from __future__ import annotations
