@@ -16,14 +16,9 @@ from __future__ import annotations
 import json
 import sys
 
-from jobs.core.rules.continue_watching_spark import continue_watching
-from jobs.core.rules.profiles import resolve_profile
 from jobs.core.runtime.cli import Job, job_parser, run_job
 from jobs.core.serving.continue_watching import format_table, profile_list
 from jobs.core.storage.delta import get_engine
-
-# jobs.demo still reaches these through this module (``cw.resolve_profile`` ...)
-__all__ = ["continue_watching", "format_table", "main", "resolve_profile"]
 
 
 def _run(job: Job) -> int:
