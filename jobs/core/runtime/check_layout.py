@@ -47,8 +47,8 @@ def package_of(module: str) -> str:
     return module.split(".", 1)[0]
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(CORE).with_suffix("")
+def _module_name(path: Path, core: Path = CORE) -> str:
+    rel = path.relative_to(core).with_suffix("")
     parts = [p for p in rel.parts if p != "__init__"]
     return ".".join(parts) or "__init__"
 
@@ -71,10 +71,10 @@ def _core_targets(node: ast.AST, known: set[str]) -> Iterable[str]:
 def scan(core: Path = CORE) -> Layout:
     """Read every module of ``core`` and collect its imports of other core modules."""
     files = sorted(f for f in core.rglob("*.py") if f != core / "__init__.py")
-    known = {_module_name(f) for f in files}
+    known = {_module_name(f, core) for f in files}
     layout = Layout()
     for file in files:
-        name = _module_name(file)
+        name = _module_name(file, core)
         tree = ast.parse(file.read_text(), str(file))
         deps: set[str] = set()
         for top in tree.body:

@@ -1,7 +1,6 @@
 """The package graph of jobs/core: cycles and lazy core imports are found, the real tree has none.
 
-A synthetic ``jobs/core`` is written under ``tmp_path`` (``CORE`` points there for the
-test); its modules import each other as ``jobs.core.<pkg>.<module>`` like the real ones.
+A synthetic ``jobs/core`` is written under ``tmp_path`` and scanned there; its modules import each other as ``jobs.core.<pkg>.<module>`` like the real ones.
 """
 
 from __future__ import annotations
@@ -28,11 +27,9 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
 
 
 @pytest.fixture
-def synthetic(tmp_path, monkeypatch):
+def synthetic(tmp_path):
     def make(files: dict[str, str]) -> check_layout.Layout:
-        core = write_tree(tmp_path, files)
-        monkeypatch.setattr(check_layout, "CORE", core)  # module names are relative to it
-        return scan(core)
+        return scan(write_tree(tmp_path, files))  # module names relative to that core
 
     return make
 
