@@ -110,15 +110,16 @@ def test_the_real_tree_has_no_cycle_and_no_lazy_core_import(capsys):
     assert "no cycles" in out and out.splitlines()[0].startswith("tables")
 
 
-def test_main_exits_1_naming_the_cycle_and_the_lazy_import(synthetic, monkeypatch, capsys):
-    synthetic(
+def test_main_exits_1_naming_the_cycle_and_the_lazy_import(tmp_path, monkeypatch, capsys):
+    core = write_tree(
+        tmp_path,
         {
             "a/one.py": "from jobs.core.b.two import Y\nX = 1\n",
             "b/two.py": "Y = 2\n\n\ndef f():\n    from jobs.core.a.one import X\n",
-        }
+        },
     )
     real_scan = check_layout.scan
-    monkeypatch.setattr(check_layout, "scan", lambda: real_scan(check_layout.CORE))
+    monkeypatch.setattr(check_layout, "scan", lambda: real_scan(core))
     assert check_layout.main([]) == 1
     err = capsys.readouterr().err
     assert "package cycle: a <-> b" in err
