@@ -7,8 +7,6 @@ transaction marker but does not skip a replay by itself: every write checks
 :mod:`jobs.core.storage.engine`.
 """
 
-# ruff: noqa: D102 - the abstract methods of DeltaEngine carry the docstrings
-
 from __future__ import annotations
 
 import logging

@@ -5,8 +5,6 @@ its jars are on the classpath: on a cluster, or wherever Maven Central is reacha
 The interface and its contract are in :mod:`jobs.core.storage.engine`.
 """
 
-# ruff: noqa: D102 - the abstract methods of DeltaEngine carry the docstrings
-
 from __future__ import annotations
 
 import logging
