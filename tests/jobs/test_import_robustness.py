@@ -101,14 +101,19 @@ def test_a_file_without_the_export_columns_says_what_it_found(tmp_path, capsys):
     assert "Name|When|How long" in err[0] and "Start Time" in err[0] and "utf-8" in err[0]
     xlsx = tmp_path / "export.xlsx"
     xlsx.write_bytes(b"PK\x03\x04" + b"\0" * 100)
-    assert import_job.main([str(xlsx), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"]) == 2
+    assert (
+        import_job.main([str(xlsx), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"]) == 2
+    )
     assert "save it as CSV" in capsys.readouterr().err
 
 
 def test_usage_mistakes_are_one_line_without_a_traceback(tmp_path, capsys, monkeypatch):
     src = write_export(tmp_path / "export.csv", ROWS)
     # a folder given as the CSV
-    assert import_job.main([str(tmp_path), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"]) == 2
+    assert (
+        import_job.main([str(tmp_path), "--lake-root", str(tmp_path / "lake"), "--no-dimensions"])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a folder" in err[0] and "Traceback" not in err[0]
     # a lake root that is a file

@@ -138,7 +138,9 @@ def test_the_real_sample_imports_without_rejects(tmp_path):
 
 
 def test_cli_reports_missing_files_with_exit_code_2(tmp_path, capsys):
-    code = import_job.main([str(tmp_path / "nope.csv"), "--lake-root", str(tmp_path), "--no-dimensions"])
+    code = import_job.main(
+        [str(tmp_path / "nope.csv"), "--lake-root", str(tmp_path), "--no-dimensions"]
+    )
     assert code == 2
     assert "no such export file" in capsys.readouterr().err
 
