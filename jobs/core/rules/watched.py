@@ -103,3 +103,23 @@ def at_credits(position_sec: Column, runtime_sec: Column, finish_ratio: float) -
         finish_ratio: ``resume.finish_ratio`` (0.95).
     """
     return runtime_sec.isNotNull() & (position_sec >= runtime_sec * F.lit(finish_ratio))
+
+
+def at_credits_value(
+    position_sec: int | None, runtime_sec: int | None, finish_ratio: float
+) -> bool | None:
+    """:func:`at_credits` over plain values (the Redis hot store): the same answer.
+
+    Args:
+        position_sec: the newest position, seconds (None: unknown, as Spark's NULL).
+        runtime_sec: the item's runtime, seconds (None when unknown: never finished).
+        finish_ratio: ``resume.finish_ratio`` (0.95).
+
+    Returns:
+        False without a runtime, None (Spark's NULL) with a runtime but no position.
+    """
+    if runtime_sec is None:
+        return False
+    if position_sec is None:
+        return None
+    return position_sec >= runtime_sec * finish_ratio

@@ -369,6 +369,24 @@ class DqSettings(Section):
         return params
 
 
+class HotStoreSettings(Section):
+    """The Redis hot store in front of Delta (:mod:`jobs.core.serving.hot_store`).
+
+    ``url_env`` names the environment variable holding the Redis URL (never a committed
+    secret). Keys start with ``key_prefix``. A resume point lives
+    ``maintenance.resume_ttl_days`` after its ``last_update``; the per-profile recency
+    index keeps the ``recent_items`` newest items (at least Continue Watching's ``limit``);
+    ``last_timestamp`` lives ``last_timestamp_ttl_hours``. ``socket_timeout_sec`` bounds
+    every round trip, so a dead Redis costs a read that long before the Delta fallback.
+    """
+
+    url_env: str = "REDIS_URL"
+    key_prefix: str = "vl:"
+    recent_items: int = Field(default=50, ge=10)
+    last_timestamp_ttl_hours: PositiveInt = 24
+    socket_timeout_sec: PositiveFloat = 0.5
+
+
 class AbandonedSessionSettings(Section):
     """The abandoned-session cleanup."""
 
@@ -574,6 +592,7 @@ class Config(Section):
     abandoned_sessions: AbandonedSessionSettings
     api: ApiSettings
     recommend: RecommendSettings
+    hot_store: HotStoreSettings = HotStoreSettings()
 
     def table_path(self, name: str) -> str:
         """Absolute path of the Delta table ``name`` under ``paths.tables_dir``."""

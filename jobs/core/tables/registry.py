@@ -29,6 +29,7 @@ from pyspark.sql.types import (
 )
 
 from jobs.core.tables import dq as tables_dq
+from jobs.core.tables import hot as tables_hot
 from jobs.core.tables import reco as tables_reco
 from jobs.core.tables import star as tables_star
 from jobs.core.tables.spec import DELTA_RETENTION, WITH_CHANGE_FEED, TableSpec, col
@@ -447,4 +448,5 @@ def markdown() -> str:
                 f"| `{f.name}` | {f.dataType.simpleString()} | {f.metadata.get('comment', '')} |"
             )
         out.append("")
+    out += tables_hot.markdown()
     return "\n".join(out)
