@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,9 +24,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import routes_read, routes_reco, routes_write
+from api import routes_playback, routes_read, routes_reco, routes_write
 from api.deps import AppState
+from api.event_log import EventLog
 from api.guards import BodyLimit, RateLimit, open_storage
+from api.hot import HotPath
 from api.lake import Lake, TableMissingError, VersionNotFoundError
 from api.settings import ApiSettings, ApiSettingsError
 from jobs.core.runtime.config import Config, load_config
@@ -87,7 +91,20 @@ def create_app(
         storage = open_storage(settings)
     except ApiSettingsError as exc:
         raise SystemExit(f"viewing API refuses to start: {exc}") from None
+    events = EventLog(
+        cfg.paths.landing_dir,
+        settings.event_flush_ms / 1000,
+        settings.event_flush_max_events,
+        settings.event_dedupe_keys,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        events.close()  # publish the pending group before the worker exits
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Viewing activity API",
         version="1.0",
         description=(
@@ -104,6 +121,8 @@ def create_app(
             settings.snapshot_refresh_sec,
             index_max_rows=settings.index_max_rows,
         ),
+        events,
+        HotPath.from_config(cfg),
     )
     app.add_middleware(RateLimit, settings=settings, storage=storage)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -138,6 +157,7 @@ def create_app(
     app.include_router(routes_read.router)
     app.include_router(routes_write.router)
     app.include_router(routes_reco.router)
+    app.include_router(routes_playback.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.event_log import EventLog
+from api.hot import HotPath
 from api.lake import Lake
 from api.models import BodyLimits
 from api.settings import ApiSettings
@@ -24,10 +26,14 @@ class AppState:
     Attributes:
         cfg: the configuration, loaded once per process by :func:`api.app.create_app`.
         lake: the warm Delta snapshots of ``cfg.paths.tables_dir``.
+        events: the worker's group-committed landing file (``POST /api/playback/events``).
+        hot: the Redis hot store when ``hot_store.url_env`` is set (:mod:`api.hot`).
     """
 
     cfg: Config
     lake: Lake
+    events: EventLog
+    hot: HotPath
 
     @property
     def settings(self) -> ApiSettings:

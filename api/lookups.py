@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 import pyarrow as pa
+from fastapi import HTTPException
 
 from api.deps import AppState
 from api.lake import Snapshot, TableMissingError, VersionNotFoundError
@@ -114,3 +115,20 @@ def lookup(snap: Snapshot, key: str, columns: list[str]) -> dict[Any, tuple]:
         )
 
     return snap.cached(f"lookup:{key}:{','.join(columns)}", build)
+
+
+def profile_origin(st: AppState, pid: int) -> tuple[int | None, str]:
+    """(account_id, country_code) a landing event of profile ``pid`` carries.
+
+    A profile without a valid ISO 3166 alpha-2 country gets ``api.unknown_country_code``
+    (the landing contract needs one).
+
+    Raises:
+        HTTPException: 404 for a profile the ``profile`` table does not know.
+    """
+    profiles = lookup(st.lake.latest("profile"), "profile_id", ["account_id", "country_code"])
+    if pid not in profiles:
+        raise HTTPException(404, f"unknown profile {pid}")
+    account_id, country = profiles[pid]
+    ok = isinstance(country, str) and len(country) == 2 and country.isalpha() and country.isupper()
+    return account_id, country if ok else st.settings.unknown_country_code

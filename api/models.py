@@ -212,7 +212,10 @@ class ContinueWatchingItem(BaseModel):
 class ContinueWatching(BaseModel):
     profile_id: int
     as_of: UtcTime
-    table_version: int = Field(description="resume_state version the answer was read from")
+    table_version: int | None = Field(
+        description="resume_state version the answer was read from; None when served "
+        "from Redis (header X-Served-From: redis)"
+    )
     items: list[ContinueWatchingItem]
 
 

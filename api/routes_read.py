@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from api import models
 from api.deps import AppState, acting_profile, principal, state
@@ -62,6 +62,7 @@ def _as_of(text: str | None) -> dt.datetime | Token:
 def continue_watching(
     who: Who,
     st: St,
+    response: Response,
     profile_id: int,
     as_of: Annotated[
         str | None,
@@ -77,12 +78,22 @@ def continue_watching(
 ) -> dict[str, Any]:
     acting_profile(who, profile_id)
     asked = _as_of(as_of)
+    cw = st.cfg.continue_watching
+    # now / latest: Redis when configured and it holds the profile (api/hot.py), same rule
+    hot = None if version is not None or isinstance(asked, dt.datetime) else st.hot
+    redis_rows = hot.resume_rows(profile_id) if hot is not None else None
+    response.headers["X-Served-From"] = "delta" if redis_rows is None else "redis"
+    if redis_rows is not None:
+        when = resolve_as_of(asked, lambda: max(r["last_update"] for r in redis_rows))
+        items = continue_watching_rows(
+            redis_rows, catalog(st), when, cw.window_days, limit or cw.limit
+        )
+        return {"profile_id": profile_id, "as_of": when, "table_version": None, "items": items}
     snap, table = resume_table(st, profile_id, asked, version)
     # 'latest': the profile's newest resume point as read (now when it has none)
     when = resolve_as_of(
         asked, lambda: pc.max(table.column("last_update")).as_py() if table.num_rows else None
     )
-    cw = st.cfg.continue_watching
     # the rule looks only at rows touched in (as_of - window, as_of]: a long history is cut
     # here, in Arrow, before the rows become Python objects (most of a request's cost)
     rows = _touched_between(table, when - dt.timedelta(days=cw.window_days), when).to_pylist()

@@ -29,7 +29,7 @@ from api.landing import (
     utc_text,
     write_once,
 )
-from api.lookups import lookup, resume_table
+from api.lookups import lookup, profile_origin, resume_table
 from api.tokens import Principal
 from jobs.core.rules.as_of import parse_utc
 
@@ -46,16 +46,6 @@ IdemKey = Annotated[
     ),
 ]
 ProfileParam = Annotated[int | None, Query(description="admin only: another profile")]
-
-
-def _profile(st: AppState, pid: int) -> tuple[int | None, str]:
-    """(account_id, country_code) of a known profile (404 otherwise)."""
-    profiles = lookup(st.lake.latest("profile"), "profile_id", ["account_id", "country_code"])
-    if pid not in profiles:
-        raise HTTPException(404, f"unknown profile {pid}")
-    account_id, country = profiles[pid]
-    ok = isinstance(country, str) and len(country) == 2 and country.isalpha() and country.isupper()
-    return account_id, country if ok else st.settings.unknown_country_code
 
 
 def _item(st: AppState, item_id: int, kind: str) -> tuple[int, int | None, int | None]:
@@ -113,7 +103,7 @@ def _accept(
     fields: dict[str, Any],
     body: Any,
 ) -> dict[str, Any]:
-    account_id, country = _profile(st, pid)
+    account_id, country = profile_origin(st, pid)
     title_id, episode_id, runtime = _item(st, item_id, kind)
     rid = record_id(pid, event_type, item_id, key or uuid.uuid4().hex)
     when = when or dt.datetime.now(dt.UTC)

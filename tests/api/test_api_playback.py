@@ -1,0 +1,287 @@
+"""The player's write path and the reads from Redis (issue 22 §1-§3).
+
+* ``POST /api/playback/events``: heartbeats land once (a retry writes nothing again),
+  a bad event is a 422 naming its index and field and nothing of its batch lands, the
+  accepted events of concurrent requests share one landing file, which reads back as
+  the landing contract;
+* Continue Watching and the per-device positions come from Redis right after the POST
+  (``X-Served-From: redis``), without any ingest; a late heartbeat does not move them
+  back; with Redis stopped they come from Delta (``X-Served-From: delta``) and writes
+  still land (202, ``X-Hot-Store: unavailable``), never a 5xx;
+* :class:`api.event_log.EventLog` (property): whatever batches, repeats and order, every
+  distinct ``(session_id, event_time)`` key lands exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.event_log import EventLog
+from jobs.core.rules.as_of import parse_utc
+from jobs.core.tables.registry import LANDING_EVENT_SCHEMA
+from tests.api.conftest import OTHER, P
+from tests.redis_server import redis_server, redis_url  # noqa: F401 - the fixture
+
+EVENTS = "/api/playback/events"
+CW = f"/api/profiles/{P}/continue-watching"
+ROMA = 20  # a film of the mini lake, runtime 8100 s
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def beat(pos: int, seconds_ago: float, device: str = "tv-a", session: str = "s-a", **kw) -> dict:
+    when = _now() - dt.timedelta(seconds=seconds_ago)
+    return {
+        "session_id": session,
+        "event_time": when.isoformat().replace("+00:00", "Z"),
+        "event_type": "HEARTBEAT",
+        "position_sec": pos,
+        "device_id": device,
+        "title_id": ROMA,
+        "runtime_sec": 8100,
+        **kw,
+    }
+
+
+def landed(lake: Path) -> list[dict]:
+    """Every line of the published landing files (``*.jsonl``, as the ingest globs)."""
+    return [
+        json.loads(line)
+        for f in sorted((lake / "landing").glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+
+
+def play_files(lake: Path) -> list[Path]:
+    return sorted((lake / "landing").glob("play-*.jsonl"))
+
+
+@pytest.fixture
+def hot_client(make_client, redis_url, monkeypatch):  # noqa: F811
+    """An API client whose hot store is the module's redis-server (emptied first)."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushall()
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    return make_client(event_flush_ms=20)
+
+
+def test_heartbeats_show_in_continue_watching_from_redis_without_ingest(hot_client, auth, lake):
+    r = hot_client.post(EVENTS, json={"events": [beat(100, 30), beat(200, 20), beat(300, 10)]},
+                        headers=auth())  # fmt: skip
+    assert r.status_code == 202, r.text
+    assert r.json() == {"accepted": 3, "stored": 3, "duplicates": 0, "hot_store": "ok"}
+    assert r.headers["X-Hot-Store"] == "ok"
+    cw = hot_client.get(CW, headers=auth())
+    assert cw.status_code == 200 and cw.headers["X-Served-From"] == "redis"
+    roma = [i for i in cw.json()["items"] if i["title_id"] == ROMA]
+    assert [i["position_sec"] for i in roma] == [300]
+    assert cw.json()["table_version"] is None
+    # the landing zone has the three events, and no table was touched (no ingest ran)
+    assert sorted(e["position_sec"] for e in landed(lake)) == [100, 200, 300]
+    assert not (lake / "tables" / "playback_event").exists()
+
+
+def test_a_late_heartbeat_does_not_regress_and_each_device_keeps_its_position(hot_client, auth):
+    assert (
+        hot_client.post(EVENTS, json={"events": [beat(300, 10)]}, headers=auth()).status_code == 202
+    )
+    late = hot_client.post(
+        EVENTS, json={"events": [beat(50, 60, session="s-late")]}, headers=auth()
+    )
+    assert late.status_code == 202
+    cw = hot_client.get(CW, headers=auth()).json()["items"]
+    assert [i["position_sec"] for i in cw if i["title_id"] == ROMA] == [300]
+    # device B, later: the item's position moves on; the TV keeps its own
+    phone = beat(900, 1, device="phone-b", session="s-b")
+    assert hot_client.post(EVENTS, json={"events": [phone]}, headers=auth()).status_code == 202
+    cw = hot_client.get(CW, headers=auth()).json()["items"]
+    assert [i["position_sec"] for i in cw if i["title_id"] == ROMA] == [900]
+    pos = hot_client.get(f"/api/profiles/{P}/positions/{ROMA}", headers=auth())
+    assert pos.status_code == 200 and pos.headers["X-Served-From"] == "redis"
+    by_device = {d["device_id"]: d["position_sec"] for d in pos.json()["devices"]}
+    assert by_device == {"phone-b": 900, "tv-a": 300}
+    assert (
+        hot_client.get(f"/api/profiles/{P}/positions/{ROMA}", headers=auth(OTHER)).status_code
+        == 403
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"position_sec": -5}, "position_sec"),
+        ({"position_sec": 86401}, "position_sec"),
+        ({"position_sec": 2**31}, "position_sec"),
+        ({"position_sec": "12"}, "position_sec"),
+        ({"event_type": "WATCHED"}, "event_type"),
+        ({"event_type": "NONSENSE"}, "event_type"),
+        ({"progress_pct": 50.0}, "progress_pct"),
+        ({"country_code": "KE"}, "country_code"),
+        ({"device_id": None}, "device_id"),
+        ({"session_id": None}, "session_id"),
+        ({"title_id": 2**63}, "title_id"),
+        ({"is_autoplay": "yes"}, "is_autoplay"),
+        ({"event_time": "2999-01-01T00:00:00Z"}, "event_time"),
+        ({"event_time": "yesterday"}, "event_time"),
+    ],
+)
+def test_a_bad_event_is_a_422_naming_index_and_field_and_nothing_lands(
+    client, auth, lake, bad, field
+):
+    batch = [beat(100, 30), {**beat(200, 20), **bad}, beat(300, 10)]
+    r = client.post(EVENTS, json={"events": batch}, headers=auth())
+    assert r.status_code == 422, r.text
+    locs = [d["loc"] for d in r.json()["detail"]]
+    assert ["body", "events", 1, field] in locs, locs
+    assert landed(lake) == []
+
+
+def test_too_many_events_or_another_profile_is_refused(make_client, auth, lake):
+    client = make_client(playback_batch_max=2)
+    r = client.post(EVENTS, json={"events": [beat(1, 3), beat(2, 2), beat(3, 1)]}, headers=auth())
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "events"]
+    r = client.post(EVENTS, json={"events": [beat(1, 3, profile_id=OTHER)]}, headers=auth())
+    assert r.status_code == 403 and "events[0]" in r.json()["detail"]
+    r = client.post(
+        EVENTS, json={"events": [beat(1, 3)]}, params={"profileId": OTHER}, headers=auth()
+    )
+    assert r.status_code == 403
+    assert landed(lake) == []
+
+
+def test_a_retried_batch_lands_nothing_twice(client, auth, lake):
+    batch = {"events": [beat(100, 30), beat(200, 20), beat(200, 20)]}  # a repeat inside, too
+    first = client.post(EVENTS, json=batch, headers=auth())
+    again = client.post(EVENTS, json=batch, headers=auth())
+    assert first.status_code == again.status_code == 202
+    assert first.json()["stored"] == 2 and first.json()["duplicates"] == 1
+    assert again.json()["stored"] == 0 and again.json()["duplicates"] == 3
+    keys = [(e["session_id"], e["event_time"]) for e in landed(lake)]
+    assert len(keys) == len(set(keys)) == 2
+
+
+def test_without_redis_url_writes_land_and_reads_come_from_delta(
+    make_client, auth, lake, monkeypatch
+):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    client = make_client()
+    r = client.post(EVENTS, json={"events": [beat(100, 3)]}, headers=auth())
+    assert r.status_code == 202 and r.headers["X-Hot-Store"] == "off"
+    cw = client.get(CW, headers=auth())
+    assert cw.status_code == 200 and cw.headers["X-Served-From"] == "delta"
+    assert isinstance(cw.json()["table_version"], int)
+    pos = client.get(f"/api/profiles/{P}/positions/{ROMA}", headers=auth())
+    assert pos.status_code == 200 and pos.headers["X-Served-From"] == "delta"
+    assert pos.json()["devices"] == [
+        {"device_id": "tv", "position_sec": 4050, "last_update": "2024-05-30T12:00:00Z"}
+    ]
+
+
+def test_concurrent_requests_share_one_landing_file_in_the_landing_contract(
+    make_client, auth, lake, monkeypatch
+):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    app = make_client(event_flush_ms=300).app
+    headers = auth()
+
+    async def post_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await asyncio.gather(
+                *(
+                    c.post(EVENTS, json={"events": [beat(i, 5, session=f"s{i}")]}, headers=headers)
+                    for i in range(20)
+                )
+            )
+
+    answers = asyncio.run(post_all())
+    assert [a.status_code for a in answers] == [202] * 20
+    files = play_files(lake)
+    assert 1 <= len(files) <= 2  # one group (two when a flush tick fell inside the burst)
+    assert not list((lake / "landing").glob(".*"))  # no temp file left behind
+    lines = landed(lake)
+    assert sorted(e["position_sec"] for e in lines) == list(range(20))
+    contract = {f.name for f in LANDING_EVENT_SCHEMA.fields}
+    for e in lines:
+        assert set(e) <= contract, set(e) - contract
+        assert e["profile_id"] == P and e["country_code"] == "KE" and e["account_id"] == 1
+        assert e["event_time"].endswith("Z") and parse_utc(e["event_time"]) <= dt.datetime.now(
+            dt.UTC
+        )
+
+
+def test_redis_stopped_mid_test_reads_fall_back_and_writes_land(
+    make_client, auth, lake, monkeypatch
+):
+    with redis_server() as url:
+        monkeypatch.setenv("REDIS_URL", url)
+        client = make_client(event_flush_ms=20)
+        assert (
+            client.post(EVENTS, json={"events": [beat(300, 10)]}, headers=auth()).json()[
+                "hot_store"
+            ]
+            == "ok"
+        )
+        assert client.get(CW, headers=auth()).headers["X-Served-From"] == "redis"
+    # redis-server is stopped now
+    r = client.post(EVENTS, json={"events": [beat(400, 5)]}, headers=auth())
+    assert r.status_code == 202 and r.headers["X-Hot-Store"] == "unavailable"
+    assert sorted(e["position_sec"] for e in landed(lake)) == [300, 400]
+    cw = client.get(CW, headers=auth())
+    assert cw.status_code == 200 and cw.headers["X-Served-From"] == "delta"
+    pos = client.get(f"/api/profiles/{P}/positions/{ROMA}", headers=auth())
+    assert pos.status_code == 200 and pos.headers["X-Served-From"] == "delta"
+
+
+_KEYS = st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 5))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=st.lists(st.lists(_KEYS, max_size=6), max_size=8), max_events=st.integers(1, 4))
+def test_event_log_lands_every_distinct_key_exactly_once(tmp_path_factory, batches, max_events):
+    landing = tmp_path_factory.mktemp("landing")
+    log = EventLog(str(landing), flush_sec=0.005, max_events=max_events, dedupe_keys=1000)
+    receipts = []
+    threads = [
+        threading.Thread(
+            target=lambda b=b: receipts.append(
+                log.submit([{"session_id": s, "event_time": str(t)} for s, t in b])
+            )
+        )
+        for b in batches
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for receipt in receipts:
+        receipt.wait(5)
+    log.close()
+    lines = [json.loads(x) for f in landing.glob("*.jsonl") for x in f.read_text().splitlines()]
+    keys = [(e["session_id"], int(e["event_time"])) for e in lines]
+    assert sorted(keys) == sorted({k for b in batches for k in b})
+    assert sum(r.stored for r in receipts) == len(keys)
+    assert not list(landing.glob(".*"))
+
+
+def test_event_log_answers_only_after_the_file_is_published(tmp_path):
+    log = EventLog(str(tmp_path), flush_sec=0.3, max_events=100, dedupe_keys=10)
+    receipt = log.submit([{"session_id": "s", "event_time": "1"}])
+    assert not receipt.futures[0].done() and not list(tmp_path.glob("*.jsonl"))
+    [path] = receipt.wait(5)
+    assert path.exists() and path.suffix == ".jsonl" and path.read_text().count("\n") == 1
+    log.close()
