@@ -43,7 +43,24 @@ check-java: ## fail with install advice unless Java 17+ is on PATH
 demo: check-java venv ## import the bundled sample, ingest it, show counts and Continue Watching (DELTA_ENGINE=spark: on delta-spark)
 	$(PY) -m jobs.demo --lake-root $(DEMO_ROOT)
 
-serve: venv ## the HTTP API on the demo lake (after make demo) at http://127.0.0.1:$(API_PORT)/docs
+# the hot store: REDIS_URL when set; else a private redis-server on a free 127.0.0.1 port
+# (no persistence, stopped when serve exits) when the binary is installed; else Delta only
+serve: venv ## the HTTP API on the demo lake (after make demo) at http://127.0.0.1:$(API_PORT)/docs, with Redis
+	@set -e; \
+	if [ -n "$$REDIS_URL" ]; then \
+	  echo "serve: hot store at REDIS_URL"; \
+	elif command -v redis-server >/dev/null 2>&1; then \
+	  port=$$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	  dir=$$(mktemp -d); \
+	  redis-server --port $$port --bind 127.0.0.1 --save "" --appendonly no --dir $$dir >$$dir/redis.log 2>&1 & \
+	  rpid=$$!; \
+	  trap 'kill $$rpid 2>/dev/null; wait $$rpid 2>/dev/null; rm -rf $$dir' EXIT INT TERM; \
+	  export REDIS_URL=redis://127.0.0.1:$$port/0; \
+	  for _ in $$(seq 100); do redis-cli -p $$port ping >/dev/null 2>&1 && break; sleep 0.05; done; \
+	  echo "serve: started redis-server at $$REDIS_URL (pid $$rpid; stopped on exit)"; \
+	else \
+	  echo "serve: no REDIS_URL and no redis-server: reads come from Delta (install it: apt-get install redis-server, or set REDIS_URL=redis://HOST:6379/0)"; \
+	fi; \
 	LAKEHOUSE_ROOT=$(abspath $(DEMO_ROOT)) $(PY) -m uvicorn api.app:create_app --factory --host 127.0.0.1 --port $(API_PORT)
 
 recommend: venv ## recommendations on the demo lake (after make demo): home row with explanations, More Like This
