@@ -285,3 +285,37 @@ def test_event_log_answers_only_after_the_file_is_published(tmp_path):
     [path] = receipt.wait(5)
     assert path.exists() and path.suffix == ".jsonl" and path.read_text().count("\n") == 1
     log.close()
+
+
+def test_the_landing_file_passes_the_ingest_parser_and_rules_in_spark(spark, client, auth, lake):
+    from pyspark.sql import functions as F
+
+    from jobs.core.ingest.stream import parse_landing_lines, validate
+    from jobs.core.ingest.stream_expectations import check_batch, load_rules
+    from jobs.core.runtime.config import load_config
+
+    kinds = ["PLAY", "HEARTBEAT", "PAUSE", "SEEK", "BITRATE_CHANGE", "ERROR", "END"]
+    batch = [
+        beat(
+            60 * i,
+            70 - i,
+            event_type=k,
+            **({"bitrate_kbps": 4300} if k == "BITRATE_CHANGE" else {}),
+        )
+        for i, k in enumerate(kinds)
+    ]
+    assert client.post(EVENTS, json={"events": batch}, headers=auth()).status_code == 202
+    [file] = play_files(lake)
+    lines = spark.read.text(str(file)).select(
+        F.col("value").alias("raw_record"), F.lit(file.name).alias("source_file")
+    )
+    cfg = load_config("test", str(lake))
+    checked = check_batch(
+        lines.transform(parse_landing_lines).transform(validate(cfg.ingest)), load_rules(cfg)
+    )
+    rows = checked.batch.collect()
+    assert [(r.event_type, r._corrupt_record, r.reject_reason) for r in rows] == [
+        (k, None, None) for k in kinds
+    ]
+    assert {r.profile_id for r in rows} == {P} and {r.country_code for r in rows} == {"KE"}
+    assert checked.counts == {rule.name: 0 for rule in load_rules(cfg)}
