@@ -59,10 +59,12 @@ RESUME_FIELDS = (
     "is_finished",
     "runtime_sec",
 )
-_INT_FIELDS = ("profile_id", "title_id", "episode_id", "content_key", "last_position_sec")
-_INT_FIELDS += ("runtime_sec",)
+_INT_FIELDS = frozenset(
+    ("profile_id", "title_id", "episode_id", "content_key", "last_position_sec", "runtime_sec")
+)
 
-# KEYS: resume hash, device hash, recency zset, last_timestamp.
+# KEYS: resume hash, device hash (values: JSON arrays of the row's name/value pairs, in
+# RESUME_FIELDS order), recency zset, last_timestamp.
 # ARGV: device_id ('' = none), expire_ms (> 0), cutoff_us (recency: older is dropped),
 # recent_items, last_timestamp_ttl_ms, to_resume ('1': also the item's newest row), then
 # the row's non-NULL fields as name/value pairs (last_update in microseconds).
@@ -84,16 +86,20 @@ local function newer(lu, pos, sid, olu, opos, osid)
   if pos ~= opos then return pos > opos end
   return bytes_gt(sid, osid)
 end
-local row = {}
-for i = 7, #ARGV, 2 do row[ARGV[i]] = ARGV[i + 1] end
+local function as_row(flat, first)
+  local r = {}
+  for i = first, #flat, 2 do r[flat[i]] = flat[i + 1] end
+  return r
+end
+local row = as_row(ARGV, 7)
 local lu, pos, sid = tonumber(row.last_update), tonumber(row.last_position_sec), row.session_id
 local expire_ms = tonumber(ARGV[2])
 local wrote_resume, wrote_device = 0, 0
 if ARGV[1] ~= '' then
   local old = redis.call('HGET', KEYS[2], ARGV[1])
-  local o = old and cjson.decode(old) or {}
+  local o = old and as_row(cjson.decode(old), 1) or {}
   if newer(lu, pos, sid, tonumber(o.last_update), tonumber(o.last_position_sec), o.session_id) then
-    redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(row))
+    redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({unpack(ARGV, 7)}))
     wrote_device = 1
   end
   if redis.call('PTTL', KEYS[2]) < expire_ms then redis.call('PEXPIRE', KEYS[2], expire_ms) end
@@ -438,7 +444,8 @@ class HotStore:
         """
         with self._reaching():
             stored = self.client.hgetall(self.keys.device(profile_id, content_key))
-        rows = [_decode(json.loads(v)) for v in stored.values()]
+        flat = [json.loads(v) for v in stored.values()]
+        rows = [_decode(dict(zip(f[::2], f[1::2], strict=True))) for f in flat]
         return sorted(rows, key=lambda r: (r["last_update"], r["last_position_sec"]), reverse=True)
 
     def last_timestamp(self, profile_id: int) -> dt.datetime | None:
