@@ -123,10 +123,11 @@ end
 return {wrote_resume, wrote_device}
 """
 
-# KEYS: recency zset. ARGV: resume key prefix of the profile, cutoff_us.
-# Returns the flat HGETALL of each listed item still stored, newest first.
+# KEYS: recency zset. ARGV: resume key prefix of the profile.
+# Returns the flat HGETALL of each listed item still stored (an expired one is gone),
+# newest first.
 _READ_LUA = """
-local items = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', ARGV[2])
+local items = redis.call('ZREVRANGE', KEYS[1], 0, -1)
 local out = {}
 for _, ck in ipairs(items) do
   local h = redis.call('HGETALL', ARGV[1] .. ck)
@@ -417,15 +418,14 @@ class HotStore:
         Returns:
             Dicts with :data:`RESUME_FIELDS` (``last_update`` aware UTC, positions
             seconds): the rows ``continue_watching_rows`` takes, at most
-            ``hot_store.recent_items``, none older than the TTL.
+            ``hot_store.recent_items``; an expired row (TTL) is gone, whatever the clock.
 
         Raises:
             HotStoreUnavailable: Redis is unreachable.
         """
-        cutoff_us = to_micros(self.clock() - self.ttl)
         prefix = self.keys.resume_prefix(profile_id)
         with self._reaching():
-            flat = self._read([self.keys.recent(profile_id)], [prefix, cutoff_us])
+            flat = self._read([self.keys.recent(profile_id)], [prefix])
         rows = []
         for h in flat:
             pairs = [x.decode() if isinstance(x, bytes) else x for x in h]

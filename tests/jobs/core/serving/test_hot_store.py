@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -169,8 +170,12 @@ def test_the_recency_index_keeps_the_newest_items_within_the_window(redis_client
     items = [r["content_key"] for r in hs.resume_rows(1)]
     assert items == [100 + i for i in range(limit)]  # newest first, the 5 oldest trimmed
     assert redis_client.zcard(KEYS.recent(1)) == limit
-    later = store(redis_client, NOW + dt.timedelta(days=CFG.maintenance.resume_ttl_days))
-    assert later.resume_rows(1) == []  # past the window: skipped on read
+    redis_client.flushall()
+    almost = dt.timedelta(days=CFG.maintenance.resume_ttl_days) - dt.timedelta(seconds=0.3)
+    assert hs.apply_events([ev(almost.total_seconds(), 1)]) == 1  # 0.3 s left to live
+    assert [r["content_key"] for r in hs.resume_rows(1)] == [10]
+    time.sleep(0.5)
+    assert hs.resume_rows(1) == []  # expired: gone from the read although still indexed
 
 
 def test_redis_down_raises_hot_store_unavailable(redis_url, monkeypatch):
