@@ -12,13 +12,22 @@ UTC ISO-8601 (a time without an offset is UTC); ``*_sec`` fields are seconds.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    create_model,
+)
 from pyspark.sql import types as T
 
 from api.models import UtcTime
 from jobs.core.ingest.stream import REQUIRED_FIELDS
+from jobs.core.rules.as_of import to_utc
 from jobs.core.tables.registry import (
     EVENT_TYPES,
     LANDING_EVENT_SCHEMA,
@@ -34,11 +43,19 @@ INT32 = 2**31 - 1
 INT64 = 2**63 - 1
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    """The time in UTC (naive = UTC); a time that has no UTC form is a ValueError (422)."""
+    try:
+        return to_utc(value)
+    except OverflowError:
+        raise ValueError("time out of range") from None
+
+
 def _annotation(name: str, kind: T.DataType) -> tuple[Any, Any]:
     required = name in PLAYER_REQUIRED
     default: Any = ... if required else None
     if name == "event_type":
-        return Literal[PLAYBACK_TYPES], default  # type: ignore[valid-type]
+        return Literal[PLAYBACK_TYPES], default
     if isinstance(kind, T.IntegerType):
         return StrictInt | None, Field(default, ge=-INT32 - 1, le=INT32)
     if isinstance(kind, T.LongType):
@@ -46,7 +63,7 @@ def _annotation(name: str, kind: T.DataType) -> tuple[Any, Any]:
     if isinstance(kind, T.BooleanType):
         return StrictBool | None, default
     if isinstance(kind, T.TimestampType):
-        return dt.datetime, default
+        return Annotated[dt.datetime, AfterValidator(_utc)], default
     if isinstance(kind, T.StringType):
         return str | None, Field(default, min_length=1, max_length=2000)
     raise TypeError(f"landing field {name}: no API type for {kind}")  # a new contract type
@@ -75,7 +92,7 @@ class PlaybackBatch(BaseModel):
     """A batch of events from one player (``api.playback_batch_max`` at most)."""
 
     model_config = ConfigDict(extra="forbid")
-    events: list[PlaybackEvent] = Field(min_length=1)  # type: ignore[valid-type]
+    events: list[PlaybackEvent] = Field(min_length=1)
 
 
 class PlaybackAccepted(BaseModel):
