@@ -378,6 +378,7 @@ class HotStoreSettings(Section):
     index keeps the ``recent_items`` newest items (at least Continue Watching's ``limit``);
     ``last_timestamp`` lives ``last_timestamp_ttl_hours``. ``socket_timeout_sec`` bounds
     every round trip, so a dead Redis costs a read that long before the Delta fallback.
+    ``jobs.rebuild_hot_store`` writes ``rebuild_batch_rows`` rows per pipeline.
     """
 
     url_env: str = "REDIS_URL"
@@ -385,6 +386,7 @@ class HotStoreSettings(Section):
     recent_items: int = Field(default=50, ge=10)
     last_timestamp_ttl_hours: PositiveInt = 24
     socket_timeout_sec: PositiveFloat = 0.5
+    rebuild_batch_rows: PositiveInt = 5000  # rows per pipeline round trip of the rebuild
 
 
 class AbandonedSessionSettings(Section):

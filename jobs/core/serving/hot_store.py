@@ -30,16 +30,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis
+from pyspark.sql import functions as F
 
-from jobs.core.rules.as_of import to_utc
+from jobs.core.changelog.maintenance import ttl_reference
+from jobs.core.changelog.resume import current_resume
+from jobs.core.rules.as_of import collected_utc, to_utc
 from jobs.core.rules.watched import at_credits_value
 from jobs.core.runtime.config import Config, HotStoreSettings
 from jobs.core.runtime.errors import RunError
+from jobs.core.storage.delta import DeltaEngine
 from jobs.core.tables.hot import HotKeys
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -457,3 +463,63 @@ class HotStore:
         with self._reaching():
             value = self.client.get(self.keys.last_timestamp(profile_id))
         return None if value is None else from_micros(int(value))
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What one :func:`rebuild` did.
+
+    Attributes:
+        rows_read: current resume rows within the TTL read from Delta.
+        rows_written: rows Redis took (newer than what it held; 0 on a second run).
+        reference: the TTL's reference time (``maintain_tables``': ``min(now, newest
+            last_update)``, UTC).
+        seconds: wall time.
+    """
+
+    rows_read: int
+    rows_written: int
+    reference: dt.datetime
+    seconds: float
+
+
+def rebuild(
+    engine: DeltaEngine, cfg: Config, url: str | None = None, now: dt.datetime | None = None
+) -> RebuildResult:
+    """Fill Redis from Delta: the current resume rows (``resume_state`` ∪ its change log).
+
+    Idempotent and monotonic: every row goes through the same merge as live events, so a
+    row never replaces a newer one Redis already holds (a heartbeat that arrived during
+    the rebuild stays). Rows older than ``maintenance.resume_ttl_days`` before the
+    reference time of ``maintain_tables``' expiry are skipped, and each row's TTL counts
+    from that reference, so Redis and Delta drop a row together (a lake holding a
+    historical export keeps its last 90 days in Redis too).
+
+    Args:
+        engine: the lake's Delta engine.
+        cfg: configuration (``hot_store``, ``maintenance.resume_ttl_days``).
+        url: the Redis URL; None = the env var ``hot_store.url_env``.
+        now: the current time (UTC); None = the wall clock.
+
+    Returns:
+        The counts and the reference time.
+
+    Raises:
+        HotStoreUnavailable: no URL, or Redis unreachable.
+        TableNotFoundError: ``resume_state`` was never created.
+    """
+    start = time.monotonic()
+    reference = ttl_reference(engine, now or dt.datetime.now(dt.UTC))
+    store = HotStore.from_config(cfg, url, clock=lambda: reference)
+    store.ping()
+    cutoff = reference - dt.timedelta(days=cfg.maintenance.resume_ttl_days)
+    frame = current_resume(engine).where(F.col("last_update") > F.lit(cutoff))
+    batch: list[dict[str, Any]] = []
+    read = written = 0
+    for row in frame.select(*RESUME_FIELDS).toLocalIterator():
+        batch.append({**row.asDict(), "last_update": collected_utc(row["last_update"])})
+        if len(batch) >= cfg.hot_store.rebuild_batch_rows:
+            read, written = read + len(batch), written + store.apply_resume_rows(batch)
+            batch = []
+    read, written = read + len(batch), written + store.apply_resume_rows(batch)
+    return RebuildResult(read, written, reference, time.monotonic() - start)
