@@ -17,7 +17,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -319,3 +324,61 @@ def test_the_landing_file_passes_the_ingest_parser_and_rules_in_spark(spark, cli
     ]
     assert {r.profile_id for r in rows} == {P} and {r.country_code for r in rows} == {"KE"}
     assert checked.counts == {rule.name: 0 for rule in load_rules(cfg)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_uvicorn_and_redis_server_device_a_to_device_b_and_redis_loss(lake, settings):
+    """Issue 22's end-to-end: heartbeats on device A show on device B with no ingest run;
+    a late one does not regress; Redis killed: reads fall back, writes land; a stopped
+    worker publishes its pending group (lifespan)."""
+    from api.tokens import issue
+
+    headers = {"Authorization": f"Bearer {issue(settings, P)}"}
+    root = Path(__file__).resolve().parents[2]
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with redis_server() as url:
+        env = {**os.environ, "LAKEHOUSE_ENV": "test", "LAKEHOUSE_ROOT": str(lake),
+               "REDIS_URL": url, "PYTHONPATH": str(root)}  # fmt: skip
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            for _ in range(300):
+                try:
+                    httpx.get(f"{base}/healthz", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            a = httpx.post(f"{base}{EVENTS}", json={"events": [beat(1234, 2)]}, headers=headers)
+            assert a.status_code == 202 and a.headers["X-Hot-Store"] == "ok", a.text
+            b = httpx.get(f"{base}{CW}", headers=headers)  # device B asks right after
+            assert b.headers["X-Served-From"] == "redis"
+            assert [i["position_sec"] for i in b.json()["items"] if i["title_id"] == ROMA] == [1234]
+            late = httpx.post(
+                f"{base}{EVENTS}", json={"events": [beat(10, 50, session="old")]}, headers=headers
+            )
+            assert late.status_code == 202
+            b = httpx.get(f"{base}{CW}", headers=headers).json()["items"]
+            assert [i["position_sec"] for i in b if i["title_id"] == ROMA] == [1234]
+        except BaseException:
+            server.terminate()
+            server.wait(10)
+            raise
+    try:  # redis-server is gone
+        down = httpx.post(f"{base}{EVENTS}", json={"events": [beat(1300, 1)]}, headers=headers)
+        assert down.status_code == 202 and down.headers["X-Hot-Store"] == "unavailable"
+        cw = httpx.get(f"{base}{CW}", headers=headers)
+        assert cw.status_code == 200 and cw.headers["X-Served-From"] == "delta"
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert sorted(e["position_sec"] for e in landed(lake)) == [10, 1234, 1300]
+    assert not list((lake / "landing").glob(".*"))
