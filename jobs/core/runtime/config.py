@@ -433,7 +433,7 @@ class ApiSettings(Section):
     # issue 22: the player's write path (POST /api/playback/events, api/event_log.py)
     event_flush_ms: PositiveInt = 200  # a group of accepted events is made durable this often
     event_flush_max_events: PositiveInt = 5000  # ... or as soon as it holds this many events
-    playback_batch_max: PositiveInt = 500  # events in one POST, at most (422 above)
+    playback_batch_max: PositiveInt = 200  # events in one POST, at most (422 above)
     event_dedupe_keys: PositiveInt = 50000  # (session_id, event_time) keys a worker remembers
     environment: str | None = None  # the loaded environment's name (set by load_config)
 
