@@ -8,6 +8,8 @@
                             append     ─▶ playback_session_change (or merge ─▶ playback_session)
                             append     ─▶ resume_state_change (or merge ─▶ resume_state)
                             counts     ─▶ dq_result
+                   then (``REDIS_URL`` set): the batch's resume rows ─▶ Redis
+                            (:mod:`jobs.core.ingest.hot_sync`; Redis down: a warning)
 
 Every table write carries its own transaction marker (app id ``{query}:{query id}:{table}``,
 version = batch id), so a batch that crashed between two commits redoes only the missing
@@ -27,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pyspark.sql import DataFrame
 
 from jobs.core.changelog.compaction import compact_if_due
+from jobs.core.ingest.hot_sync import HotSync
 from jobs.core.ingest.landing import archive_dir, clean, cleanup_mode, vanished
 from jobs.core.ingest.stream import (
     KEY,
@@ -87,6 +90,7 @@ class BatchWriter:
         self._query_id: str | None = None
         self.rules = load_rules(cfg)
         self.quarantine_ratio = load_quarantine_ratio(cfg)
+        self.hot = HotSync.from_config(cfg)  # None unless hot_store.url_env is set
 
     @property
     def query_id(self) -> str:
@@ -241,6 +245,8 @@ class BatchWriter:
             result = appended.result()
             for future in pending:
                 future.result()
+            # the resume rows just committed, collected while the events are cached
+            hot_rows = self.hot.rows(events) if self.hot else []
         finally:
             pool.shutdown(wait=True)
             if events is not None:
@@ -251,6 +257,8 @@ class BatchWriter:
         written_to += ["viewing_statement"] if plan.statements else []
         written_to += ["dq_result"] if dq is not None else []
         record_writes(self.checkpoint, batch_id, written_to)
+        if self.hot:  # after every commit; Redis trouble is logged, never raised
+            self.hot.push(hot_rows, batch_id)
         counts = {
             "rows_in": plan.rows_in, "quarantined": plan.quarantined,
             "duplicates": plan.valid - written, "written": written,
