@@ -116,7 +116,7 @@ if ARGV[6] == '1' then
     redis.call('DEL', KEYS[1])
     redis.call('HSET', KEYS[1], unpack(ARGV, 7))
     redis.call('PEXPIRE', KEYS[1], expire_ms)
-    redis.call('ZADD', KEYS[3], lu, row.content_key)
+    redis.call('ZADD', KEYS[3], row.last_update, row.content_key)  -- the text: exact
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[3])
     redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
     if redis.call('PTTL', KEYS[3]) < expire_ms then redis.call('PEXPIRE', KEYS[3], expire_ms) end

@@ -170,6 +170,9 @@ def test_the_recency_index_keeps_the_newest_items_within_the_window(redis_client
     items = [r["content_key"] for r in hs.resume_rows(1)]
     assert items == [100 + i for i in range(limit)]  # newest first, the 5 oldest trimmed
     assert redis_client.zcard(KEYS.recent(1)) == limit
+    hs.apply_events([ev(1e-6, 2, title=7, session="a"), ev(2e-6, 2, title=8, session="b")])
+    assert [r["content_key"] for r in hs.resume_rows(1)][:2] == [7, 8]  # 1 µs apart
+    assert redis_client.zscore(KEYS.recent(1), "7") == to_micros(NOW - dt.timedelta(microseconds=1))
     redis_client.flushall()
     almost = dt.timedelta(days=CFG.maintenance.resume_ttl_days) - dt.timedelta(seconds=0.3)
     assert hs.apply_events([ev(almost.total_seconds(), 1)]) == 1  # 0.3 s left to live
