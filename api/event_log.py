@@ -7,7 +7,8 @@ thread publishes it every ``api.event_flush_ms`` (or as soon as it holds
 ``play-<UTC time>-<id>.jsonl`` (the ingest's ``*.jsonl`` glob, so it never reads a half
 file), ``fsync`` of the directory; only then are the requests of that group answered.
 A crash before the rename leaves a hidden ``.part`` file the ingest never reads, and no
-request of it was answered: the players retry.
+request of it was answered: the players retry; the next worker to open a group deletes
+such files once they are 10 minutes old (:meth:`EventLog.sweep_stale`).
 
 Idempotent on ``(session_id, event_time)``: a key this worker already landed (the last
 ``api.event_dedupe_keys`` of them) is not written again; its request waits for the
@@ -41,6 +42,7 @@ from typing import IO, Any
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
+STALE_AFTER_SEC = 600.0  # a temp file this old (and 10 flush intervals) was left by a crash
 
 
 class EventLogClosed(RuntimeError):
@@ -108,6 +110,7 @@ class EventLog:
         self._seen: OrderedDict[Key, Future[Path]] = OrderedDict()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._swept = False
         self.published = 0  # files published so far (for tests and the log)
 
     def submit(self, events: list[dict[str, Any]]) -> Receipt:
@@ -167,9 +170,34 @@ class EventLog:
         if thread is not None:
             thread.join(timeout)
 
+    def sweep_stale(self) -> int:
+        """Delete the temp files a crashed worker left (older than ``STALE_AFTER_SEC``).
+
+        No request of such a file was answered (the players retried), and a live group
+        is never that old, so another worker's open file is left alone.
+
+        Returns:
+            The number of files deleted.
+        """
+        cutoff = time.time() - max(STALE_AFTER_SEC, 10 * self.flush_sec)
+        gone = 0
+        for path in self.landing_dir.glob(".play-*.jsonl.part"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    gone += 1
+            except FileNotFoundError:
+                continue
+        if gone:
+            log.warning("deleted %d unpublished landing temp file(s) of a crashed worker", gone)
+        return gone
+
     def _open_group(self) -> _Group:
         if self._group is None:
             self.landing_dir.mkdir(parents=True, exist_ok=True)
+            if not self._swept:
+                self._swept = True
+                self.sweep_stale()
             tmp = self.landing_dir / f".play-{uuid.uuid4().hex}.jsonl.part"
             fh = open(tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed by _publish
             self._group = _Group(tmp, fh, time.monotonic())

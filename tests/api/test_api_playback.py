@@ -382,3 +382,16 @@ def test_real_uvicorn_and_redis_server_device_a_to_device_b_and_redis_loss(lake,
         server.wait(10)
     assert sorted(e["position_sec"] for e in landed(lake)) == [10, 1234, 1300]
     assert not list((lake / "landing").glob(".*"))
+
+
+def test_event_log_sweeps_the_temp_files_of_a_crashed_worker_only(tmp_path):
+    stale, live = tmp_path / ".play-a.jsonl.part", tmp_path / ".play-b.jsonl.part"
+    for f in (stale, live):
+        f.write_text('{"session_id":"x"}\n')
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    log = EventLog(str(tmp_path), flush_sec=0.01, max_events=10, dedupe_keys=10)
+    log.submit([{"session_id": "s", "event_time": "1"}]).wait(5)
+    log.close()
+    assert not stale.exists() and live.exists()
+    assert len(list(tmp_path.glob("play-*.jsonl"))) == 1
