@@ -146,7 +146,11 @@ return cjson.encode(out)
 
 
 class HotStoreUnavailable(RunError):
-    """Redis cannot be reached (down, refused, timed out) or no URL is configured."""
+    """Redis is unusable: readers fall back to Delta.
+
+    Raised when no URL is configured, Redis cannot be reached (down, refused, timed out)
+    or it refuses a command (out of memory, a read-only replica).
+    """
 
 
 def to_micros(moment: dt.datetime) -> int:
@@ -333,6 +337,8 @@ class HotStore:
             yield
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise HotStoreUnavailable(f"Redis is unreachable: {exc}") from exc
+        except redis.exceptions.RedisError as exc:  # OOM, READONLY replica, a script error
+            raise HotStoreUnavailable(f"Redis refused the command: {exc}") from exc
 
     def ping(self) -> bool:
         """True when Redis answers.

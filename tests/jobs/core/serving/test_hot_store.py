@@ -199,6 +199,16 @@ def test_redis_down_raises_hot_store_unavailable(redis_url, monkeypatch):
         down.device_positions(1, 10)
 
 
+def test_a_refused_command_is_hot_store_unavailable_too(redis_client):
+    hs = store(redis_client)
+    redis_client.config_set("maxmemory", "1")  # every write is refused: OOM
+    try:
+        with pytest.raises(HotStoreUnavailable, match="refused"):
+            hs.apply_events([ev(1, 1)])
+    finally:
+        redis_client.config_set("maxmemory", "0")
+
+
 def test_micros_round_trip():
     moment = dt.datetime(2023, 1, 25, 21, 8, 18, 123456, tzinfo=dt.UTC)
     assert from_micros(to_micros(moment)) == moment
