@@ -140,13 +140,17 @@ def test_a_late_heartbeat_does_not_regress_and_each_device_keeps_its_position(ho
         ({"is_autoplay": "yes"}, "is_autoplay"),
         ({"event_time": "2999-01-01T00:00:00Z"}, "event_time"),
         ({"event_time": "yesterday"}, "event_time"),
+        ({"event_time": "0001-01-01T00:00:00+01:00"}, "event_time"),
+        ({"device_id": "tv-\ud800"}, "device_id"),
+        ({"session_id": "s" * 201}, "session_id"),
     ],
 )
 def test_a_bad_event_is_a_422_naming_index_and_field_and_nothing_lands(
     client, auth, lake, bad, field
 ):
     batch = [beat(100, 30), {**beat(200, 20), **bad}, beat(300, 10)]
-    r = client.post(EVENTS, json={"events": batch}, headers=auth())
+    body = json.dumps({"events": batch})  # ASCII: a lone surrogate travels as \ud800
+    r = client.post(EVENTS, content=body, headers={**auth(), "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     locs = [d["loc"] for d in r.json()["detail"]]
     assert ["body", "events", 1, field] in locs, locs
