@@ -322,13 +322,17 @@ def fill(url: str, profiles: int, items: int) -> None:
             batch = []
 
 
-def memory_phase(url: str, args) -> dict:
+def memory_phase(url: str, redis_pid: int, args) -> dict:
     import redis
 
     client = redis.Redis.from_url(url)
     client.flushall()
     base = client.info("memory")["used_memory"]
+    cpu0 = cpu_seconds(redis_pid)
     fill(url, args.memory_profiles, args.items_per_profile)
+    merge_us = (
+        (cpu_seconds(redis_pid) - cpu0) / (args.memory_profiles * args.items_per_profile * 2) * 1e6
+    )
     used = client.info("memory")["used_memory"] - base
     families: dict[str, list[int]] = {}
     for key in client.scan_iter("vl:*", count=1000):
@@ -336,7 +340,11 @@ def memory_phase(url: str, args) -> dict:
         if len(families.get(family, [])) < 2000:
             families.setdefault(family, []).append(client.memory_usage(key, samples=0))
     counts = {f: sum(1 for _ in client.scan_iter(f"vl:{f}:*", count=5000)) for f in families}
-    return {"used": used, "families": {f: (counts[f], sum(v) / len(v)) for f, v in families.items()}}
+    return {
+        "used": used,
+        "merge_us": merge_us,
+        "families": {f: (counts[f], sum(v) / len(v)) for f, v in families.items()},
+    }
 
 
 def reader(url: str, pids: list[int], seconds: float, out) -> None:
@@ -355,7 +363,9 @@ def reads_phase(url: str, redis_pid: int, args) -> tuple[float, float]:
     import redis
 
     client = redis.Redis.from_url(url)
-    pids = sorted({int(k.split(b"{")[1].split(b"}")[0]) for k in client.scan_iter("vl:recent:*", count=5000)})
+    pids = sorted(
+        {int(k.split(b"{")[1].split(b"}")[0]) for k in client.scan_iter("vl:recent:*", count=5000)}
+    )
     out: mp.Queue = mp.Queue()
     procs = [mp.Process(target=reader, args=(url, pids[g::args.generators], args.read_seconds, out))
              for g in range(args.generators)]  # fmt: skip
@@ -395,8 +405,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n### lag: uvicorn workers {args.workers}, {args.generators} generator "
                   f"processes, {args.events_per_post} heartbeat(s) per POST, {args.seconds:.0f} s "
                   f"per rate, {os.cpu_count()} cores\n")  # fmt: skip
-            print("| target hb/s | achieved hb/s | failed POSTs | POST p50 ms | POST p99 ms | probes "
-                  "| probes unseen (10 s) | lag p50 ms | lag p99 ms | lag max ms | server CPU ms/request |")
+            print(
+                "| target hb/s | achieved hb/s | failed POSTs | POST p50 ms | POST p99 ms | probes "
+                "| probes unseen (10 s) | lag p50 ms | lag p99 ms | lag max ms | server CPU ms/request |"
+            )
             print("|---|---|---|---|---|---|---|---|---|---|---|")
             for r in rows:
                 print("| {:,.0f} | {:,.0f} | {} | {:.1f} | {:.1f} | {} | {} | {:.0f} | {:.0f} | {:.0f} "
@@ -404,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         if {"memory", "reads"} & set(args.phases):
             redis_proc, url = start_redis(tmp)
             try:
-                mem = memory_phase(url, args)
+                mem = memory_phase(url, redis_proc.pid, args)
                 keys = args.memory_profiles * args.items_per_profile
                 per_profile = mem["used"] / args.memory_profiles
                 print(f"\n### memory: {args.memory_profiles:,} profiles x {args.items_per_profile} "
@@ -415,7 +427,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"| {f} | {n:,} | {b:,.0f} |")
                 print(f"\nused_memory: {mem['used'] / 2**20:,.1f} MiB = {per_profile:,.0f} B per "
                       f"profile, {mem['used'] / keys * 1e6 / 2**30:,.2f} GiB per million resume keys; "
-                      f"150 M profiles: {per_profile * 150e6 / 2**40:,.2f} TiB")  # fmt: skip
+                      f"150 M profiles: {per_profile * 150e6 / 2**40:,.2f} TiB; redis-server CPU "
+                      f"{mem['merge_us']:,.1f} µs per merged row (pipelined EVALSHA) = "
+                      f"{1e6 / mem['merge_us']:,.0f} merges/s per core")  # fmt: skip
                 if "reads" in args.phases:
                     rate, us = reads_phase(url, redis_proc.pid, args)
                     print(f"\n### reads: resume_rows (one Lua call, {args.items_per_profile} rows) "
