@@ -260,7 +260,7 @@ def rows_by_key(rows: list[dict[str, Any]]) -> dict[tuple[int, int], dict[str, A
     return {(r["profile_id"], r["content_key"]): r for r in rows}
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batches=event_batches())
 def test_the_hot_store_and_spark_resume_updates_give_the_same_rows(spark, redis_client, batches):
     unique, replayed = batches
