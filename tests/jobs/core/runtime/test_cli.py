@@ -224,6 +224,7 @@ JOB_MODULES = [
     "jobs.load_catalog",
     "jobs.maintain_tables",
     "jobs.merge_resume_state",
+    "jobs.rebuild_hot_store",
     "jobs.sql_tables",
     "jobs.train_recommenders",
     "dq.run",
