@@ -70,8 +70,12 @@ recommend: venv ## recommendations on the demo lake (after make demo): home row 
 	$(PY) -m jobs.query home --profile "Profile 1" --account household-ke --lake-root $(DEMO_ROOT)
 	$(PY) -m jobs.query more-like-this --title "$(MLT_TITLE)" --model item_cosine --lake-root $(DEMO_ROOT)
 
-test: check-java venv ## the whole suite, both engines, on 2 pytest-xdist workers (TEST_WORKERS=1: one process)
-	$(PY) -m pytest $(XDIST)
+SOAK_TEST  := tests/bench/test_soak.py::test_the_short_soak_is_green
+
+test: check-java venv ## the whole suite, both engines, on 2 pytest-xdist workers (TEST_WORKERS=1: one process), then the short soak alone
+	$(PY) -m pytest $(XDIST) --deselect $(SOAK_TEST)
+	@# the soak paces a live feed against the clock: it runs alone, never beside another worker
+	$(PY) -m pytest $(SOAK_TEST)
 
 test-fast: venv ## rules and contract tests on delta-rs: -m "not slow" --engines rust (no end-to-end runs)
 	$(PY) -m pytest -m "not slow" --engines rust $(XDIST)
