@@ -13,22 +13,10 @@ mid-title, concurrent sessions on one profile, and the faults a real feed has:
 ``python -m jobs.generate_events`` is its command line (:func:`generate`,
 :func:`dimension_rows` and :func:`write_dimensions`).
 
-``--rate`` writes files on a clock so the ingest sees a steady stream; each file name
-carries its sequence number, and each line its ``event_time``.
-
-A day on a compressed clock (``bench/soak.py``)::
-
-    python -m jobs.generate_events --events 300000 --files 300 --rate 500 \
-        --day-seconds 600 --start 2026-12-01 --manifest feed.jsonl --dimensions
-
-``--day-seconds S`` makes the feed's rate follow the evening peak: one simulated UTC day
-lasts ``S`` wall seconds, and the rate at simulated hour ``h`` is ``--rate`` times the
-design's load at ``h`` (the sum over countries of their local hour weights) over the
-day's mean load, so the mean stays ``--rate``. ``--manifest`` appends one JSON line per
-file as it lands (name, lines, wall time, rate, simulated hour); ``--dimensions``
-upserts the generated accounts, profiles, devices, films, series and episodes into
-their tables (delta-rs), so the API and the star schema know them. ``--start`` is the
-first simulated day of the events' ``event_time`` (UTC).
+With ``rate`` the files land on a clock (a steady stream); with ``day_seconds`` the rate
+follows the design's evening peak on a compressed UTC day (:func:`utc_load`,
+:func:`paced_rate`). The options and their use by ``bench/soak.py`` are documented once,
+in the job's docstring (``python -m jobs.generate_events --help``).
 """
 
 from __future__ import annotations
