@@ -3,7 +3,8 @@
 Every route under ``/api`` needs ``Authorization: Bearer TOKEN`` (``python -m
 api.tokens``); a profile token reaches only that profile's data (403 otherwise), an
 admin token any profile and erasure. Requests are rate-limited per token and per client
-IP and per profile (429 with ``Retry-After``; :mod:`api.guards`), bodies above
+IP and per profile (429 with ``Retry-After``; :mod:`api.guards`: counted in the hot
+store's Redis when ``REDIS_URL`` is set, so every worker shares them), bodies above
 ``api.max_body_bytes`` get 413. Errors have one shape, ``{"detail": ...}``; a 422 names
 each field and its problem, never the value sent. OpenAPI at ``/docs``.
 
@@ -27,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import routes_playback, routes_read, routes_reco, routes_write
 from api.deps import AppState
 from api.event_log import EventLog
-from api.guards import BodyLimit, RateLimit, open_storage
+from api.guards import BodyLimit, RateLimit, open_limiter
 from api.hot import HotPath
 from api.lake import Lake, TableMissingError, VersionNotFoundError
 from api.settings import ApiSettings, ApiSettingsError
@@ -88,7 +89,8 @@ def create_app(
     settings = cfg.api
     check_startup(settings)
     try:
-        storage = open_storage(settings)
+        # api.rate_limit_storage, else the hot store's Redis ($REDIS_URL), else memory://
+        limiter = open_limiter(settings, cfg.hot_store)
     except ApiSettingsError as exc:
         raise SystemExit(f"viewing API refuses to start: {exc}") from None
     events = EventLog(
@@ -124,7 +126,7 @@ def create_app(
         events,
         HotPath.from_config(cfg),
     )
-    app.add_middleware(RateLimit, settings=settings, storage=storage)
+    app.add_middleware(RateLimit, settings=settings, limiter=limiter)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     # the one error shape: {"detail": ...}; a 422 names each field and its problem, never

@@ -7,8 +7,13 @@ stream per request.
   any route parses it (``Content-Length`` checked up front, a chunked body counted as
   it arrives).
 * :class:`RateLimit`: on ``/api/``, per client IP, per token and per profile (the token's
-  profile), counted in the ``limits`` storage of ``api.rate_limit_storage``: ``memory://``
-  counts per process, ``redis://host:port`` across every worker and host.
+  profile). Where the counters live is decided once, by :func:`rate_limit_url`:
+  ``api.rate_limit_storage`` when set, else the hot store's Redis (``$REDIS_URL``,
+  ``hot_store.url_env``) when set, else ``memory://`` (per process: local and test).
+  On Redis (:class:`RedisLimiter`) a request costs one round trip for all its limits (one
+  Lua script, sliding-window counters) and a Redis that is down lets requests through
+  (one warning per outage, never a 5xx); ``memory://`` (or another ``limits`` storage URL)
+  is the ``limits`` library's moving window (:class:`MemoryLimiter`).
   ``X-Forwarded-For`` names the client only when the connection comes from an address of
   ``api.trusted_proxies`` (empty by default: never, not even from 127.0.0.1).
 """
@@ -21,15 +26,22 @@ import logging
 import math
 import multiprocessing
 import os
+import threading
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
+import redis
+from limits import RateLimitItem
 from limits import parse as parse_limit
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from api.settings import ApiSettings, ApiSettingsError
 from api.tokens import InvalidTokenError, verify
+from jobs.core.runtime.config import HotStoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +114,29 @@ def several_workers() -> bool:
     return workers > 1 or multiprocessing.parent_process() is not None
 
 
-def open_storage(settings: ApiSettings) -> Storage:
-    """The ``limits`` storage of ``api.rate_limit_storage``.
+def rate_limit_url(
+    settings: ApiSettings, hot: HotStoreSettings, environ: Mapping[str, str] | None = None
+) -> str:
+    """Where the rate-limit counters live: the one place that decides.
+
+    ``api.rate_limit_storage`` when it is set (non-empty); else the hot store's Redis, the
+    URL in the environment variable ``hot_store.url_env`` (``REDIS_URL``), so every worker
+    on that Redis shares one budget; else ``memory://`` (per process: local and test).
+
+    Args:
+        settings: the ``api:`` section.
+        hot: the ``hot_store:`` section (``url_env``).
+        environ: the environment to read (default ``os.environ``).
+    """
+    explicit = settings.rate_limit_storage.strip()
+    if explicit:
+        return explicit
+    env = os.environ if environ is None else environ
+    return env.get(hot.url_env, "").strip() or "memory://"
+
+
+def open_storage(settings: ApiSettings, url: str | None = None) -> Storage:
+    """The ``limits`` storage of ``url`` (default: ``api.rate_limit_storage``, else memory://).
 
     Per-process ``memory://`` under several workers would multiply every limit by the
     number of workers: outside ``api.dev_secret_envs`` (local, test) that refuses to
@@ -113,7 +146,7 @@ def open_storage(settings: ApiSettings) -> Storage:
         ApiSettingsError: an unknown or unusable storage URL (a missing client library
             such as ``redis``), or ``memory://`` under several workers outside local/test.
     """
-    url = settings.rate_limit_storage
+    url = url or settings.rate_limit_storage.strip() or "memory://"
     try:
         storage = storage_from_string(url)
     except Exception as exc:  # limits raises ConfigurationError / ImportError variants
@@ -125,12 +158,216 @@ def open_storage(settings: ApiSettings) -> Storage:
         message = (
             "api.rate_limit_storage is memory:// (per process) but several workers serve "
             "the API: every rate limit is multiplied by the worker count; set "
-            "api.rate_limit_storage to redis://HOST:PORT"
+            "api.rate_limit_storage to redis://HOST:PORT (or the hot store's "
+            "REDIS_URL, which the limits then share)"
         )
         if settings.environment not in settings.dev_secret_envs:
             raise ApiSettingsError(message)
         log.warning(message)
     return storage
+
+
+Check = tuple[RateLimitItem, str, str]  # (limit, kind: ip / token / profile, key)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The first limit a request exceeds: its kind, the limit, seconds until it may retry."""
+
+    kind: str
+    limit: RateLimitItem
+    retry_after: int
+
+
+class MemoryLimiter:
+    """The ``limits`` library's moving window on a ``limits`` storage (``memory://``: per process).
+
+    Hits the limits in order and stops at the first one exceeded (the earlier ones have
+    counted the request).
+    """
+
+    blocking = False  # no I/O with memory://: called on the event loop
+
+    def __init__(self, storage: Storage):
+        self.limiter = MovingWindowRateLimiter(storage)
+
+    def check(self, checks: Sequence[Check]) -> Refusal | None:
+        """Count one request against every limit of ``checks``; the first exceeded, or None."""
+        for limit, kind, key in checks:
+            if not self.limiter.hit(limit, kind, key):
+                reset, _ = self.limiter.get_window_stats(limit, kind, key)
+                return Refusal(kind, limit, max(1, math.ceil(reset - time.time())))
+        return None
+
+
+# Sliding-window counters for every limit of one request, in one round trip.
+# KEYS: per limit i, KEYS[2i-1] = its counter of the current window, KEYS[2i] = of the
+# previous one. ARGV[1] = cost; per limit i: ARGV[3i-1] = amount, ARGV[3i] = window (ms),
+# ARGV[3i+1] = ms elapsed in the current window. The estimate is the previous window's
+# count weighted by the part of it still inside the sliding window, plus the current
+# count. Nothing is counted when a limit is exceeded: returns {i, current, previous} of
+# the first such limit, else {0, 0, 0} after adding cost to every current counter (which
+# lives two windows: it is the next window's "previous").
+RATE_SCRIPT = """
+local cost = tonumber(ARGV[1])
+local n = #KEYS / 2
+for i = 1, n do
+  local amount = tonumber(ARGV[3 * i - 1])
+  local window = tonumber(ARGV[3 * i])
+  local elapsed = tonumber(ARGV[3 * i + 1])
+  local current = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  local previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
+  if previous * (window - elapsed) / window + current + cost > amount then
+    return {i, current, previous}
+  end
+end
+for i = 1, n do
+  if redis.call('INCRBY', KEYS[2 * i - 1], cost) == cost then
+    redis.call('PEXPIRE', KEYS[2 * i - 1], 2 * tonumber(ARGV[3 * i]))
+  end
+end
+return {0, 0, 0}
+"""
+
+
+def sliding_retry_after(
+    amount: int, window: float, elapsed: float, current: int, previous: int, cost: int = 1
+) -> float:
+    """Seconds until a sliding-window counter admits ``cost`` more (the ``Retry-After``).
+
+    The estimate at a fraction ``f`` into a window is ``previous * (1 - f) + current``.
+    While ``current + cost`` fits, the wait is until the previous window's share has
+    shrunk enough; otherwise until the next window, where the current count becomes the
+    shrinking "previous". At most two windows.
+
+    Args:
+        amount: requests allowed per window.
+        window: the window, seconds.
+        elapsed: seconds elapsed in the current window.
+        current: the current window's count; previous: the previous window's.
+    """
+    if current + cost <= amount:
+        share = 1 - (amount - current - cost) / previous if previous else 0.0
+        return max(0.0, share * window - elapsed)
+    share = 1 - (amount - cost) / current if current else 0.0
+    return (window - elapsed) + max(0.0, share) * window
+
+
+class RedisLimiter:
+    """Every limit of a request checked and counted in one Redis round trip (:data:`RATE_SCRIPT`).
+
+    Sliding-window counters (two integer keys per limit and client, ``{prefix}{kind}:
+    {key}:{amount}/{seconds}s:{window number}``, each living two windows), shared by every
+    worker and host on the Redis. A refused request counts against no limit. The window
+    number comes from the worker's clock (UTC epoch; hosts kept in sync by NTP).
+
+    A Redis that is down or slower than ``hot_store.socket_timeout_sec`` lets the request
+    through (fail open: the limits protect the service, an outage of Redis must not take
+    it down); one warning when Redis goes away and one when it is back, not per request.
+    """
+
+    blocking = True  # a network round trip: run in a worker thread, not on the event loop
+
+    def __init__(self, client: redis.Redis, key_prefix: str):
+        self.client = client
+        self.script = client.register_script(RATE_SCRIPT)
+        self.prefix = key_prefix
+        self._down = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, hot: HotStoreSettings) -> RedisLimiter:
+        """A limiter on the Redis at ``url``; keys under ``{hot_store.key_prefix}rl:``.
+
+        No connection is made here (a Redis down at start only means open limits).
+
+        Raises:
+            ApiSettingsError: ``url`` is not a Redis URL redis-py understands.
+        """
+        timeout = hot.socket_timeout_sec
+        try:
+            client = redis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        except ValueError as exc:
+            raise ApiSettingsError(f"rate-limit storage: not a Redis URL ({exc})") from None
+        return cls(client, f"{hot.key_prefix}rl:")
+
+    def check(self, checks: Sequence[Check], now: float | None = None) -> Refusal | None:
+        """Count one request against every limit of ``checks`` (one round trip).
+
+        Args:
+            checks: ``(limit, kind, key)`` per limit of the request.
+            now: the time, epoch seconds (default: the clock).
+
+        Returns:
+            The first limit exceeded (nothing counted then), or None (counted everywhere,
+            or Redis unreachable: the request passes).
+        """
+        now_ms = int((time.time() if now is None else now) * 1000)
+        keys: list[str] = []
+        args: list[int] = [1]
+        for limit, kind, key in checks:
+            seconds = limit.get_expiry()
+            window_ms = seconds * 1000
+            number = now_ms // window_ms
+            base = f"{self.prefix}{kind}:{key}:{limit.amount}/{seconds}s:"
+            keys += [f"{base}{number}", f"{base}{number - 1}"]
+            args += [limit.amount, window_ms, now_ms - number * window_ms]
+        try:
+            index, current, previous = self.script(keys=keys, args=args, client=self.client)
+        except redis.exceptions.RedisError as exc:
+            self._failed(exc)
+            return None
+        if self._down:
+            self._reached()
+        if not index:
+            return None
+        limit, kind, _ = checks[index - 1]
+        wait = sliding_retry_after(
+            limit.amount,
+            limit.get_expiry(),
+            args[3 * index] / 1000,
+            int(current),
+            int(previous),
+        )
+        return Refusal(kind, limit, max(1, math.ceil(wait)))
+
+    def _failed(self, exc: Exception) -> None:
+        with self._lock:
+            down, self._down = self._down, True
+        if not down:
+            log.warning(
+                "rate limits not enforced: Redis unreachable (%s: %s); requests pass until "
+                "it is back",
+                type(exc).__name__,
+                exc,
+            )
+
+    def _reached(self) -> None:
+        with self._lock:
+            down, self._down = self._down, False
+        if down:
+            log.warning("Redis reachable again: rate limits enforced")
+
+
+def open_limiter(
+    settings: ApiSettings, hot: HotStoreSettings, environ: Mapping[str, str] | None = None
+) -> MemoryLimiter | RedisLimiter:
+    """The limiter of :func:`rate_limit_url`: a ``redis://`` / ``rediss://`` / ``unix://``
+    URL gives a :class:`RedisLimiter` (one round trip per request), any other ``limits``
+    storage URL (``memory://``, ``memcached://``, ``redis+sentinel://`` ...) a
+    :class:`MemoryLimiter` on it.
+
+    Raises:
+        ApiSettingsError: as :func:`open_storage`, or a malformed Redis URL.
+    """
+    url = rate_limit_url(settings, hot, environ)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        source = "api.rate_limit_storage" if settings.rate_limit_storage.strip() else hot.url_env
+        log.info("rate limits counted in Redis (%s), shared by every worker", source)
+        return RedisLimiter.from_url(url, hot)
+    return MemoryLimiter(open_storage(settings, url))
 
 
 def client_ip(scope: dict[str, Any], trusted: frozenset[str]) -> str:
@@ -152,18 +389,35 @@ def client_ip(scope: dict[str, Any], trusted: frozenset[str]) -> str:
 
 
 class RateLimit:
-    """Per-IP, per-token and per-profile limits on ``/api/`` (429 + ``Retry-After``)."""
+    """Per-IP, per-token and per-profile limits on ``/api/`` (429 + ``Retry-After``).
 
-    def __init__(self, app, settings: ApiSettings, storage: Storage | None = None):
+    ``limiter`` counts (default: :func:`open_limiter` of ``settings`` and the default
+    ``hot_store`` settings); ``storage`` (a ``limits`` storage) is the older way to give
+    a :class:`MemoryLimiter`.
+    """
+
+    def __init__(
+        self,
+        app,
+        settings: ApiSettings,
+        storage: Storage | None = None,
+        limiter: MemoryLimiter | RedisLimiter | None = None,
+    ):
         self.app = app
         self.settings = settings
-        self.limiter = MovingWindowRateLimiter(storage or open_storage(settings))
+        if limiter is None:
+            limiter = (
+                MemoryLimiter(storage)
+                if storage is not None
+                else open_limiter(settings, HotStoreSettings())
+            )
+        self.limiter = limiter
         self.per_ip = parse_limit(settings.rate_limit_per_ip)
         self.per_token = parse_limit(settings.rate_limit_per_token)
         self.per_profile = parse_limit(settings.rate_limit_per_profile)
         self.trusted = frozenset(settings.trusted_proxies)
 
-    def _checks(self, scope) -> list[tuple[Any, str, str]]:
+    def _checks(self, scope) -> list[Check]:
         checks = [(self.per_ip, "ip", client_ip(scope, self.trusted))]
         auth = dict(scope["headers"]).get(b"authorization")
         if auth:
@@ -181,14 +435,17 @@ class RateLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             return await self.app(scope, receive, send)
-        for limit, kind, key in self._checks(scope):
-            if not self.limiter.hit(limit, kind, key):
-                reset, _ = self.limiter.get_window_stats(limit, kind, key)
-                retry = max(1, math.ceil(reset - time.time()))
-                return await _answer(
-                    send,
-                    429,
-                    f"rate limit per {kind} exceeded ({limit}); retry in {retry} s",
-                    {"Retry-After": str(retry)},
-                )
+        checks = self._checks(scope)
+        if self.limiter.blocking:
+            refusal = await anyio.to_thread.run_sync(self.limiter.check, checks)
+        else:
+            refusal = self.limiter.check(checks)
+        if refusal is not None:
+            retry = refusal.retry_after
+            return await _answer(
+                send,
+                429,
+                f"rate limit per {refusal.kind} exceeded ({refusal.limit}); retry in {retry} s",
+                {"Retry-After": str(retry)},
+            )
         return await self.app(scope, receive, send)
