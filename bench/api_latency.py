@@ -24,6 +24,17 @@ Usage::
     .venv/bin/python bench/api_latency.py --lake-root /tmp/corpus-lake --exports all \
         --heartbeat-sec 300 --build-only                          # the whole corpus, then measure
     .venv/bin/python bench/api_latency.py --lake-root lakehouse/demo --no-build   # any built lake
+    .venv/bin/python bench/api_latency.py --lake-root /tmp/api-synth --profile-rows 4000 \
+        --per-endpoint 400                                        # one long history, CPU per route
+
+``--profile-rows N`` builds (when ``--lake-root`` holds no lake) a synthetic lake with the
+deltalake writer instead of the jobs: one profile with N ``fact_watch_history`` rows and
+N / 2 ``resume_state`` rows (all inside the Continue Watching window), 80 series of 20
+episodes, 50 films, show progress, statistics (260 weeks, 60 months) and 400 domain events
+in 8 commits, plus 9 small profiles. ``--per-endpoint K`` then runs, before the phases, K
+requests of each single route (Continue Watching, history page 1 and the last page,
+progress, statistics, the event feed after a cursor near its end) and prints the server
+CPU ms per request of each.
 """
 
 from __future__ import annotations
@@ -80,6 +91,152 @@ def build_lake(lake: Path, exports: list[Path], heartbeat_sec: int) -> None:
         run(*step, lake=lake)
     (lake / ".bench-built").touch()
     print(f"lake built in {time.monotonic() - start:.0f} s", flush=True)
+
+
+SYNTH_PROFILE = 900000001
+
+
+def build_synthetic_lake(lake: Path, rows: int) -> None:
+    """A lake written with delta-rs (no Spark): one profile with a long history.
+
+    ``rows`` ``fact_watch_history`` rows and ``rows // 2`` ``resume_state`` rows for
+    :data:`SYNTH_PROFILE` (every resume point within the last 90 days of the newest one),
+    nine small profiles (20 rows each), the dimensions they name, ``show_progress``,
+    ``viewing_statistics`` and 400 ``viewing_domain_event`` rows in 8 commits (change data
+    feed on). Tables are declared by their specs (``jobs.core.tables``).
+    """
+    import datetime as dt
+    import json
+
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from jobs.core.storage.delta import arrow_schema
+    from jobs.core.tables.registry import get_spec
+
+    tables = lake / "tables"
+
+    def write(name: str, table_rows: list[dict]) -> None:
+        spec = get_spec(name)
+        schema = arrow_schema(spec.schema)
+        path = tables / name
+        if not (path / "_delta_log").is_dir():
+            DeltaTable.create(str(path), schema, configuration=spec.properties or None)
+        full = [{c: r.get(c) for c in schema.names} for r in table_rows]
+        write_deltalake(str(path), pa.Table.from_pylist(full, schema), mode="append")
+
+    start = time.monotonic()
+    now = dt.datetime(2026, 11, 1, 20, 0, tzinfo=dt.UTC)
+    pids = [SYNTH_PROFILE] + [SYNTH_PROFILE + i for i in range(1, 10)]
+    series = list(range(1000, 1080))
+    films = list(range(2000, 2050))
+    write("profile", [{"profile_id": p, "account_id": 1, "profile_name": f"p{p}", "country_code": "KE"} for p in pids])  # fmt: skip
+    write("title", [{"title_id": t, "title_name": f"Series {t}", "title_type": "SERIES"} for t in series]
+          + [{"title_id": t, "title_name": f"Film {t}", "title_type": "FILM", "runtime_sec": 6000} for t in films])  # fmt: skip
+    episodes = [
+        {"episode_id": t * 100 + s * 10 + e, "title_id": t, "season_number": s, "episode_number": e,
+         "episode_title": f"Episode {s}x{e}", "runtime_sec": 3000}
+        for t in series for s in (1, 2) for e in range(1, 11)
+    ]  # fmt: skip
+    write("episode", episodes)
+    items = [(e["title_id"], e["episode_id"], 3000) for e in episodes] + [(t, None, 6000) for t in films]  # fmt: skip
+    resume, fact = [], []
+    for p in pids:
+        n = rows if p == SYNTH_PROFILE else 20
+        for i in range(max(1, n // 2)):
+            title, episode, runtime = items[i % len(items)]
+            resume.append({
+                "profile_id": p, "title_id": title, "episode_id": episode,
+                "content_key": episode or title, "last_position_sec": (i * 37) % runtime,
+                "last_update": now - dt.timedelta(minutes=30 * i), "device_id": "tv",
+                "session_id": f"r-{p}-{i}", "is_finished": i % 3 == 0, "runtime_sec": runtime,
+            })  # fmt: skip
+        for i in range(n):
+            fact.append({
+                "session_id": f"s-{p}-{i:06d}", "profile_id": p, "movie_key": i % len(items),
+                "device_key": i % 3, "started_at": now - dt.timedelta(hours=3 * i),
+                "watch_seconds": 60 * (i % 50), "progress_pct": float(i % 100), "is_finished": i % 4 == 0,
+            })  # fmt: skip
+    write("resume_state", resume)
+    write("fact_watch_history", fact)
+    write("dim_movies", [
+        {"movie_key": k, "title_id": t, "episode_id": e, "title_name": f"Title {t}",
+         "content_type": "EPISODE" if e else "MOVIE",
+         "season_number": (e // 10) % 10 if e else None, "episode_number": e % 10 if e else None}
+        for k, (t, e, _) in enumerate(items)
+    ])  # fmt: skip
+    write("dim_device", [{"device_key": k, "device_id": d, "device_type": d} for k, d in enumerate(["TV", "mobile", "web"])])  # fmt: skip
+    write("show_progress", [
+        {"profile_id": p, "title_id": t, "title_name": f"Series {t}", "last_season_number": 1,
+         "last_episode_number": 3, "last_watched_at": now, "episodes_watched": 3,
+         "completed_seasons": 0, "is_completed": False, "next_season_number": 1,
+         "next_episode_number": 4, "next_episode_id": t * 100 + 14}
+        for p in pids for t in series
+    ])  # fmt: skip
+    stats = []
+    for period, count, step in (
+        ("week", 260, 7),
+        ("month", 60, 30),
+        ("year", 5, 365),
+        ("all", 1, 0),
+    ):
+        for k in range(count):
+            day = now.date() - dt.timedelta(days=step * k)
+            for breakdown, values in (("total", ["all"]), ("content_type", ["MOVIE", "EPISODE"]),
+                                      ("genre", ["Dramas", "Comedies", "Thrillers"]), ("device_type", ["TV", "mobile"])):  # fmt: skip
+                stats += [
+                    {"profile_id": SYNTH_PROFILE, "period": period, "period_start": day, "breakdown": breakdown,
+                     "breakdown_value": v, "items_watched": 3, "items_completed": 1, "watch_hours": 1.5 + j}
+                    for j, v in enumerate(values)
+                ]  # fmt: skip
+    write("viewing_statistics", stats)
+    for commit in range(8):
+        write("viewing_domain_event", [
+            {"event_id": f"e{commit:02d}-{i:03d}", "event_type": "MovieWatched",
+             "profile_id": pids[i % len(pids)], "title_id": films[i % len(films)],
+             "occurred_at": now, "payload": json.dumps({"n": i})}
+            for i in range(50)
+        ])  # fmt: skip
+    (lake / ".bench-built").touch()
+    print(f"synthetic lake ({rows:,} history rows, {len(resume) - 9 * 10:,} resume rows for "
+          f"profile {SYNTH_PROFILE}) built in {time.monotonic() - start:.1f} s", flush=True)  # fmt: skip
+
+
+async def per_endpoint(client, base: str, token: dict, pid: int, show: int, k: int, pages: int,
+                       server_pid: int) -> list[tuple[str, float, int]]:  # fmt: skip
+    """Server CPU ms per request of each single route: ``k`` requests, 4 at a time."""
+    routes = [
+        ("continue-watching (delta)", f"/api/profiles/{pid}/continue-watching?as_of=latest"),
+        ("viewing/history page 1", "/api/viewing/history?page=1&limit=20"),
+        (f"viewing/history page {pages}", f"/api/viewing/history?page={pages}&limit=20"),
+        ("viewing/progress/{showId}", f"/api/viewing/progress/{show}"),
+        ("viewing/statistics week", "/api/viewing/statistics?period=week"),
+        ("events after a cursor", "/api/events?after=6:&limit=50"),
+        ("healthz", "/healthz"),
+    ]
+    out = []
+    for name, path in routes:
+        await client.get(base + path, headers=token)  # warm (snapshots, indexes)
+        cpu = cpu_seconds(server_pid)
+        errors = 0
+        for _ in range(k // 4):
+            answers = await asyncio.gather(
+                *(client.get(base + path, headers=token) for _ in range(4))
+            )
+            errors += sum(a.status_code >= 400 for a in answers)
+        out.append((name, 1000 * (cpu_seconds(server_pid) - cpu) / (4 * (k // 4)), errors))
+    return out
+
+
+async def route_costs(client, base: str, tokens: dict[int, dict], shows, args, server_pid: int):
+    """:func:`per_endpoint` for the synthetic profile (else the first), its last history page."""
+    pid = SYNTH_PROFILE if SYNTH_PROFILE in tokens else next(iter(tokens))
+    first = await client.get(f"{base}/api/viewing/history?limit=20", headers=tokens[pid])
+    pages = max(1, -(-first.json()["page"]["total"] // 20))
+    show = (shows.get(pid) or [0])[0]
+    return await per_endpoint(
+        client, base, tokens[pid], pid, show, args.per_endpoint, pages, server_pid
+    )
 
 
 def permissive_conf(target: Path) -> Path:
@@ -259,6 +416,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=200.0, help="continue-watching req/s")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--profile-rows",
+        type=int,
+        default=0,
+        help="build a synthetic lake (deltalake writer) with one profile of this many "
+        "history rows (and half as many resume rows) instead of running the jobs",
+    )
+    parser.add_argument(
+        "--per-endpoint",
+        type=int,
+        default=0,
+        help="requests per single route for the CPU-per-route table (0: skip it)",
+    )
+    parser.add_argument(
+        "--skip-phases", action="store_true", help="only the per-route table (--per-endpoint)"
+    )
     return parser
 
 
@@ -289,19 +462,56 @@ def sample_inputs(lake: Path):
     return pids, shows, films, resume_rows, similar
 
 
+def prepare_lake(lake: Path, args: argparse.Namespace) -> None:
+    """Build the lake at ``lake`` unless it holds one (``.bench-built``) or ``--no-build``:
+    synthetic with ``--profile-rows``, else the jobs over ``--exports``."""
+    if args.no_build or (lake / ".bench-built").exists():
+        return
+    shutil.rmtree(lake, ignore_errors=True)
+    if args.profile_rows:
+        build_synthetic_lake(lake, args.profile_rows)
+        return
+    names = (
+        args.exports if args.exports != ["all"] else sorted(p.name for p in CORPUS.glob("hh-*.csv"))
+    )
+    build_lake(lake, [CORPUS / e for e in names], args.heartbeat_sec)
+
+
+def print_per_endpoint(k: int, rows: list[tuple[str, float, int]]) -> None:
+    print(f"\nserver CPU per request of each route ({k} requests, 4 at a time):")
+    print("| route | CPU ms/request | errors |\n|---|---:|---:|")
+    for name, ms, errors in rows:
+        print(f"| {name} | {ms:.2f} | {errors} |")
+
+
+def report(args: argparse.Namespace, results: list) -> int:
+    """Print the per-route table and the three phases' tables and CPU figures."""
+    if args.per_endpoint:
+        print_per_endpoint(args.per_endpoint, results.pop(0))
+    if args.skip_phases:
+        return 0
+    (rec1, w1, c1), (rec2, w2, c2), (rec3, w3, c3) = results
+    print_table(f"1. continue-watching paced at {args.rate:.0f} req/s", rec1.rows(w1))
+    print_table("2. read endpoints, flat out", rec2.rows(w2))
+    print_table("3. POST watched, flat out (unique idempotency keys)", rec3.rows(w3))
+    print("\nserver CPU per request (independent of how busy the machine is):")
+    for label, rec, cpu in (("1", rec1, c1), ("2", rec2, c2), ("3", rec3, c3)):
+        n = sum(len(v) for v in rec.lat.values())
+        print(f"  phase {label}: {1000 * cpu / max(n, 1):.2f} ms CPU/request "
+              f"(=> ~{n / max(cpu, 1e-9):,.0f} req/s per fully available core)")  # fmt: skip
+    lat = rec1.lat.get("continue-watching @rate", [])
+    if lat:
+        print(f"\nmean {statistics.mean(lat):.1f} ms; goal p99 < 50 ms at {args.rate:.0f} req/s: "
+              f"{'met' if pct(lat, 99) < 50 else 'missed'}")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import httpx
 
     lake = Path(args.lake_root)
-    if not args.no_build and not (lake / ".bench-built").exists():
-        shutil.rmtree(lake, ignore_errors=True)
-        names = (
-            args.exports
-            if args.exports != ["all"]
-            else sorted(p.name for p in CORPUS.glob("hh-*.csv"))
-        )
-        build_lake(lake, [CORPUS / e for e in names], args.heartbeat_sec)
+    prepare_lake(lake, args)
     if args.build_only:
         return 0
     pids, shows, films, resume_rows, similar = sample_inputs(lake)
@@ -349,6 +559,10 @@ def main(argv: list[str] | None = None) -> int:
                         f"{base}/api/profiles/{pid}/continue-watching", headers=tokens[pid]
                     )
                 out = []
+                if args.per_endpoint:
+                    out.append(await route_costs(client, base, tokens, shows, args, server.pid))
+                if args.skip_phases:
+                    return out
                 for phase in (
                     lambda: paced(client, base, tokens, args.rate, args.seconds, args.concurrency),
                     lambda: flat_out(
@@ -369,26 +583,14 @@ def main(argv: list[str] | None = None) -> int:
                     out.append((rec, wall, cpu_seconds(server.pid) - cpu))
                 return out
 
-        (rec1, w1, c1), (rec2, w2, c2), (rec3, w3, c3) = asyncio.run(phases())
+        results = asyncio.run(phases())
     finally:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(conf, ignore_errors=True)
         for f in (lake / "landing").glob("api-*.jsonl"):  # the POST phase's statements
             f.unlink()
-    print_table(f"1. continue-watching paced at {args.rate:.0f} req/s", rec1.rows(w1))
-    print_table("2. read endpoints, flat out", rec2.rows(w2))
-    print_table("3. POST watched, flat out (unique idempotency keys)", rec3.rows(w3))
-    print("\nserver CPU per request (independent of how busy the machine is):")
-    for label, rec, cpu in (("1", rec1, c1), ("2", rec2, c2), ("3", rec3, c3)):
-        n = sum(len(v) for v in rec.lat.values())
-        print(f"  phase {label}: {1000 * cpu / max(n, 1):.2f} ms CPU/request "
-              f"(=> ~{n / max(cpu, 1e-9):,.0f} req/s per fully available core)")  # fmt: skip
-    lat = rec1.lat.get("continue-watching @rate", [])
-    if lat:
-        print(f"\nmean {statistics.mean(lat):.1f} ms; goal p99 < 50 ms at {args.rate:.0f} req/s: "
-              f"{'met' if pct(lat, 99) < 50 else 'missed'}")  # fmt: skip
-    return 0
+    return report(args, results)
 
 
 if __name__ == "__main__":
