@@ -331,7 +331,7 @@ class RedisLimiter:
             int(current),
             int(previous),
         )
-        return Refusal(kind, limit, max(1, math.ceil(wait)))
+        return Refusal(kind, limit, max(1, math.ceil(round(wait, 3))))  # to the ms
 
     def _failed(self, exc: Exception) -> None:
         with self._lock:
