@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +29,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pds
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError as _DeltaNotFound
+
+if TYPE_CHECKING:
+    from api.profile_cache import ProfileCache
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,8 @@ class Lake:
         self._keep = keep_versions
         # per table: monotonic (start, end) of the log listing its latest snapshot shows
         self._listed: dict[str, tuple[float, float]] = {}
+        # per-profile answers keyed by the versions they come from (api.profile_cache)
+        self.profile_cache: ProfileCache | None = None
 
     def path(self, name: str) -> str:
         return str(self.tables_dir / name)
@@ -272,7 +277,9 @@ class Lake:
         return best
 
     def forget(self) -> None:
-        """Drop every cached snapshot (after the lake was rewritten, e.g. by erasure)."""
+        """Drop every cached snapshot and per-profile answer (after the lake was
+        rewritten, e.g. by erasure)."""
         with self._lock:
             self._latest.clear()
             self._old.clear()
+            self.profile_cache = None

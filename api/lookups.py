@@ -56,13 +56,20 @@ def catalog(st: AppState) -> Catalog:
 
 
 def resume_table(
-    st: AppState, profile_id: int, when: dt.datetime | str, version: int | None
+    st: AppState,
+    profile_id: int,
+    when: dt.datetime | str,
+    version: int | None,
+    latest: tuple[Snapshot | None, Snapshot] | None = None,
 ) -> tuple[Snapshot, pa.Table]:
     """One profile's current resume points (:func:`jobs.core.changelog.resume.current_resume_arrow`).
 
     ``resume_state`` ∪ its change log ``resume_state_change``: latest (the log listed
     first), as they stood at ``when`` (a UTC time: each table's version current then), or
     at ``resume_state`` ``version`` with the log as it stood when that version was committed.
+    ``latest``: the (change log, ``resume_state``) snapshots of a latest read already
+    listed by the caller (:meth:`api.lake.Lake.latest_in_order`), so that its cache key
+    and the rows name the same versions.
 
     Returns:
         The ``resume_state`` snapshot read (its version is the answer's ``table_version``)
@@ -75,7 +82,9 @@ def resume_table(
         change = _change_at(st, when)  # the log first, as for the latest read
         snap = st.lake.at(RESUME_STATE.name, when)
     else:
-        change, snap = st.lake.latest_in_order(RESUME_STATE_CHANGE.name, RESUME_STATE.name)
+        change, snap = latest or st.lake.latest_in_order(
+            RESUME_STATE_CHANGE.name, RESUME_STATE.name
+        )
         if snap is None:  # the ingest has not created its tables yet: 404, like every read
             raise TableMissingError(f"table {RESUME_STATE.name!r} is not built yet on this lake")
     columns = [*RESUME_COLUMNS, "session_id"]  # session_id: the rule's tie-break

@@ -435,6 +435,8 @@ class ApiSettings(Section):
     event_flush_max_events: PositiveInt = 5000  # ... or as soon as it holds this many events
     playback_batch_max: PositiveInt = 200  # events in one POST, at most (422 above)
     event_dedupe_keys: PositiveInt = 50000  # (session_id, event_time) keys a worker remembers
+    # issue 22 §3: per-profile answers rendered once per table version (api/profile_cache.py)
+    profile_cache_mb: PositiveInt = 128  # per worker: rendered JSON + ~160 B per row held
     environment: str | None = None  # the loaded environment's name (set by load_config)
 
     @property
