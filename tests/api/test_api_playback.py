@@ -336,31 +336,49 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_real_uvicorn_and_redis_server_device_a_to_device_b_and_redis_loss(lake, settings):
+def _uvicorn(lake: Path, hot_url: str, port: int) -> subprocess.Popen:
+    """A real ``uvicorn api.app:create_app --factory`` on ``lake`` and ``hot_url``, up."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LAKEHOUSE_ENV": "test", "LAKEHOUSE_ROOT": str(lake),
+           "REDIS_URL": hot_url, "PYTHONPATH": str(root)}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.terminate()
+    server.wait(10)
+    raise RuntimeError("uvicorn did not answer /healthz in 30 s")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()  # SIGTERM: the lifespan publishes the pending landing group
+    server.wait(10)
+
+
+def test_real_uvicorn_and_redis_server_device_a_to_device_b_redis_loss_and_rebuild(
+    spark, lake, settings, monkeypatch
+):
     """Issue 22's end-to-end: heartbeats on device A show on device B with no ingest run;
     a late one does not regress; Redis killed: reads fall back, writes land; a stopped
-    worker publishes its pending group (lifespan)."""
+    worker publishes its pending group (lifespan); then a fresh Redis, the ingest once
+    (its sync to the dead Redis fails quietly), the rebuild and a restarted uvicorn give
+    the answers Delta gives. Rust engine (the suite's default)."""
     from api.tokens import issue
+    from jobs import ingest_playback_events, rebuild_hot_store
 
     headers = {"Authorization": f"Bearer {issue(settings, P)}"}
-    root = Path(__file__).resolve().parents[2]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with redis_server() as url:
-        env = {**os.environ, "LAKEHOUSE_ENV": "test", "LAKEHOUSE_ROOT": str(lake),
-               "REDIS_URL": url, "PYTHONPATH": str(root)}  # fmt: skip
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        server = _uvicorn(lake, url, port)
         try:
-            for _ in range(300):
-                try:
-                    httpx.get(f"{base}/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
             a = httpx.post(f"{base}{EVENTS}", json={"events": [beat(1234, 2)]}, headers=headers)
             assert a.status_code == 202 and a.headers["X-Hot-Store"] == "ok", a.text
             b = httpx.get(f"{base}{CW}", headers=headers)  # device B asks right after
@@ -373,19 +391,51 @@ def test_real_uvicorn_and_redis_server_device_a_to_device_b_and_redis_loss(lake,
             b = httpx.get(f"{base}{CW}", headers=headers).json()["items"]
             assert [i["position_sec"] for i in b if i["title_id"] == ROMA] == [1234]
         except BaseException:
-            server.terminate()
-            server.wait(10)
+            _stop(server)
             raise
-    try:  # redis-server is gone
-        down = httpx.post(f"{base}{EVENTS}", json={"events": [beat(1300, 1)]}, headers=headers)
+    try:  # redis-server is gone: device B plays on, its write lands
+        phone = beat(1300, 1, device="phone-b", session="s-b")
+        down = httpx.post(f"{base}{EVENTS}", json={"events": [phone]}, headers=headers)
         assert down.status_code == 202 and down.headers["X-Hot-Store"] == "unavailable"
         cw = httpx.get(f"{base}{CW}", headers=headers)
         assert cw.status_code == 200 and cw.headers["X-Served-From"] == "delta"
     finally:
-        server.terminate()
-        server.wait(10)
+        _stop(server)
     assert sorted(e["position_sec"] for e in landed(lake)) == [10, 1234, 1300]
     assert not list((lake / "landing").glob(".*"))
+
+    # restart + rebuild: the ingest runs once (REDIS_URL still names the dead server: its
+    # sync logs and goes on), a fresh Redis is refilled from Delta, uvicorn restarts on it
+    monkeypatch.setenv("REDIS_URL", url)
+    lake_args = ["--env", "test", "--lake-root", str(lake)]
+    assert ingest_playback_events.main(["--once", *lake_args]) == 0
+    with redis_server() as fresh:
+        assert rebuild_hot_store.main([*lake_args, "--redis-url", fresh]) == 0
+        server = _uvicorn(lake, fresh, port)
+        try:
+            hot = httpx.get(f"{base}{CW}", headers=headers)
+            assert hot.status_code == 200 and hot.headers["X-Served-From"] == "redis"
+            asked = {"as_of": hot.json()["as_of"]}  # an explicit time: served from Delta
+            delta = httpx.get(f"{base}{CW}", params=asked, headers=headers)
+            assert delta.headers["X-Served-From"] == "delta"
+            assert hot.json()["items"] == delta.json()["items"]  # item for item
+            assert [(i["title_id"], i["position_sec"]) for i in hot.json()["items"]] == [
+                (ROMA, 1300)
+            ]
+            # resume_state keeps one device per item (the newest): that is what the
+            # rebuild restores; device A, playing on, adds its own position beside it
+            pos = httpx.get(f"{base}/api/profiles/{P}/positions/{ROMA}", headers=headers)
+            assert pos.headers["X-Served-From"] == "redis"
+            assert [(d["device_id"], d["position_sec"]) for d in pos.json()["devices"]] == [
+                ("phone-b", 1300)
+            ]
+            tv = httpx.post(f"{base}{EVENTS}", json={"events": [beat(1400, 0)]}, headers=headers)
+            assert tv.status_code == 202 and tv.headers["X-Hot-Store"] == "ok"
+            pos = httpx.get(f"{base}/api/profiles/{P}/positions/{ROMA}", headers=headers)
+            by_device = {d["device_id"]: d["position_sec"] for d in pos.json()["devices"]}
+            assert by_device == {"phone-b": 1300, "tv-a": 1400}
+        finally:
+            _stop(server)
 
 
 def test_event_log_sweeps_the_temp_files_of_a_crashed_worker_only(tmp_path):
