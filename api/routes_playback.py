@@ -172,24 +172,16 @@ async def playback_events(
     response_model=DevicePositions,
     summary='Where each device left an item ("where was I on the TV?")',
 )
-def positions(
+async def positions(
     who: Who, st: St, response: Response, profile_id: int, content_key: int
 ) -> dict[str, Any]:
+    """Redis is read on the event loop (one round trip); the Delta fallback in the threadpool."""
     acting_profile(who, profile_id)
     devices = hot.device_positions(st, profile_id, content_key)
     served = "redis"
     if devices is None:
         served = "delta"
-        _, table = resume_table(st, profile_id, "latest", None)
-        devices = [
-            {
-                "device_id": r["device_id"],
-                "position_sec": r["last_position_sec"],
-                "last_update": r["last_update"],
-            }
-            for r in table.to_pylist()
-            if r["content_key"] == content_key
-        ]
+        devices = await run_in_threadpool(_delta_positions, st, profile_id, content_key)
     response.headers["X-Served-From"] = served
     return {
         "profile_id": profile_id,
@@ -197,3 +189,17 @@ def positions(
         "served_from": served,
         "devices": devices,
     }
+
+
+def _delta_positions(st: AppState, profile_id: int, content_key: int) -> list[dict[str, Any]]:
+    """``resume_state``'s row of the item (the newest device), as a device position."""
+    _, table = resume_table(st, profile_id, "latest", None)
+    return [
+        {
+            "device_id": r["device_id"],
+            "position_sec": r["last_position_sec"],
+            "last_update": r["last_update"],
+        }
+        for r in table.to_pylist()
+        if r["content_key"] == content_key
+    ]
