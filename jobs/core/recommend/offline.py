@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.core.recommend import evaluation as ev
-from jobs.core.recommend import lists, similarity
+from jobs.core.recommend import lists, similarity, tuning
 from jobs.core.runtime.config import RecommendSettings
 
 log = logging.getLogger(__name__)
@@ -90,59 +90,69 @@ def model_lists(
     return out
 
 
-def evaluate(views: DataFrame, texts: DataFrame | None, s: RecommendSettings) -> EvaluationResult:
-    """Split, train every model on the training part, score the held-out titles.
+def _spark_lists(recs: DataFrame) -> dict:
+    rows = recs.select("profile_id", "title_id", "rank_position").toPandas()
+    rows = rows.sort_values(["profile_id", "rank_position"])
+    return rows.groupby("profile_id")["title_id"].agg(list).to_dict()
+
+
+def evaluate(
+    views: DataFrame,
+    texts: DataFrame | None,
+    s: RecommendSettings,
+    scored: Collection[str] | None = None,
+) -> EvaluationResult:
+    """The leak-free protocol of :mod:`evaluation` over every model.
+
+    The views are collected to the driver (the protocol's split and the numpy baselines
+    run there: an evaluation corpus, not the lake's full history). The numpy baselines
+    (:mod:`baselines`) get their hyper-parameters on the validation cut
+    (:mod:`tuning`); the Spark models (item_cosine, ALS, content TF-IDF) keep the conf
+    values. Every model trains on the rows before the test cut only; the content model's
+    candidates are the catalogue texts of titles viewed before it.
 
     Args:
-        views: profile_id, household, title_id, event_ts (one row per viewing).
-        texts: catalogue text of matched titles, or None.
+        views: profile_id, household, title_id, event_ts (one row per viewing, UTC).
+        texts: catalogue text of matched titles, or None (no content model).
         s: settings (evaluation, models, list size).
+        scored: households whose profiles are scored (None: all); all of them train.
 
     Returns:
-        :class:`EvaluationResult`; summary has one row per model with the mean metrics,
-        coverage@N and, for each metric, the ratio to popularity with its 95 % household
-        bootstrap interval.
+        :class:`EvaluationResult`; facts name the cuts, profiles, households and the share
+        of test titles never viewed before the cut; summary as :func:`summarize`.
+
+    Raises:
+        ValueError: no cut leaves a scorable profile (see :func:`evaluation.choose_cut`).
     """
-    e = s.evaluation
-    first = ev.first_views(views)
-    split = ev.temporal_split(first, e).cache()
-    # recency of a training title = its first view: nothing after the cut leaks in
-    train = (
-        split.where("split = 'train'")
-        .select("profile_id", "title_id", F.col("first_ts").alias("last_ts"), "views")
-        .withColumn("confidence", F.log1p("views"))
-        .cache()
-    )
-    test = split.where("split = 'test'").select("profile_id", "title_id").cache()
-    profiles = test.select("profile_id").distinct().cache()
-    households = views.select("profile_id", "household").distinct()
-    n_items = train.select("title_id").distinct().count()
-    unseen = test.join(train.select("title_id").distinct(), "title_id", "left_anti").count()
-    facts = {
-        "profiles_evaluated": profiles.count(),
-        "households": households.join(profiles, "profile_id")
-        .select("household")
-        .distinct()
-        .count(),
-        "training_titles": n_items,
-        "test_titles": test.count(),
-        "test_titles_never_in_training": unseen,
-    }
+    e, n = s.evaluation, s.lists.size
+    pdv = views.select("profile_id", "household", "title_id", "event_ts").toPandas()
+    validation, split = ev.protocol(pdv, e, scored)
+    facts = {**tuning.split_facts(split), "validation_cut": str(validation.cut.date())}
     log.info("evaluation split: %s", facts)
-    frames, rows = [], []
+    chosen = tuning.choose(validation, e, n)
+    facts["chosen_hyper_parameters"] = chosen
+    per, cov = tuning.score(split, chosen, e, n)
+    frames, covs = [per], cov.to_dict("records")
+    spark = views.sparkSession
+    pairs = ev.training_pairs(split.train)
+    train = spark.createDataFrame(
+        pairs[["profile_id", "title_id", "first_ts", "views", "confidence"]]
+    ).withColumnRenamed("first_ts", "last_ts")  # recency = first view, before the cut
+    train = train.cache()
+    ids = pd.DataFrame({"profile_id": sorted(split.test["profile_id"].unique())})
+    profiles = spark.createDataFrame(ids).cache()
+    if texts is not None:
+        texts = ev.recommendable(texts, train)
     t0 = time.monotonic()
     for name, recs in model_lists(train, profiles, texts, s).items():
-        recs = recs.cache()
-        m: Any = ev.ranking_metrics(recs, test, e).join(households, "profile_id").toPandas()
-        m["model"] = name
+        if name in tuning.MODELS:
+            continue  # popularity and random: the numpy ones above, same rule
+        m, c = tuning.list_frame(_spark_lists(recs), split, name, n, e)
         frames.append(m)
-        rows.append(
-            {"model": name, f"coverage@{s.lists.size}": ev.coverage(recs, n_items, s.lists.size)}
-        )
-        recs.unpersist()
-        log.info("evaluated %s (%.0f s since the split)", name, time.monotonic() - t0)
+        covs.append(c)
+        log.info("evaluated %s (%.0f s)", name, time.monotonic() - t0)
     per = pd.concat(frames, ignore_index=True)
-    return EvaluationResult(per, summarize(per, pd.DataFrame(rows), s), facts)
+    return EvaluationResult(per, summarize(per, pd.DataFrame(covs), s), facts)
 
 
 def summarize(per: pd.DataFrame, cov: pd.DataFrame, s: RecommendSettings) -> pd.DataFrame:
@@ -150,22 +160,29 @@ def summarize(per: pd.DataFrame, cov: pd.DataFrame, s: RecommendSettings) -> pd.
 
     Args:
         per: model, profile_id, household and one column per metric (one row per model
-            and profile; every model scores the same profiles).
+            and profile; every model scores the same profiles); optional ``hits@N`` and
+            `` rec`` columns (metrics on recommendable test titles, NaN where none).
         cov: model, ``coverage@N``.
         s: settings (metric cut-offs, bootstrap samples and seed).
 
     Returns:
         One row per model: the mean of each metric, ``<metric> vs pop`` (ratio of means to
         popularity) with ``<metric> vs pop low`` / ``high`` (95 % household-bootstrap
-        interval; None for popularity itself) and ``coverage@N``.
+        interval, rough with few households; None for popularity itself), ``coverage@N``,
+        ``profiles`` scored, ``hits@N`` summed and the `` rec`` metrics' means.
     """
     e = s.evaluation
     metrics = [f"precision@{e.k_precision}", f"recall@{e.k_recall}", f"ndcg@{e.k_ndcg}"]
+    extra = [c for c in per.columns if c.endswith(" rec") and not c.startswith(("hits", "n_"))]
     base = per[per.model == BASELINE].sort_values("profile_id")
     out = []
     for name, g in per.groupby("model", sort=False):
         g = g.sort_values("profile_id")
         row = {"model": name, **{m: float(g[m].mean()) for m in metrics}}
+        row["profiles"] = int(g["profile_id"].nunique())
+        if f"hits@{e.k_recall}" in g:
+            row[f"hits@{e.k_recall}"] = int(g[f"hits@{e.k_recall}"].sum())
+        row.update({c: float(g[c].mean()) for c in extra})
         for m in metrics:
             if name == BASELINE:
                 continue
@@ -182,15 +199,24 @@ def summarize(per: pd.DataFrame, cov: pd.DataFrame, s: RecommendSettings) -> pd.
     return table.replace({np.nan: None})
 
 
-def markdown_table(summary: pd.DataFrame, s: RecommendSettings) -> str:
-    """The summary as a Markdown table: means, coverage, ratio to popularity [95 % CI]."""
+def markdown_table(summary: pd.DataFrame, s: RecommendSettings, households: int = 0) -> str:
+    """The summary as Markdown with the bootstrap caveat.
+
+    Columns: means, coverage, hits, profiles, metrics on recommendable test titles
+    (``rec``), ratio to popularity [95 % CI]; with ``households`` > 0 a last line says how
+    rough the household-bootstrap intervals are.
+    """
     e = s.evaluation
     metrics = [f"recall@{e.k_recall}", f"precision@{e.k_precision}", f"ndcg@{e.k_ndcg}"]
     cov = [c for c in summary.columns if c.startswith("coverage@")]
-    head = ["model", *metrics, *cov, *(f"{m} vs pop [95% CI]" for m in metrics)]
+    more = [c for c in (f"hits@{e.k_recall}", "profiles") if c in summary.columns]
+    rec = [f"{m} rec" for m in metrics if f"{m} rec" in summary.columns]
+    head = ["model", *metrics, *cov, *more, *rec, *(f"{m} vs pop [95% CI]" for m in metrics)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary.to_dict("records"):
         cells = [r["model"], *(f"{r[m]:.4f}" for m in [*metrics, *cov])]
+        cells += [str(r[m]) for m in more]
+        cells += ["n/a" if r[m] is None else f"{r[m]:.4f}" for m in rec]
         for m in metrics:
             if r.get(f"{m} vs pop") is None:
                 cells.append("1 (baseline)")
@@ -200,4 +226,6 @@ def markdown_table(summary: pd.DataFrame, s: RecommendSettings) -> str:
                     f"{r[f'{m} vs pop high']:.2f}]"
                 )
         lines.append("| " + " | ".join(cells) + " |")
+    if households:
+        lines += ["", ev.BOOTSTRAP_CAVEAT.format(n=households) + "."]
     return "\n".join(lines)

@@ -563,6 +563,10 @@ class EvaluationSettings(Section):
     k_precision: PositiveInt
     k_recall: PositiveInt
     k_ndcg: PositiveInt
+    # the leak-free protocol (jobs/core/recommend/evaluation.py): one global cut
+    test_days: PositiveInt = 180
+    cut: str | None = None  # ISO day of the cut; None: the month start most profiles pass
+    baseline_grids: dict[str, dict[str, list[float]]] = Field(default_factory=dict)
 
 
 class RecommendSettings(Section):
