@@ -186,10 +186,10 @@ class MemoryLimiter:
     counted the request).
     """
 
-    blocking = False  # no I/O with memory://: called on the event loop
-
     def __init__(self, storage: Storage):
         self.limiter = MovingWindowRateLimiter(storage)
+        # memory:// does no I/O: called on the event loop; any other storage in a thread
+        self.blocking = not isinstance(storage, MemoryStorage)
 
     def check(self, checks: Sequence[Check]) -> Refusal | None:
         """Count one request against every limit of ``checks``; the first exceeded, or None."""
