@@ -115,3 +115,24 @@ def test_sliding_retry_after_of_a_full_current_window():
     assert sliding_retry_after(3, 60, 10, current=3, previous=0) == pytest.approx(70)
     # 1 now, 3 before: admits one more when 3 x (1 - f) + 1 + 1 <= 3, at f = 2/3
     assert sliding_retry_after(3, 60, 10, current=1, previous=3) == pytest.approx(30)
+
+
+def test_a_hung_redis_fails_open_within_the_timeout_and_its_return_is_logged(
+    redis_url,  # noqa: F811
+    caplog,
+):
+    hot = HotStoreSettings(socket_timeout_sec=0.2)
+    limiter = RedisLimiter.from_url(redis_url, hot)
+    checks = [(parse("1/minute"), "ip", f"hung-{time.time_ns()}")]
+    assert limiter.check(checks) is None  # counted: the next one would be refused
+    redis.Redis.from_url(redis_url).client_pause(1500, all=True)  # Redis answers nobody
+    paused = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="api.guards"):
+        assert limiter.check(checks) is None  # would be a 429: passes, Redis is not there
+        assert time.monotonic() - paused < 1.2  # the socket timeout (0.2 s), not the pause
+        time.sleep(max(0.0, paused + 1.7 - time.monotonic()))
+        refused = limiter.check(checks)  # back: the limit holds again
+    assert refused is not None and refused.kind == "ip"
+    messages = [r.message for r in caplog.records if r.name == "api.guards"]
+    assert len(messages) == 2, messages
+    assert NOT_ENFORCED in messages[0] and "reachable again" in messages[1]
