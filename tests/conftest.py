@@ -159,6 +159,7 @@ LONG_FIRST = (
     "tests/jobs/test_standalone_cluster.py",
     "tests/bench/test_soak.py",
     "tests/scenarios/test_concurrent_writers.py",
+    "tests/api/test_api_playback.py",  # a real uvicorn + redis-server, an ingest and a rebuild
 )
 
 
