@@ -216,67 +216,6 @@ def list_metrics(
     return pd.DataFrame(rows)
 
 
-def ranking_metrics(recs: DataFrame, truth: DataFrame, s: EvaluationSettings) -> DataFrame:
-    """Per-profile precision@k, recall@k and NDCG@k.
-
-    Args:
-        recs: profile_id, title_id, rank_position (1 = best).
-        truth: profile_id, title_id (the held-out titles); every profile in it is scored,
-            profiles without recommendations score 0.
-        s: k_precision, k_recall, k_ndcg.
-
-    Returns:
-        profile_id, ``precision@10``, ``recall@20``, ``ndcg@10`` (names follow the ks),
-        n_test.
-    """
-    kp, kr, kn = s.k_precision, s.k_recall, s.k_ndcg
-    t = truth.groupBy("profile_id").agg(F.count(F.lit(1)).alias("n_test"))
-    hits = recs.join(truth.select("profile_id", "title_id"), ["profile_id", "title_id"])
-    gain = F.when(F.col("rank_position") <= kn, 1.0 / F.log2(F.col("rank_position") + 1.0))
-    agg = hits.groupBy("profile_id").agg(
-        F.sum(F.when(F.col("rank_position") <= kp, 1).otherwise(0)).alias("hp"),
-        F.sum(F.when(F.col("rank_position") <= kr, 1).otherwise(0)).alias("hr"),
-        F.coalesce(F.sum(gain), F.lit(0.0)).alias("dcg"),
-    )
-    ideal = F.aggregate(
-        F.sequence(F.lit(1), F.least(F.col("n_test"), F.lit(kn)).cast("int")),
-        F.lit(0.0),
-        lambda acc, i: acc + 1.0 / F.log2(i + 1.0),
-    )
-    return (
-        t.join(agg, "profile_id", "left")
-        .fillna(0, ["hp", "hr", "dcg"])
-        .select(
-            "profile_id",
-            (F.col("hp") / kp).alias(f"precision@{kp}"),
-            (F.col("hr") / F.col("n_test")).alias(f"recall@{kr}"),
-            (F.col("dcg") / ideal).alias(f"ndcg@{kn}"),
-            "n_test",
-        )
-    )
-
-
-def coverage(recs: DataFrame, n_items: int, k: int) -> float:
-    """Catalogue coverage: distinct titles in any top-``k`` list / ``n_items``."""
-    got = recs.where(F.col("rank_position") <= k).select("title_id").distinct().count()
-    return got / n_items if n_items else 0.0
-
-
-def random_recs(
-    profiles: DataFrame, items: DataFrame, seen: DataFrame, n: int, seed: int
-) -> DataFrame:
-    """Random baseline: ``n`` unseen titles per profile, uniformly (seeded).
-
-    Returns:
-        profile_id, title_id, score (random), rank_position.
-    """
-    cand = profiles.select("profile_id").crossJoin(items.select("title_id"))
-    cand = cand.join(seen, ["profile_id", "title_id"], "left_anti").withColumn(
-        "score", F.rand(seed)
-    )
-    return rank(cand, n)
-
-
 def rank(scored: DataFrame, n: int) -> DataFrame:
     """Keep the ``n`` best per profile and number them 1..n (ties by title_id)."""
     w = Window.partitionBy("profile_id").orderBy(F.desc("score"), "title_id")

@@ -53,9 +53,9 @@ def model_lists(
         s: settings.
 
     Returns:
-        ``{model name: lists}`` for popularity, random, item_cosine, als and
-        (with texts) content_tfidf. Neighbourhood models are topped up with popularity
-        when they have fewer than N candidates.
+        ``{model name: lists}`` for popularity, item_cosine, als and (with texts)
+        content_tfidf (random and the other baselines: :mod:`baselines`). Neighbourhood
+        models are topped up with popularity when they have fewer than N candidates.
     """
     n = s.lists.size
     seen = train.select("profile_id", "title_id")
@@ -63,8 +63,6 @@ def model_lists(
     # every model is topped up from it: computed once
     pop_c = lists.exclude_seen(profiles.crossJoin(pop), seen).cache()
     out = {BASELINE: ev.rank(pop_c, n)}
-    items = train.select("title_id").distinct()
-    out["random"] = ev.random_recs(profiles, items, seen, n, s.evaluation.seed)
     history = (
         lists.history_weights(train, s.training.recency_tau_titles)
         .join(profiles, "profile_id")
@@ -91,7 +89,8 @@ def model_lists(
 
 
 def _spark_lists(recs: DataFrame) -> dict:
-    rows = recs.select("profile_id", "title_id", "rank_position").toPandas()
+    """profile_id -> titles in rank order, of Spark top-N lists (small: profiles x N)."""
+    rows: pd.DataFrame = recs.select("profile_id", "title_id", "rank_position").toPandas()
     rows = rows.sort_values(["profile_id", "rank_position"])
     return rows.groupby("profile_id")["title_id"].agg(list).to_dict()
 

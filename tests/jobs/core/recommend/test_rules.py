@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import numpy as np
 import pytest
@@ -208,27 +207,6 @@ def test_ab_report_has_wilson_interval_and_fisher_test():
     table, test = ab.ab_report(ctr)
     assert table.loc[0, "ci_low"] < 0.1 < table.loc[0, "ci_high"]
     assert test["p_value"] < 0.01
-
-
-def test_metrics_match_a_hand_computed_example(spark):
-    recs = spark.createDataFrame(
-        [(1, t, r) for r, t in enumerate([5, 6, 7, 8, 9, 10, 11, 12, 13, 14], start=1)]
-        + [(2, 1, 1)],
-        "profile_id long, title_id long, rank_position int",
-    )
-    truth = spark.createDataFrame(
-        [(1, 6), (1, 9), (1, 99), (2, 2), (3, 4)], "profile_id long, title_id long"
-    )
-    got = {
-        r.profile_id: r for r in evaluation.ranking_metrics(recs, truth, _evaluation()).collect()
-    }
-    # profile 1: hits at ranks 2 and 5 of 3 relevant
-    dcg = 1 / math.log2(3) + 1 / math.log2(6)
-    idcg = 1 + 1 / math.log2(3) + 1 / math.log2(4)
-    assert got[1]["precision@10"] == pytest.approx(0.2)
-    assert got[1]["recall@20"] == pytest.approx(2 / 3)
-    assert got[1]["ndcg@10"] == pytest.approx(dcg / idcg)
-    assert got[2]["recall@20"] == 0.0 and got[3]["ndcg@10"] == 0.0  # no hit / no list
 
 
 def test_household_bootstrap_ratio_and_interval():
