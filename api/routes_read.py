@@ -1,8 +1,10 @@
 """Read routes: Continue Watching, history, show progress, statistics, the event feed.
 
 Each reads one profile's rows from a warm Delta snapshot (:mod:`api.lake`) and shapes
-them with pyarrow and plain Python; lookups (titles, episodes, devices) are built once
-per table version.
+them with pyarrow and plain Python once per version of the tables it reads (lookups:
+titles, episodes, devices; answers: :mod:`api.profile_cache`), so a request slices
+rendered rows; answers go out as pre-rendered JSON, the same bytes FastAPI would render
+from the ``response_model`` each route still declares for the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -498,6 +500,9 @@ def events(
     without a cursor starts with its rows (cursors ``F:EVENT_ID``), then the change data
     feed after ``F``. A poller whose cursor was at or past the last version before an
     erasure goes on after ``F``; an older cursor gets 410 (read again without one).
+
+    Each commit's events are read and rendered once per worker (:class:`_Feed`), so a
+    poll costs the commits after its cursor, up to a page.
     """
     pid = acting_profile(who, profileId) if (profileId is not None or not who.admin) else None
     version, last_id = _parse_cursor(after)
