@@ -167,3 +167,29 @@ def test_facts_give_the_unrecommendable_share():
     facts = tuning.split_facts(ev.split_at(_views(rows), CUT, _settings()))
     assert facts["test_titles"] == 2 and facts["test_titles_never_in_training"] == 1
     assert facts["unrecommendable_share"] == 0.5 and facts["cut"] == str(dt.date(2024, 1, 11))
+
+
+def _pairs(x: np.ndarray, last_days: np.ndarray | None = None) -> pd.DataFrame:
+    rows = []
+    for u, i in zip(*np.nonzero(x), strict=True):
+        last = CUT - pd.Timedelta(days=0 if last_days is None else float(last_days[u, i]))
+        rows.append((u, i, last, last))
+    return pd.DataFrame(rows, columns=["profile_id", "title_id", "first_ts", "last_ts"])
+
+
+def test_item_knn_is_cosine_shrunk_by_the_norms_plus_shrink():
+    x = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=float)
+    w = bl.item_knn(bl.interactions(_pairs(x), CUT), bm25=False, shrink=2.0, k=5).toarray()
+    # titles 0 and 1 share 2 profiles; |x0| = sqrt 2, |x1| = sqrt 3
+    assert w[0, 1] == pytest.approx(2 / (math.sqrt(2) * math.sqrt(3) + 2.0))
+    assert w[0, 0] == 0.0
+    w1 = bl.item_knn(bl.interactions(_pairs(x), CUT), bm25=False, shrink=0.0, k=1).toarray()
+    assert (w1 > 0).sum(axis=0).max() == 1  # one neighbour kept per target title
+
+
+def test_trending_halves_a_profiles_weight_every_half_life():
+    x = np.array([[1, 0], [1, 1]], dtype=float)
+    ages = np.array([[10.0, 0], [0.0, 20.0]])
+    got = bl.trending(bl.interactions(_pairs(x, ages), CUT), half_life_days=10.0)
+    assert got == pytest.approx([0.5 + 1.0, 0.25], rel=1e-6)
+    assert list(bl.popularity(bl.interactions(_pairs(x, ages), CUT))) == [2.0, 1.0]
