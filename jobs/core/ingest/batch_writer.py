@@ -189,7 +189,7 @@ class BatchWriter:
             # no stateful stream dedupe: duplicates within the micro-batch go here
             events = events.dropDuplicates(KEY)
         if self.cfg.ingest.dedupe_against_table:
-            events = drop_stored(self.engine, events, self.query_id, batch_id, plan.dts, plan.span)
+            events = drop_stored(self.engine, events, self.query_id, batch_id, plan.spans)
         return events
 
     def write(self, plan: BatchPlan, batch_id: int, start: float) -> None:

@@ -255,46 +255,78 @@ def drop_stored(
     events: DataFrame,
     query_id: str,
     batch_id: int,
-    dts: list[str] | None = None,
-    time_range: tuple | None = None,
+    spans: dict[str, tuple[str, str]] | None = None,
 ) -> DataFrame:
     """Remove events whose key is already in ``playback_event`` from an earlier batch.
 
-    Reads only the key columns of the ``dt`` partitions the batch touches (``dts``, ISO
-    dates) and, within them, only the files whose ``event_time`` statistics overlap the
-    batch's ``time_range`` (min, max; ISO-8601 UTC text): for a live stream that is the
-    few newest files, not the whole day. The anti-join is a sort-merge join: its memory
-    is bounded (sorts spill to disk) however many keys the overlapping files hold, where
-    a hash or broadcast join would hold them all (bench/README.md compares the three).
-    Rows written by this same batch of this same query (a replay) do not count, so a
-    replay keeps its rows.
+    The cost follows the batch, not the table: for each ``dt`` partition the batch
+    touches, only the files whose ``event_time`` statistics overlap that ``dt``'s own
+    (min, max) ``event_time`` in the batch are read (``spans``; Delta's file statistics
+    on both engines), and of them only the rows inside that span, which Parquet's
+    row-group statistics skip too. A live batch's current ``dt`` then reads the few
+    newest files; a late row's old ``dt`` reads only the files (and rows) around its
+    own time, never the whole day. Exact: a stored row with a batch row's key has the
+    same ``event_time``, hence the same ``dt`` and a time inside that ``dt``'s span.
+    The anti-join is a sort-merge join: its memory is bounded (sorts spill to disk)
+    however many keys the overlapping files hold, where a hash or broadcast join would
+    hold them all (bench/README.md compares the three). Rows written by this same batch
+    of this same query (a replay) do not count, so a replay keeps its rows.
 
     Args:
         engine: the Delta engine.
         events: the micro-batch's ``playback_event`` rows.
         query_id: the streaming query's id (its rows in ``ingest_query_id``).
         batch_id: the micro-batch id (its rows in ``ingest_batch_id``).
-        dts: the batch's ``dt`` partitions (default: read from ``events``).
-        time_range: (min, max) ``event_time`` of the batch, or None for whole partitions.
+        spans: ``{dt: (min, max)}`` of the batch's ``event_time`` per ``dt`` (ISO date;
+            ISO-8601 UTC text, :func:`plan_batch`); default: computed from ``events``
+            (one extra action).
 
     Returns:
         ``events`` without the stored keys (lazy).
+
+    Raises:
+        TableFileMissingError: a data file of ``playback_event`` is gone (on the read).
     """
-    if dts is None:
-        dts = [r.dt.isoformat() for r in events.select("dt").distinct().collect()]
-    if not dts:
+    if spans is None:
+        spans = event_spans(events)
+    if not spans:
         return events
-    filters: list[tuple] = [("dt", "in", dts)]
-    if time_range is not None:
-        filters += [("event_time", ">=", time_range[0]), ("event_time", "<=", time_range[1])]
     own = (F.col("ingest_query_id") == query_id) & (F.col("ingest_batch_id") == batch_id)
-    stored = (
-        engine.read("playback_event", partition_filters=filters)
-        .where(~F.coalesce(own, F.lit(False)))
-        .select(*KEY)
-    )
+    parts = []
+    for dt, (t0, t1) in sorted(spans.items()):
+        filters: list[tuple] = [("dt", "=", dt), ("event_time", ">=", t0), ("event_time", "<=", t1)]
+        parts.append(
+            engine.read("playback_event", partition_filters=filters)
+            .where(
+                F.col("event_time").between(
+                    F.lit(t0).cast("timestamp"), F.lit(t1).cast("timestamp")
+                )
+            )
+            .where(~F.coalesce(own, F.lit(False)))
+            .select(*KEY)
+        )
+    stored = parts[0]
+    for part in parts[1:]:
+        stored = stored.unionAll(part)
     # dt follows from event_time, so KEY alone decides
     return events.join(stored.hint("shuffle_merge"), KEY, "left_anti")
+
+
+def event_spans(events: DataFrame) -> dict[str, tuple[str, str]]:
+    """``{dt: (min, max)}`` of ``events``' ``event_time`` per ``dt`` (one action).
+
+    Columns in: ``dt``, ``event_time``. Out: ISO dates to ISO-8601 UTC text with
+    microseconds (the session time zone is UTC).
+    """
+    rows = (
+        events.groupBy("dt")
+        .agg(
+            F.date_format(F.min("event_time"), UTC_MICROS).alias("t0"),
+            F.date_format(F.max("event_time"), UTC_MICROS).alias("t1"),
+        )
+        .collect()
+    )
+    return {r["dt"].isoformat(): (r["t0"], r["t1"]) for r in rows if r["dt"] is not None}
 
 
 class BatchPlan(NamedTuple):
@@ -307,6 +339,8 @@ class BatchPlan(NamedTuple):
             before dedupe.
         dts: the ``dt`` partitions (ISO dates) of the rows to store.
         span: (min, max) ``event_time`` of those rows as UTC text, or None.
+        spans: ``{dt: (min, max)}`` of those rows' ``event_time`` per ``dt`` (UTC
+            text), which bounds the exact dedupe's read (:func:`drop_stored`).
         statements: WATCHED / ABANDONED rows among the rows to store (before dedupe).
     """
 
@@ -317,6 +351,7 @@ class BatchPlan(NamedTuple):
     dts: list[str]
     span: tuple[str, str] | None
     statements: int = 0
+    spans: dict[str, tuple[str, str]] = {}
 
 
 def plan_batch(raw: DataFrame, rules: list, batch_id: int) -> BatchPlan:
@@ -363,7 +398,13 @@ def plan_batch(raw: DataFrame, rules: list, batch_id: int) -> BatchPlan:
     valid_n = sum(r["n"] for r in stored)
     span = (min(times), max(times)) if times else None
     statements = sum(r["statements"] for r in stored)
-    return BatchPlan(checked, rows_in, rows_in - valid_n, valid_n, dts, span, statements)
+    spans: dict[str, tuple[str, str]] = {}
+    for r in stored:
+        if r["dt"] is not None:
+            dt = r["dt"].isoformat()
+            t0, t1 = spans.get(dt, (r["t0"], r["t1"]))
+            spans[dt] = (min(t0, r["t0"]), max(t1, r["t1"]))
+    return BatchPlan(checked, rows_in, rows_in - valid_n, valid_n, dts, span, statements, spans)
 
 
 def build_stream(spark: SparkSession, cfg: Config, rules: list | None = None) -> DataFrame:
