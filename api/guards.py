@@ -11,8 +11,9 @@ stream per request.
   ``api.rate_limit_storage`` when set, else the hot store's Redis (``$REDIS_URL``,
   ``hot_store.url_env``) when set, else ``memory://`` (per process: local and test).
   On Redis (:class:`RedisLimiter`) a request costs one round trip for all its limits (one
-  Lua script, sliding-window counters) and a Redis that is down lets requests through
-  (one warning per outage, never a 5xx); ``memory://`` (or another ``limits`` storage URL)
+  Lua script, sliding-window counters, awaited on the event loop with ``redis.asyncio``:
+  no threadpool hop) and a Redis that is down lets requests through (one warning per
+  outage, never a 5xx); ``memory://`` (or another ``limits`` storage URL)
   is the ``limits`` library's moving window (:class:`MemoryLimiter`).
   ``X-Forwarded-For`` names the client only when the connection comes from an address of
   ``api.trusted_proxies`` (empty by default: never, not even from 127.0.0.1).
@@ -20,20 +21,21 @@ stream per request.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import math
 import multiprocessing
 import os
-import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 import redis
+import redis.asyncio
 from limits import RateLimitItem
 from limits import parse as parse_limit
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -261,40 +263,62 @@ class RedisLimiter:
     worker and host on the Redis. A refused request counts against no limit. The window
     number comes from the worker's clock (UTC epoch; hosts kept in sync by NTP).
 
+    The round trip is awaited on the event loop (``redis.asyncio``): :meth:`check` is a
+    coroutine and no worker thread is involved. A client (and its connection pool) is
+    made per event loop, since asyncio connections belong to the loop that opened them
+    (a server has one loop; a test client may start one per request).
+
     A Redis that is down or slower than ``hot_store.socket_timeout_sec`` lets the request
     through (fail open: the limits protect the service, an outage of Redis must not take
     it down); one warning when Redis goes away and one when it is back, not per request.
     """
 
-    blocking = True  # a network round trip: run in a worker thread, not on the event loop
+    blocking = False  # awaited on the event loop (see RateLimit.__call__)
 
-    def __init__(self, client: redis.Redis, key_prefix: str):
-        self.client = client
-        self.script = client.register_script(RATE_SCRIPT)
+    def __init__(self, connect: Callable[[], redis.asyncio.Redis], key_prefix: str):
+        """
+        Args:
+            connect: makes an asyncio Redis client (called once per event loop).
+            key_prefix: prepended to every counter key.
+        """
+        self.connect = connect
         self.prefix = key_prefix
         self._down = False
-        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._script: Any = None
 
     @classmethod
     def from_url(cls, url: str, hot: HotStoreSettings) -> RedisLimiter:
         """A limiter on the Redis at ``url``; keys under ``{hot_store.key_prefix}rl:``.
 
         No connection is made here (a Redis down at start only means open limits).
+        ``hot_store.socket_timeout_sec`` bounds the connect and every reply.
 
         Raises:
             ApiSettingsError: ``url`` is not a Redis URL redis-py understands.
         """
         timeout = hot.socket_timeout_sec
-        try:
-            client = redis.Redis.from_url(
+
+        def connect() -> redis.asyncio.Redis:
+            return redis.asyncio.Redis.from_url(
                 url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
+
+        try:
+            connect()  # parses the URL now: a malformed one fails at start, not per request
         except ValueError as exc:
             raise ApiSettingsError(f"rate-limit storage: not a Redis URL ({exc})") from None
-        return cls(client, f"{hot.key_prefix}rl:")
+        return cls(connect, f"{hot.key_prefix}rl:")
 
-    def check(self, checks: Sequence[Check], now: float | None = None) -> Refusal | None:
-        """Count one request against every limit of ``checks`` (one round trip).
+    def _bound_script(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._script = self.connect().register_script(RATE_SCRIPT)
+            self._loop = loop
+        return self._script
+
+    async def check(self, checks: Sequence[Check], now: float | None = None) -> Refusal | None:
+        """Count one request against every limit of ``checks`` (one round trip, awaited).
 
         Args:
             checks: ``(limit, kind, key)`` per limit of the request.
@@ -302,7 +326,7 @@ class RedisLimiter:
 
         Returns:
             The first limit exceeded (nothing counted then), or None (counted everywhere,
-            or Redis unreachable: the request passes).
+            or Redis unreachable or slower than the socket timeout: the request passes).
         """
         now_ms = int((time.time() if now is None else now) * 1000)
         keys: list[str] = []
@@ -315,8 +339,8 @@ class RedisLimiter:
             keys += [f"{base}{number}", f"{base}{number - 1}"]
             args += [limit.amount, window_ms, now_ms - number * window_ms]
         try:
-            index, current, previous = self.script(keys=keys, args=args, client=self.client)
-        except redis.exceptions.RedisError as exc:
+            index, current, previous = await self._bound_script()(keys=keys, args=args)
+        except (TimeoutError, redis.exceptions.RedisError, OSError) as exc:
             self._failed(exc)
             return None
         if self._down:
@@ -333,9 +357,9 @@ class RedisLimiter:
         )
         return Refusal(kind, limit, max(1, math.ceil(round(wait, 3))))  # to the ms
 
-    def _failed(self, exc: Exception) -> None:
-        with self._lock:
-            down, self._down = self._down, True
+    def _failed(self, exc: BaseException) -> None:
+        # on the event loop: no other task runs between the test and the set
+        down, self._down = self._down, True
         if not down:
             log.warning(
                 "rate limits not enforced: Redis unreachable (%s: %s); requests pass until "
@@ -345,8 +369,7 @@ class RedisLimiter:
             )
 
     def _reached(self) -> None:
-        with self._lock:
-            down, self._down = self._down, False
+        down, self._down = self._down, False
         if down:
             log.warning("Redis reachable again: rate limits enforced")
 
@@ -355,7 +378,7 @@ def open_limiter(
     settings: ApiSettings, hot: HotStoreSettings, environ: Mapping[str, str] | None = None
 ) -> MemoryLimiter | RedisLimiter:
     """The limiter of :func:`rate_limit_url`: a ``redis://`` / ``rediss://`` / ``unix://``
-    URL gives a :class:`RedisLimiter` (one round trip per request), any other ``limits``
+    URL gives a :class:`RedisLimiter` (one awaited round trip per request), any other ``limits``
     storage URL (``memory://``, ``memcached://``, ``redis+sentinel://`` ...) a
     :class:`MemoryLimiter` on it.
 
@@ -436,10 +459,13 @@ class RateLimit:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             return await self.app(scope, receive, send)
         checks = self._checks(scope)
-        if self.limiter.blocking:
-            refusal = await anyio.to_thread.run_sync(self.limiter.check, checks)
+        limiter = self.limiter
+        if isinstance(limiter, RedisLimiter):
+            refusal = await limiter.check(checks)  # on the loop (redis.asyncio)
+        elif limiter.blocking:
+            refusal = await anyio.to_thread.run_sync(limiter.check, checks)
         else:
-            refusal = self.limiter.check(checks)
+            refusal = limiter.check(checks)
         if refusal is not None:
             retry = refusal.retry_after
             return await _answer(

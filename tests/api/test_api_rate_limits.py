@@ -6,11 +6,13 @@ stand for two uvicorn workers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 import pytest
 import redis
+import redis.asyncio
 from limits import parse
 
 from api.guards import RedisLimiter, open_limiter, rate_limit_url, sliding_retry_after
@@ -68,20 +70,22 @@ def test_one_redis_round_trip_per_request_for_all_its_limits(
     redis_url,  # noqa: F811
     redis_client,  # noqa: F811
 ):
-    client = make_client(rate_limit_storage=redis_url)  # no REDIS_URL: the hot store is off
-    headers = auth()
-    assert client.get(CW, headers=headers).status_code == 200  # connects, loads the script
-    marker = redis.Redis.from_url(redis_url)
-    marker.ping()  # connected before the monitor starts: its end marker is one command
-    with redis_client.monitor() as monitor:  # every command Redis receives, in order
-        for _ in range(5):
-            assert client.get(CW, headers=headers).status_code == 200
-        marker.echo("end of test")
-        sent = []
-        while (entry := monitor.next_command())["command"] != "ECHO end of test":
-            if entry["client_type"] != "lua":  # not the script's own GET / INCRBY
-                sent.append(entry["command"].split()[0])
-    assert sent == ["EVALSHA"] * 5, sent
+    # one event loop for the whole block (a bare TestClient starts one per request, and
+    # asyncio connections belong to their loop): as a server runs
+    with make_client(rate_limit_storage=redis_url) as client:  # no REDIS_URL: hot store off
+        headers = auth()
+        assert client.get(CW, headers=headers).status_code == 200  # connects, loads the script
+        marker = redis.Redis.from_url(redis_url)
+        marker.ping()  # connected before the monitor starts: its end marker is one command
+        with redis_client.monitor() as monitor:  # every command Redis receives, in order
+            for _ in range(5):
+                assert client.get(CW, headers=headers).status_code == 200
+            marker.echo("end of test")
+            sent = []
+            while (entry := monitor.next_command())["command"] != "ECHO end of test":
+                if entry["client_type"] != "lua":  # not the script's own GET / INCRBY
+                    sent.append(entry["command"].split()[0])
+    assert sent == ["EVALSHA"] * 5, sent  # awaited on the loop, one connection, no hop
     kinds = {k.decode().split(":")[2] for k in redis_client.keys("vl:rl:*")}
     assert kinds == {"ip", "token", "profile"}  # three limits counted per round trip
 
@@ -98,16 +102,23 @@ def test_redis_stopped_mid_test_requests_pass_with_one_log_line(make_client, aut
 
 
 def test_sliding_window_across_a_window_boundary(redis_url):  # noqa: F811
-    limiter = RedisLimiter(redis.Redis.from_url(redis_url), f"t{time.time_ns()}:")
+    limiter = RedisLimiter(lambda: redis.asyncio.Redis.from_url(redis_url), f"t{time.time_ns()}:")
     limit = parse("3/minute")
     checks = [(limit, "profile", "7")]
     start = 1_800_000_000 // 60 * 60 + 59  # one second before a window ends
-    assert [limiter.check(checks, now=start) for _ in range(3)] == [None, None, None]
-    refused = limiter.check(checks, now=start + 2)  # new window: 3 x 59/60 of the old one
+
+    async def run():
+        first = [await limiter.check(checks, now=start) for _ in range(3)]
+        refused = await limiter.check(checks, now=start + 2)  # new window: 3 x 59/60 of the old
+        later = [await limiter.check(checks, now=start + 2 + 19) for _ in range(2)]
+        return first, refused, later
+
+    first, refused, later = asyncio.run(run())
+    assert first == [None, None, None]
     assert refused is not None and refused.kind == "profile"
     assert refused.retry_after == 19  # the old window's share drops to 2 at 20 s in
-    assert limiter.check(checks, now=start + 2 + 19) is None
-    assert limiter.check(checks, now=start + 2 + 19) is not None  # 3 x 40/60 + 1 + 1 > 3
+    assert later[0] is None
+    assert later[1] is not None  # 3 x 40/60 + 1 + 1 > 3
 
 
 def test_sliding_retry_after_of_a_full_current_window():
@@ -124,14 +135,18 @@ def test_a_hung_redis_fails_open_within_the_timeout_and_its_return_is_logged(
     hot = HotStoreSettings(socket_timeout_sec=0.2)
     limiter = RedisLimiter.from_url(redis_url, hot)
     checks = [(parse("1/minute"), "ip", f"hung-{time.time_ns()}")]
-    assert limiter.check(checks) is None  # counted: the next one would be refused
-    redis.Redis.from_url(redis_url).client_pause(1500, all=True)  # Redis answers nobody
-    paused = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="api.guards"):
-        assert limiter.check(checks) is None  # would be a 429: passes, Redis is not there
+
+    async def run():
+        assert await limiter.check(checks) is None  # counted: the next one would be refused
+        redis.Redis.from_url(redis_url).client_pause(1500, all=True)  # Redis answers nobody
+        paused = time.monotonic()
+        assert await limiter.check(checks) is None  # would be a 429: passes, Redis is away
         assert time.monotonic() - paused < 1.2  # the socket timeout (0.2 s), not the pause
-        time.sleep(max(0.0, paused + 1.7 - time.monotonic()))
-        refused = limiter.check(checks)  # back: the limit holds again
+        await asyncio.sleep(max(0.0, paused + 1.7 - time.monotonic()))
+        return await limiter.check(checks)  # back: the limit holds again
+
+    with caplog.at_level(logging.WARNING, logger="api.guards"):
+        refused = asyncio.run(run())
     assert refused is not None and refused.kind == "ip"
     messages = [r.message for r in caplog.records if r.name == "api.guards"]
     assert len(messages) == 2, messages
