@@ -6,17 +6,31 @@ it the API serves every read from Delta, as before. Each call here is best effor
 Redis that is down, times out or answers an error makes a write report ``unavailable``
 and a read return None (the route then reads Delta and says so in ``X-Served-From``).
 A warning is logged when Redis goes away and when it is back, not on every request.
+
+Continue Watching's repeat read (:func:`resume_index`): the worker keeps one profile's
+decoded rows with the version Redis gave them (``version:{p}``, bumped by every resume row
+written) and asks Redis for the rows only when the version moved: a repeat read is one
+round trip answering the version (the script also checks that none of the rows held
+expired), nothing decoded; the rule's rendered items are kept
+per window of rows (the rows in ``(as_of - window, as_of]``) and catalogue. A new
+heartbeat moves the version, so the next read has it: never a stale list.
 """
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import logging
 import os
 import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 
+from api import profile_cache
+from api.profile_cache import cache_of
+from jobs.core.rules.continue_watching import Catalog
 from jobs.core.runtime.config import Config
 from jobs.core.serving.hot_store import HotStore, HotStoreUnavailable
 
@@ -94,6 +108,20 @@ class HotPath:
         self._reached()
         return rows or None
 
+    def resume_rows_since(
+        self, profile_id: int, known: str | None, held: int = 0
+    ) -> tuple[str | None, list[dict[str, Any]] | None] | None:
+        """:meth:`HotStore.resume_rows_since`; None: read Delta (no store, or down)."""
+        if self.store is None:
+            return None
+        try:
+            got = self.store.resume_rows_since(profile_id, known, held)
+        except _FAILURES as exc:
+            self._failed("read", exc)
+            return None
+        self._reached()
+        return got
+
     def device_positions(self, profile_id: int, content_key: int) -> list[dict[str, Any]] | None:
         """The item's newest row per device from Redis; None: read Delta."""
         if self.store is None:
@@ -105,6 +133,77 @@ class HotPath:
             return None
         self._reached()
         return rows or None
+
+
+WINDOWS_KEPT = 8  # rendered windows kept per profile and version (a few per day)
+_ITEM_BYTES = 512  # a rendered Continue Watching item, bytes, generously
+
+
+@dataclass
+class HotIndex:
+    """One profile's resume rows as Redis last gave them, for Continue Watching.
+
+    Attributes:
+        version: Redis' version of the rows (None: not to be reused, read again).
+        rows: the rows sorted by ``last_update`` (UTC); times: their ``last_update``.
+        catalog: the catalogue the rendered items were made with.
+        items: rendered items per ``(lo, hi, limit)`` (the window's slice of ``rows``).
+    """
+
+    version: str | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    times: list[dt.datetime] = field(default_factory=list)
+    catalog: Catalog | None = None
+    items: dict[tuple[int, int, int], list[bytes]] = field(default_factory=dict)
+
+    def refill(self, version: str | None, rows: list[dict[str, Any]]) -> None:
+        """Take a new version's rows (from :meth:`HotStore.resume_rows_since`)."""
+        rows = sorted(rows, key=lambda r: r["last_update"])
+        self.version = version
+        self.rows, self.times = rows, [r["last_update"] for r in rows]
+        self.items = {}
+
+    def window_items(self, cat: Catalog, key: tuple[int, int, int], build) -> list[bytes]:
+        """The rendered items of ``key`` with catalogue ``cat``, ``build()`` on a miss."""
+        if cat is not self.catalog:
+            self.catalog, self.items = cat, {}
+        parts = self.items.get(key)
+        if parts is None:
+            parts = build()
+            if len(self.items) >= WINDOWS_KEPT:
+                self.items.clear()
+            self.items[key] = parts
+        return parts
+
+
+def resume_index(st: AppState, profile_id: int) -> HotIndex | None:
+    """The profile's resume rows from Redis, kept per version; None: read Delta.
+
+    The worker's :func:`api.profile_cache.cache_of` holds one :class:`HotIndex` per
+    profile (counted at its bound: ``hot_store.recent_items`` rows and
+    :data:`WINDOWS_KEPT` rendered windows). Each call is one round trip: Redis answers
+    only the version while it equals the one held (nothing decoded), else the rows.
+    None when there is no store, Redis fails, or it holds no row of the profile.
+    """
+    hot = st.hot
+    if hot.store is None:
+        return None
+    bound = profile_cache.ROW_OVERHEAD * 4 * st.cfg.hot_store.recent_items
+    bound += WINDOWS_KEPT * 100 * _ITEM_BYTES  # the route's largest limit
+    index = cache_of(st).get(("hot-continue-watching", profile_id), HotIndex, lambda _: bound)
+    got = hot.resume_rows_since(profile_id, index.version, len(index.rows))
+    if got is None:
+        return None
+    version, rows = got
+    if rows is not None:
+        index.refill(version, rows)
+    return index if index.rows else None
+
+
+def window_bounds(index: HotIndex, when: dt.datetime, window_days: int) -> tuple[int, int]:
+    """The slice of ``index.rows`` with ``when - window_days < last_update <= when``."""
+    lo = bisect.bisect_right(index.times, when - dt.timedelta(days=window_days))
+    return lo, bisect.bisect_right(index.times, when)
 
 
 def apply_events(st: AppState, events: list[dict[str, Any]]) -> Taken:

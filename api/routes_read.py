@@ -23,6 +23,7 @@ from deltalake import DeltaTable
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from api import hot as hot_path
 from api import models, profile_cache
 from api.deps import AppState, acting_profile, principal, state
 from api.lake import Snapshot, TableMissingError
@@ -84,20 +85,33 @@ async def continue_watching(
     limit: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> Response:
     """From Redis on the event loop when it holds the profile (``now`` / ``latest``),
-    else from Delta in the threadpool (per-profile index, :func:`_cw_from_delta`)."""
+    else from Delta in the threadpool (per-profile index, :func:`_cw_from_delta`).
+
+    Redis: one round trip; the rows are decoded once per version of the profile's rows
+    and the items rendered once per window of rows (:func:`api.hot.resume_index`)."""
     acting_profile(who, profile_id)
     asked = _as_of(as_of)
     cw = st.cfg.continue_watching
     # now / latest: Redis when configured and it holds the profile (api/hot.py), same rule
     hot = None if version is not None or isinstance(asked, dt.datetime) else st.hot
-    redis_rows = hot.resume_rows(profile_id) if hot is not None else None
-    if redis_rows is None:
+    index = hot_path.resume_index(st, profile_id) if hot is not None else None
+    if index is None:
         body = await run_in_threadpool(_cw_from_delta, st, profile_id, asked, version, limit)
         return json_response(body, {"X-Served-From": "delta"})
-    when = resolve_as_of(asked, lambda: max(r["last_update"] for r in redis_rows))
-    items = continue_watching_rows(redis_rows, catalog(st), when, cw.window_days, limit or cw.limit)
-    content = {"profile_id": profile_id, "as_of": when, "table_version": None, "items": items}
-    return json_response(render(models.ContinueWatching, content), {"X-Served-From": "redis"})
+    when = resolve_as_of(asked, lambda: index.times[-1])
+    size = limit or cw.limit
+    lo, hi = hot_path.window_bounds(index, when, cw.window_days)
+    rows = index.rows
+
+    def build() -> list[bytes]:
+        items = continue_watching_rows(rows[lo:hi], cat, when, cw.window_days, size)
+        return render_each(models.ContinueWatchingItem, items)
+
+    cat = catalog(st)
+    parts = index.window_items(cat, (lo, hi, size), build)
+    content = {"profile_id": profile_id, "as_of": when, "table_version": None, "items": []}
+    envelope = render(models.ContinueWatching, content)
+    return json_response(splice(envelope, "items", parts), {"X-Served-From": "redis"})
 
 
 @dataclass

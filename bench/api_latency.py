@@ -35,6 +35,14 @@ in 8 commits, plus 9 small profiles. ``--per-endpoint K`` then runs, before the 
 requests of each single route (Continue Watching, history page 1 and the last page,
 progress, statistics, the event feed after a cursor near its end) and prints the server
 CPU ms per request of each.
+
+``--redis`` starts a private redis-server (a free 127.0.0.1 port, no persistence), fills
+it from the lake with ``jobs.rebuild_hot_store`` and gives the server its URL as
+``REDIS_URL``: Continue Watching is then read from Redis and the rate limits counted
+there (the hot-store figures of bench/README.md, api_latency, in one command)::
+
+    .venv/bin/python bench/api_latency.py --lake-root /tmp/api-synth --profile-rows 4500 \
+        --per-endpoint 600 --skip-phases --redis
 """
 
 from __future__ import annotations
@@ -51,6 +59,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,8 +215,11 @@ def build_synthetic_lake(lake: Path, rows: int) -> None:
 async def per_endpoint(client, base: str, token: dict, pid: int, show: int, k: int, pages: int,
                        server_pid: int) -> list[tuple[str, float, int]]:  # fmt: skip
     """Server CPU ms per request of each single route: ``k`` requests, 4 at a time."""
+    cw = f"/api/profiles/{pid}/continue-watching"
+    served = (await client.get(base + cw, headers=token)).headers.get("x-served-from", "delta")
     routes = [
-        ("continue-watching (delta)", f"/api/profiles/{pid}/continue-watching?as_of=latest"),
+        (f"continue-watching ({served})", cw),
+        (f"continue-watching as_of=latest ({served})", f"{cw}?as_of=latest"),
         ("viewing/history page 1", "/api/viewing/history?page=1&limit=20"),
         (f"viewing/history page {pages}", f"/api/viewing/history?page={pages}&limit=20"),
         ("viewing/progress/{showId}", f"/api/viewing/progress/{show}"),
@@ -254,6 +267,40 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """A redis-server on a free 127.0.0.1 port (no persistence, a tmp dir): its URL.
+
+    Stopped on exit. Raises SystemExit when ``redis-server`` is not installed.
+    """
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("--redis: redis-server is not installed (apt-get install redis-server)")
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
+        port = free_port()
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            client = redis.Redis.from_url(url)
+            for _ in range(500):
+                try:
+                    client.ping()
+                    break
+                except redis.exceptions.ConnectionError:
+                    time.sleep(0.02)
+            client.close()
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -432,6 +479,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--skip-phases", action="store_true", help="only the per-route table (--per-endpoint)"
     )
+    parser.add_argument(
+        "--redis",
+        action="store_true",
+        help="start a private redis-server, fill it with jobs.rebuild_hot_store and serve "
+        "with REDIS_URL set (Continue Watching from Redis, rate limits counted there)",
+    )
     return parser
 
 
@@ -508,12 +561,22 @@ def report(args: argparse.Namespace, results: list) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    import httpx
 
     lake = Path(args.lake_root)
     prepare_lake(lake, args)
     if args.build_only:
         return 0
+    with private_redis() if args.redis else nullcontext() as redis_url:
+        if redis_url is not None:
+            os.environ["REDIS_URL"] = redis_url  # the rebuild's and the server's
+            run("jobs.rebuild_hot_store", lake=lake)
+        return serve_and_measure(lake, args)
+
+
+def serve_and_measure(lake: Path, args: argparse.Namespace) -> int:
+    """Start uvicorn on ``lake`` (``REDIS_URL`` as in this process), run the phases, report."""
+    import httpx
+
     pids, shows, films, resume_rows, similar = sample_inputs(lake)
     conf = permissive_conf(Path(tempfile.mkdtemp(prefix="api-bench-conf-")))
     env = {
@@ -546,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\nlake {lake}: {len(pids)} profiles, resume_state {resume_rows:,} rows, "
             f"{len(similar)} titles with similar-title edges sampled; "
             f"{args.concurrency} clients, {args.seconds:.0f} s phases, uvicorn workers {args.workers}; "
+            f"hot store: {'private Redis (--redis)' if os.environ.get('REDIS_URL') else 'off'}; "
             f"{os.cpu_count()} cores shared with other work"
         )
 

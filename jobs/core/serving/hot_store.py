@@ -10,7 +10,10 @@ profile's keys share a Redis Cluster slot and one server-side script may touch t
 * ``recent:{p}`` (sorted set): content keys scored by ``last_update`` (microseconds),
   the ``hot_store.recent_items`` newest within ``maintenance.resume_ttl_days``;
 * ``last_timestamp:{p}`` (string): the newest ``last_update`` applied (microseconds), TTL
-  ``hot_store.last_timestamp_ttl_hours``.
+  ``hot_store.last_timestamp_ttl_hours``;
+* ``version:{p}`` (string): bumped with every resume row written, so a reader that kept
+  the decoded rows of a version reads only the version while it is unchanged
+  (:meth:`HotStore.resume_rows_since`).
 
 One rule, the Delta form's (:mod:`jobs.core.rules.playback_state`): a batch of events is
 first folded to its newest row per (profile, item) exactly as ``resume_updates`` folds a
@@ -70,7 +73,8 @@ _INT_FIELDS = frozenset(
 )
 
 # KEYS: resume hash, device hash (values: JSON arrays of the row's name/value pairs, in
-# RESUME_FIELDS order), recency zset, last_timestamp.
+# RESUME_FIELDS order), recency zset, last_timestamp, version (set to max(old + 1, TIME in
+# microseconds) when the resume row is written: never repeats, even after a restart).
 # ARGV: device_id ('' = none), expire_ms (> 0), cutoff_us (recency: older is dropped),
 # recent_items, last_timestamp_ttl_ms, to_resume ('1': also the item's newest row), then
 # the row's non-NULL fields as name/value pairs (last_update in microseconds).
@@ -120,6 +124,10 @@ if ARGV[6] == '1' then
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[3])
     redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
     if redis.call('PTTL', KEYS[3]) < expire_ms then redis.call('PEXPIRE', KEYS[3], expire_ms) end
+    local t = redis.call('TIME')
+    local v = math.max(tonumber(redis.call('GET', KEYS[5]) or '0') + 1, t[1] * 1000000 + t[2])
+    redis.call('SET', KEYS[5], string.format('%.0f', v), 'KEEPTTL')
+    if redis.call('PTTL', KEYS[5]) < expire_ms then redis.call('PEXPIRE', KEYS[5], expire_ms) end
     wrote_resume = 1
   end
   local last = tonumber(redis.call('GET', KEYS[4]))
@@ -129,19 +137,30 @@ end
 return {wrote_resume, wrote_device}
 """
 
-# KEYS: recency zset. ARGV: resume key prefix of the profile.
-# Returns one JSON text: the flat HGETALL of each listed item still stored (an expired
-# one is gone), newest first (one bulk string: parsing 1,000 RESP strings per read in
-# Python costs more than the read).
+# KEYS: recency zset, version. ARGV: resume key prefix of the profile, the version the
+# caller holds ('' = none), the number of rows it holds of it.
+# Returns {version ('' = none)} when it equals the caller's and as many listed items are
+# still stored as the caller holds (a row that expires does not move the version), else
+# {version, JSON}: one JSON text, the flat HGETALL of each listed item still stored (an
+# expired one is gone), newest first (one bulk string: parsing 1,000 RESP strings per
+# read in Python costs more than the read).
 _READ_LUA = """
+local version = redis.call('GET', KEYS[2]) or ''
+if version ~= '' and version == ARGV[2] then
+  local held = 0
+  for _, ck in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    held = held + redis.call('EXISTS', ARGV[1] .. ck)
+  end
+  if held == tonumber(ARGV[3]) then return {version} end
+end
 local items = redis.call('ZREVRANGE', KEYS[1], 0, -1)
 local out = {}
 for _, ck in ipairs(items) do
   local h = redis.call('HGETALL', ARGV[1] .. ck)
   if #h > 0 then out[#out + 1] = h end
 end
-if #out == 0 then return '[]' end
-return cjson.encode(out)
+if #out == 0 then return {version, '[]'} end
+return {version, cjson.encode(out)}
 """
 
 
@@ -415,6 +434,7 @@ class HotStore:
                 self.keys.device(profile, ck),
                 self.keys.recent(profile),
                 self.keys.last_timestamp(profile),
+                self.keys.version(profile),
             ]
             device = row.get("device_id") or ""
             args = [device, expire_ms, cutoff_us, self.settings.recent_items, last_ttl_ms]
@@ -437,10 +457,42 @@ class HotStore:
         Raises:
             HotStoreUnavailable: Redis is unreachable.
         """
+        return self.resume_rows_since(profile_id, None)[1] or []
+
+    def resume_rows_since(
+        self, profile_id: int, known: str | None, held: int = 0
+    ) -> tuple[str | None, list[dict[str, Any]] | None]:
+        """The version of the profile's resume rows, and the rows unless it is ``known``.
+
+        One round trip. The version (key ``version:{p}``) changes with every resume row
+        written (never back to an earlier value, even after a Redis restart); a row that
+        expires (TTL) does not change it, so the script also counts the rows still stored
+        against ``held`` (a row only ever leaves by expiring).
+
+        Args:
+            profile_id: the profile.
+            known: the version the caller holds the rows of (None: none).
+            held: how many rows of ``known`` the caller holds.
+
+        Returns:
+            ``(version, None)`` when the version is ``known`` and none of its rows expired
+            (nothing read or decoded), else ``(version, rows)`` with the rows of
+            :meth:`resume_rows`; the version is None when Redis holds none for the
+            profile (rows written before versions existed, or none at all): such rows
+            must not be kept.
+
+        Raises:
+            HotStoreUnavailable: Redis is unreachable.
+        """
         prefix = self.keys.resume_prefix(profile_id)
+        keys = [self.keys.recent(profile_id), self.keys.version(profile_id)]
         with self._reaching():
-            flat = self._read([self.keys.recent(profile_id)], [prefix])
-        return [_decode(dict(zip(h[::2], h[1::2], strict=True))) for h in json.loads(flat)]
+            answer = self._read(keys, [prefix, known or "", held])
+        version = answer[0].decode() if answer[0] else None
+        if len(answer) == 1:
+            return version, None
+        rows = [_decode(dict(zip(h[::2], h[1::2], strict=True))) for h in json.loads(answer[1])]
+        return version, rows
 
     def device_positions(self, profile_id: int, content_key: int) -> list[dict[str, Any]]:
         """Where the item stands on each device of the profile, newest first.

@@ -79,7 +79,22 @@ LAST_TIMESTAMP = HotKey(
     why="the design's `last_timestamp`: has anything changed for this profile (cache keys)",
 )
 
-HOT_KEYS = (RESUME, DEVICE, RECENT, LAST_TIMESTAMP)
+VERSION = HotKey(
+    pattern="version:{<profile_id>}",
+    redis_type="string",
+    fields=(
+        (
+            "value",
+            "the profile's resume rows' version: max(previous + 1, Redis TIME in microseconds) "
+            "on every resume row written (never repeats, even after a Redis restart)",
+        ),
+    ),
+    ttl="that of `recent:{<profile_id>}` (its newest member's resume TTL)",
+    why="Continue Watching's repeat read: the API keeps the decoded rows per (profile, "
+    "version) and the read script answers only the version while it is unchanged",
+)
+
+HOT_KEYS = (RESUME, DEVICE, RECENT, LAST_TIMESTAMP, VERSION)
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,10 @@ class HotKeys:
     def last_timestamp(self, profile_id: int) -> str:
         """The profile's last_timestamp."""
         return f"{self.prefix}last_timestamp:{{{profile_id}}}"
+
+    def version(self, profile_id: int) -> str:
+        """The version of the profile's resume rows (bumped by every resume row written)."""
+        return f"{self.prefix}version:{{{profile_id}}}"
 
 
 def markdown() -> list[str]:

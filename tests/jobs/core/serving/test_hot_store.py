@@ -78,10 +78,12 @@ def ev(
     }
 
 
-def snapshot(client: redis.Redis) -> dict[bytes, Any]:
-    """Every key's value (TTLs aside)."""
+def snapshot(client: redis.Redis, versions: bool = True) -> dict[bytes, Any]:
+    """Every key's value (TTLs aside; ``versions=False``: the version keys left out)."""
     out: dict[bytes, Any] = {}
     for key in client.keys("*"):
+        if not versions and b":version:" in key:
+            continue
         kind = client.type(key)
         if kind == b"hash":
             out[key] = client.hgetall(key)
@@ -110,6 +112,34 @@ def test_a_replay_changes_nothing(redis_client):
     assert hs.apply_events(list(reversed(batch))) == 0
     assert hs.apply_resume_rows(hs.resume_rows(1)) == 0
     assert snapshot(redis_client) == before
+
+
+def test_the_version_moves_with_every_resume_row_written_and_only_then(redis_client):
+    hs = store(redis_client)
+    assert hs.resume_rows_since(1, None) == (None, [])  # nothing held: nothing to keep
+    hs.apply_events([ev(60, 100)])
+    v1, rows = hs.resume_rows_since(1, None)
+    assert v1 is not None and [r["last_position_sec"] for r in rows] == [100]
+    assert hs.resume_rows_since(1, v1, 1) == (v1, None)  # unchanged: the version only
+    hs.apply_events([ev(60, 100), ev(70, 50)])  # a replay and a late one: nothing written
+    assert hs.resume_rows_since(1, v1, 1) == (v1, None)
+    hs.apply_events([ev(10, 20, device="phone", session="s9")])  # newer: the row changes
+    v2, rows = hs.resume_rows_since(1, v1, 1)
+    assert v2 != v1 and [r["last_position_sec"] for r in rows] == [20]
+    ttl_version, ttl_recent = redis_client.pttl(KEYS.version(1)), redis_client.pttl(KEYS.recent(1))
+    assert ttl_version > 0 and abs(ttl_version - ttl_recent) < 1000  # expire together
+    redis_client.flushall()  # a restarted Redis: the next version is still a new one
+    hs.apply_events([ev(5, 30)])
+    v3, rows = hs.resume_rows_since(1, v2, 1)
+    assert int(v3) > int(v2) and [r["last_position_sec"] for r in rows] == [30]
+    hs.apply_events([ev(4, 30, title=11)])
+    v4, rows = hs.resume_rows_since(1, v3, 1)
+    assert [r["content_key"] for r in rows] == [11, 10]
+    assert hs.resume_rows_since(1, v4, 2) == (v4, None)
+    redis_client.pexpire(KEYS.resume(1, 10), 1)  # its TTL ends: the version stays
+    time.sleep(0.05)
+    assert redis_client.get(KEYS.version(1)).decode() == v4
+    assert [r["content_key"] for r in hs.resume_rows_since(1, v4, 2)[1]] == [11]
 
 
 def test_ties_break_on_position_then_session_bytes(redis_client):
@@ -289,7 +319,7 @@ def test_any_batching_and_order_gives_the_same_store(redis_client, batches, data
     redis_client.flushall()
     hs = store(redis_client)
     hs.apply_events(replayed)
-    once = snapshot(redis_client)
+    once = snapshot(redis_client, versions=False)  # a version counts writes: not the state
     assert rows_by_key(hs.resume_rows(1) + hs.resume_rows(2)) == rows_by_key(
         fold_events(replayed, CFG.resume.finish_ratio)
     )
@@ -297,4 +327,4 @@ def test_any_batching_and_order_gives_the_same_store(redis_client, batches, data
     cuts = sorted(data.draw(st.lists(st.integers(0, len(replayed)), max_size=4)))
     for lo, hi in zip([0, *cuts], [*cuts, len(replayed)], strict=True):
         hs.apply_events(replayed[lo:hi][::-1])
-    assert snapshot(redis_client) == once
+    assert snapshot(redis_client, versions=False) == once
