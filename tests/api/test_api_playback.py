@@ -371,7 +371,9 @@ def test_real_uvicorn_and_redis_server_device_a_to_device_b_redis_loss_and_rebui
     (its sync to the dead Redis fails quietly), the rebuild and a restarted uvicorn give
     the answers Delta gives. Rust engine (the suite's default)."""
     from api.tokens import issue
-    from jobs import ingest_playback_events, rebuild_hot_store
+    from jobs import rebuild_hot_store
+    from jobs.core.ingest import query as ingest
+    from jobs.core.runtime.config import load_config
 
     headers = {"Authorization": f"Bearer {issue(settings, P)}"}
     port = _free_port()
@@ -408,7 +410,8 @@ def test_real_uvicorn_and_redis_server_device_a_to_device_b_redis_loss_and_rebui
     # sync logs and goes on), a fresh Redis is refilled from Delta, uvicorn restarts on it
     monkeypatch.setenv("REDIS_URL", url)
     lake_args = ["--env", "test", "--lake-root", str(lake)]
-    assert ingest_playback_events.main(["--once", *lake_args]) == 0
+    # the ingest on the suite's session (its job main would stop the session it shares)
+    ingest.run(load_config("test", lake_root=str(lake)), once=True, spark=spark)
     with redis_server() as fresh:
         assert rebuild_hot_store.main([*lake_args, "--redis-url", fresh]) == 0
         server = _uvicorn(lake, fresh, port)
