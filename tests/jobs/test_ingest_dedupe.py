@@ -110,3 +110,12 @@ def test_the_plan_gives_each_dt_its_own_time_span(spark):
         "2024-06-01": ("2024-06-01T10:00:00.000001Z", "2024-06-01T23:59:59.000000Z"),
     }
     assert plan.dts == ["2024-05-01", "2024-06-01"] and plan.valid == 3
+
+
+def test_a_session_already_running_is_left_running(spark, tmp_path):
+    """``run`` without ``spark`` stops only a session it started: a notebook's or a test
+    suite's own session, which ``getOrCreate`` hands back, keeps running after it."""
+    cfg = load_config("test", lake_root=str(tmp_path))
+    land(cfg, "1-today.jsonl", day_file(0, "s"))
+    assert ingest.run(cfg, once=True, session=lambda: spark)["written"] == 3
+    assert spark.range(3).count() == 3  # a stopped session raises here

@@ -148,7 +148,8 @@ def run(
         checkpoint_action: see :func:`prepare_checkpoint`.
         session: without ``spark``, how to build the session once the lock is held and
             the checkpoint checked (default: ``build_spark("ingest_playback_events",
-            cfg)``); a session built here is stopped at the end.
+            cfg)``); a session started here is stopped at the end, one that was already
+            active in the process (``getOrCreate`` returned it) is left running.
 
     Returns:
         The totals: rows_in, quarantined, duplicates, written, missing_files.
@@ -168,7 +169,9 @@ def run(
         purge_archive(
             archive_dir(cfg.ingest, cfg.paths.lake_root), cfg.ingest.landing_retention_days
         )
-        own = spark is None
+        # a session that was already running (a notebook, a test suite calling the job's
+        # main) is the caller's: only a session this run started is stopped at the end
+        own = spark is None and SparkSession.getActiveSession() is None
         if spark is None:
             spark = session() if session is not None else build_spark("ingest_playback_events", cfg)
         try:
