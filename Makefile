@@ -21,7 +21,7 @@ endif
 # the suite on TEST_WORKERS processes (pytest-xdist), one SparkSession each; a module (its
 # shared lakes) stays on one worker and the longest scenarios start first (tests/conftest.py)
 TEST_WORKERS ?= 2
-XDIST      := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+XDIST      := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv check-java demo serve recommend test test-fast lint typecheck format bench-resume soak dq notebook clean

@@ -11,8 +11,8 @@ picks its engine through ``LAKEHOUSE_DELTA_ENGINE`` (read by ``get_engine``, inh
 by the jobs a test starts as subprocesses).
 
 ``--engines rust`` (``make test-fast``) deselects the spark half. ``make test`` runs on two
-pytest-xdist workers (``-n 2 --dist loadgroup``), one SparkSession each: every module is
-one group (its module-scoped lakes are built once) and the longest modules start first.
+pytest-xdist workers (``-n 2 --dist loadfile``), one SparkSession each: every module goes
+whole to one worker (its module-scoped lakes are built once) and the longest start first.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def crash_before(operation: str, table: str, call: int = 1) -> Iterator[dict[str
 
 ENGINES_VAR = "LAKEHOUSE_TEST_ENGINES"
 # the longest modules (minutes a test on a 2-core runner), in the order they start: under
-# ``make test`` (pytest-xdist, ``-n 2 --dist loadgroup``) each worker takes two of them
+# ``make test`` (pytest-xdist, ``-n 2 --dist loadfile``) each worker takes two of them
 # first and fills the rest of its time with the short ones, instead of ending on them
 LONG_FIRST = (
     "tests/scenarios/test_ingest_kill.py",
@@ -181,11 +181,19 @@ def _engine_param(item: pytest.Item) -> str | None:
     return next((v for v in callspec.params.values() if v in ("rust", "spark")), None)
 
 
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Deselect the engines not asked for (``--engines``); the longest modules first.
 
-    Each module is one xdist group: its module-scoped lakes are built once, on one worker.
+    ``make test`` runs pytest-xdist with ``--dist loadfile --no-loadscope-reorder``: each
+    module goes whole to one worker (its module-scoped lakes are built once), in this
+    order. Not ``loadgroup``: with pytest 9.2 pytest-xdist 3.8 can no longer append the
+    group to a test's node id, so every test became its own unit, modules were split over
+    both workers and each built the module's lakes again.
     """
     engines = {e.strip() for e in config.getoption("--engines").split(",") if e.strip()}
     keep, drop = [], []
@@ -194,14 +202,9 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
 
-    def module(item: pytest.Item) -> str:
-        return item.nodeid.split("::", 1)[0]
-
     def rank(item: pytest.Item) -> int:
-        path = module(item)
+        path = _module(item)
         return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
 
     keep.sort(key=rank)  # stable: modules stay whole, in pytest's order
-    for item in keep:
-        item.add_marker(pytest.mark.xdist_group(module(item)))
     items[:] = keep
