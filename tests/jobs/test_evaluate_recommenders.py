@@ -7,21 +7,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from jobs.core.ingest.viewings import EXPORT_COLUMNS
 from jobs.evaluate_recommenders import main
 
 CATALOG = Path(__file__).resolve().parents[2] / "data/samples/catalog/netflix_titles.csv"
-HEADER = [
-    "Profile Name",
-    "Start Time",
-    "Duration",
-    "Attributes",
-    "Title",
-    "Supplemental Video Type",
-    "Device Type",
-    "Bookmark",
-    "Latest Bookmark",
-    "Country",
-]
+HEADER = list(EXPORT_COLUMNS)  # the export's own columns, in its order
 T0 = dt.datetime(2024, 1, 1, 20, 0)
 
 
