@@ -44,9 +44,15 @@ def _store(url: str, clock=lambda: NOW) -> HotStore:
 
 
 def redis_state(client: redis.Redis) -> dict:
-    """Every key's content (not its TTL): hashes, sorted sets with scores, strings."""
+    """Every key's content (not its TTL): hashes, sorted sets with scores, strings.
+
+    Leaves out ``vl:version:{p}``: a cache token for the API's workers (Redis TIME in µs
+    when written), not state; it differs between any two runs by design.
+    """
     state: dict = {}
     for key in client.scan_iter("*"):
+        if key.startswith(b"vl:version:"):
+            continue
         kind = client.type(key)
         if kind == b"hash":
             state[key] = client.hgetall(key)
