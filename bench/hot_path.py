@@ -186,6 +186,40 @@ def generator(base: str, tokens: dict, rate: float, seconds: float, per_post: in
     out.put(asyncio.run(run()))
 
 
+def start_wrk(base: str, tokens: dict, rate: float, args, tmp: Path) -> subprocess.Popen:
+    """wrk (bench/wrk/heartbeats.lua) POSTing ``rate`` heartbeats/s for ``args.seconds``.
+
+    wrk keeps ``connections`` connections, each waiting ``gap`` ms after an answer before
+    its next POST; an answer takes about ``api.event_flush_ms`` (the landing group's
+    flush, 200 ms, that a POST waits for), so connections = POSTs/s × (gap + 250 ms): the
+    rate is met while answers come in time and falls below it (shown as achieved) once
+    the server queues. Each connection stands for many players (one POST per 30 s each).
+    """
+    posts = rate / args.events_per_post
+    gap_ms = 50
+    connections = max(2, min(2000, round(posts * (gap_ms + 250) / 1000)))
+    token_file = tmp / "wrk-tokens.txt"
+    token_file.write_text("".join(f"{p} {h['Authorization'].split()[1]}\n"
+                                  for p, h in tokens.items()))  # fmt: skip
+    return subprocess.Popen(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{args.seconds:.0f}s", "--timeout",
+         "30s", "-s", str(ROOT / "bench" / "wrk" / "heartbeats.lua"), base, "--",
+         str(token_file), str(args.events_per_post), str(gap_ms), ",".join(map(str, FILMS))],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wrk_result(proc: subprocess.Popen) -> tuple[int, int, float, float]:
+    """(2xx answers, failed requests, POST p50 ms, p99 ms) from the script's ``WRK`` line."""
+    out, _ = proc.communicate(timeout=120)
+    line = next((x for x in out.splitlines() if x.startswith("WRK ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    total, status, socket_errors, _, p50, p99 = line.split()[1:]
+    failed = int(status) + int(socket_errors)
+    return int(total) - int(status), failed, float(p50), float(p99)
+
+
 async def probes(base: str, tokens: dict, per_sec: float, seconds: float, poll_ms: float):
     """Device A posts a fresh position; device B polls Continue Watching until it shows."""
     import httpx
@@ -265,28 +299,34 @@ def lag_phase(args, tmp: Path) -> list[tuple]:
                     time.sleep(0.1)
             for pid in probe[:20]:  # warm the workers' snapshots and catalogue (not measured)
                 httpx.get(f"{base}/api/profiles/{pid}/continue-watching", headers=probe_tokens[pid])
-            out: mp.Queue = mp.Queue()
-            gens = [
-                mp.Process(target=generator, args=(base, dict(list(load_tokens.items())[g::args.generators]),
-                           rate / args.generators, args.seconds, args.events_per_post, out))
-                for g in range(args.generators)
-            ]  # fmt: skip
             cpu0 = tree_cpu(server.pid)
-            for g in gens:
-                g.start()
+            if args.load == "wrk":
+                load = start_wrk(base, load_tokens, rate, args, tmp)
+            else:
+                out: mp.Queue = mp.Queue()
+                gens = [
+                    mp.Process(target=generator, args=(base, dict(list(load_tokens.items())[g::args.generators]),
+                               rate / args.generators, args.seconds, args.events_per_post, out))
+                    for g in range(args.generators)
+                ]  # fmt: skip
+                for g in gens:
+                    g.start()
             lags, misses, polls = asyncio.run(
                 probes(base, probe_tokens, args.probes_per_sec, args.seconds, args.poll_ms)
             )
-            posts = [x for _ in gens for x in out.get()]
-            for g in gens:
-                g.join()
+            if args.load == "wrk":
+                done, failed, p50, p99 = wrk_result(load)
+            else:
+                posts = [x for _ in gens for x in out.get()]
+                for g in gens:
+                    g.join()
+                ok = [x for x in posts if x >= 0]
+                done, failed, p50, p99 = len(ok), len(posts) - len(ok), pct(ok, 50), pct(ok, 99)
             cpu = tree_cpu(server.pid) - cpu0
-            ok = [x for x in posts if x >= 0]
-            requests = len(posts) + polls + len(lags) + misses  # + the probes' POSTs
+            requests = done + failed + polls + len(lags) + misses  # + the probes' POSTs
             rows.append((
-                rate, len(ok) * args.events_per_post / args.seconds, len(posts) - len(ok),
-                pct(ok, 50), pct(ok, 99), len(lags), misses,
-                pct(lags, 50), pct(lags, 99), max(lags, default=float("nan")),
+                rate, done * args.events_per_post / args.seconds, failed, p50, p99, len(lags),
+                misses, pct(lags, 50), pct(lags, 99), max(lags, default=float("nan")),
                 cpu / max(requests, 1) * 1000,
             ))  # fmt: skip
             print(f"rate {rate}: done", flush=True)
@@ -390,6 +430,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--generators", type=int, default=2)
+    p.add_argument(
+        "--load",
+        choices=["wrk", "python"],
+        default="wrk" if shutil.which("wrk") else "python",
+        help="the heartbeat load: wrk (apt-get install wrk; default when installed) or "
+        "--generators httpx processes (a few hundred POSTs/s: they saturate before the server)",
+    )
     p.add_argument("--events-per-post", type=int, default=1)
     p.add_argument("--profiles", type=int, default=2000, help="load profiles (tokens)")
     p.add_argument("--probes-per-sec", type=float, default=5)
@@ -406,8 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "lag" in args.phases:
             rows = lag_phase(args, tmp)
-            print(f"\n### lag: uvicorn workers {args.workers}, {args.generators} generator "
-                  f"processes, {args.events_per_post} heartbeat(s) per POST, {args.seconds:.0f} s "
+            load = "wrk" if args.load == "wrk" else f"{args.generators} generator processes"
+            print(f"\n### lag: uvicorn workers {args.workers}, load {load}, "
+                  f"{args.events_per_post} heartbeat(s) per POST, {args.seconds:.0f} s "
                   f"per rate, {os.cpu_count()} cores\n")  # fmt: skip
             print(
                 "| target hb/s | achieved hb/s | failed POSTs | POST p50 ms | POST p99 ms | probes "

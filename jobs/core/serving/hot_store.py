@@ -420,8 +420,9 @@ class HotStore:
         now = self.clock()
         cutoff_us = to_micros(now - self.ttl)
         last_ttl_ms = self.settings.last_timestamp_ttl_hours * 3_600_000
-        pipe = self.client.pipeline(transaction=False)
-        queued = 0
+        # EVALSHA straight into the pipeline: redis-py's Script in a pipeline asks SCRIPT
+        # EXISTS first, one more round trip per write (16% of a POST's server time)
+        calls: list[list[Any]] = []
         for row, to_resume in writes:
             expire_ms = (to_utc(row["last_update"]) + self.ttl - now) // dt.timedelta(
                 milliseconds=1
@@ -438,12 +439,24 @@ class HotStore:
             ]
             device = row.get("device_id") or ""
             args = [device, expire_ms, cutoff_us, self.settings.recent_items, last_ttl_ms]
-            self._merge(keys, [*args, "1" if to_resume else "0", *_encode(row)], client=pipe)
-            queued += 1
-        if not queued:
+            calls.append([*keys, *args, "1" if to_resume else "0", *_encode(row)])
+        if not calls:
             return 0
+
+        def run() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for call in calls:
+                pipe.evalsha(self._merge.sha, 5, *call)
+            return pipe.execute()
+
         with self._reaching():
-            results = pipe.execute()
+            try:
+                results = run()
+            except redis.exceptions.NoScriptError:
+                # a restarted or flushed Redis: load the script, run the batch again (the
+                # merges are idempotent and monotonic: the ones that ran stay as they are)
+                self.client.script_load(_MERGE_LUA)
+                results = run()
         return sum(int(r[0]) for r in results)
 
     def resume_rows(self, profile_id: int) -> list[dict[str, Any]]:

@@ -328,3 +328,20 @@ def test_any_batching_and_order_gives_the_same_store(redis_client, batches, data
     for lo, hi in zip([0, *cuts], [*cuts, len(replayed)], strict=True):
         hs.apply_events(replayed[lo:hi][::-1])
     assert snapshot(redis_client, versions=False) == once
+
+
+def test_a_redis_that_lost_its_scripts_still_takes_the_merge(redis_client: redis.Redis) -> None:
+    """The merge is sent as EVALSHA (no SCRIPT EXISTS round trip): on NOSCRIPT (a restarted
+    or script-flushed Redis) the script is loaded and the whole batch applied, once."""
+    redis_client.flushall()
+    hs = store(redis_client)
+    assert hs.apply_events([ev(60, 100)]) == 1
+    redis_client.script_flush()
+    assert hs.apply_events([ev(50, 200), ev(40, 300, device="phone", session="s2")]) == 1
+    rows = hs.resume_rows(1)
+    assert [(r["last_position_sec"], r["device_id"]) for r in rows] == [(300, "phone")]
+    devices = hs.device_positions(1, 10)
+    assert [(d["device_id"], d["last_position_sec"]) for d in devices] == [
+        ("phone", 300),
+        ("tv", 200),
+    ]
