@@ -292,7 +292,10 @@ class RedisLimiter:
         """A limiter on the Redis at ``url``; keys under ``{hot_store.key_prefix}rl:``.
 
         No connection is made here (a Redis down at start only means open limits).
-        ``hot_store.socket_timeout_sec`` bounds the connect and every reply.
+        ``hot_store.socket_timeout_sec`` bounds the connect, every reply and the wait for
+        a free connection: the pool (``hot_store.max_connections``) blocks rather than
+        fail, so a burst of concurrent requests queues for a connection instead of
+        finding the limits open (redis-py's default pool raises past 100 in use).
 
         Raises:
             ApiSettingsError: ``url`` is not a Redis URL redis-py understands.
@@ -300,9 +303,14 @@ class RedisLimiter:
         timeout = hot.socket_timeout_sec
 
         def connect() -> redis.asyncio.Redis:
-            return redis.asyncio.Redis.from_url(
-                url, socket_timeout=timeout, socket_connect_timeout=timeout
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url,
+                max_connections=hot.max_connections,
+                timeout=timeout,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
             )
+            return redis.asyncio.Redis(connection_pool=pool)
 
         try:
             connect()  # parses the URL now: a malformed one fails at start, not per request

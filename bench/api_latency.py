@@ -480,6 +480,14 @@ def _parser() -> argparse.ArgumentParser:
         "--skip-phases", action="store_true", help="only the per-route table (--per-endpoint)"
     )
     parser.add_argument(
+        "--wrk-seconds",
+        type=float,
+        default=0,
+        help="Continue Watching and a history page under wrk load (apt-get install wrk): "
+        "--concurrency connections, this many seconds each; req/s, p50/p99, server CPU "
+        "per request (0: skip)",
+    )
+    parser.add_argument(
         "--redis",
         action="store_true",
         help="start a private redis-server, fill it with jobs.rebuild_hot_store and serve "
@@ -537,10 +545,67 @@ def print_per_endpoint(k: int, rows: list[tuple[str, float, int]]) -> None:
         print(f"| {name} | {ms:.2f} | {errors} |")
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live children (uvicorn's ``--workers`` processes)."""
+    total = cpu_seconds(pid)
+    for child in Path(f"/proc/{pid}/task").glob("*/children"):
+        for c in child.read_text().split():
+            try:
+                total += cpu_seconds(int(c))
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def wrk_load(base: str, tokens: dict[int, dict], args, server_pid: int) -> list[tuple]:
+    """Continue Watching and history page 1 flat out from wrk (bench/wrk/reads.lua).
+
+    wrk runs in its own process (C, ~µs of CPU per request), ``--concurrency``
+    connections on 2 threads, every profile's token in turn (only the synthetic
+    profile's on a ``--profile-rows`` lake), ``--wrk-seconds`` per route.
+
+    Returns:
+        (route, requests, req/s, p50 ms, p99 ms, failed, server CPU ms/request) per route.
+    """
+    routes = [
+        ("continue-watching", "/api/profiles/{p}/continue-watching"),
+        ("viewing/history page 1", "/api/viewing/history?page=1&limit=20"),
+    ]
+    if SYNTH_PROFILE in tokens:  # the long history the targets name (4,500 rows)
+        tokens = {SYNTH_PROFILE: tokens[SYNTH_PROFILE]}
+    rows = []
+    for name, path in routes:
+        spec = Path(tempfile.mkstemp(prefix="wrk-", suffix=".txt")[1])
+        spec.write_text("".join(f"{path.format(p=p)} {h['Authorization'].split()[1]}\n"
+                                for p, h in tokens.items()))  # fmt: skip
+        cpu = tree_cpu(server_pid)
+        done = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(args.concurrency), "-d", f"{args.wrk_seconds:.0f}s",
+             "--timeout", "30s", "-s", str(ROOT / "bench" / "wrk" / "reads.lua"), base, "--",
+             str(spec)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        cpu = tree_cpu(server_pid) - cpu
+        spec.unlink()
+        line = next(x for x in done.stdout.splitlines() if x.startswith("WRK "))
+        total, status, sock, secs, p50, p99 = line.split()[1:]
+        n = int(total)
+        rows.append((name, n, n / float(secs), float(p50), float(p99), int(status) + int(sock),
+                     1000 * cpu / max(n, 1)))  # fmt: skip
+    return rows
+
+
 def report(args: argparse.Namespace, results: list) -> int:
     """Print the per-route table and the three phases' tables and CPU figures."""
     if args.per_endpoint:
         print_per_endpoint(args.per_endpoint, results.pop(0))
+    if args.wrk_seconds:
+        print(f"\nunder wrk load ({args.concurrency} connections, {args.wrk_seconds:.0f} s per "
+              f"route, uvicorn workers {args.workers}):")  # fmt: skip
+        print("| route | requests | req/s | p50 ms | p99 ms | failed | server CPU ms/request |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for r in results.pop(0):
+            print("| {} | {:,} | {:,.0f} | {:.1f} | {:.1f} | {} | {:.2f} |".format(*r))
     if args.skip_phases:
         return 0
     (rec1, w1, c1), (rec2, w2, c2), (rec3, w3, c3) = results
@@ -625,6 +690,8 @@ def serve_and_measure(lake: Path, args: argparse.Namespace) -> int:
                 out = []
                 if args.per_endpoint:
                     out.append(await route_costs(client, base, tokens, shows, args, server.pid))
+                if args.wrk_seconds:
+                    out.append(wrk_load(base, tokens, args, server.pid))
                 if args.skip_phases:
                     return out
                 for phase in (

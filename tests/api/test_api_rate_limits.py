@@ -151,3 +151,23 @@ def test_a_hung_redis_fails_open_within_the_timeout_and_its_return_is_logged(
     messages = [r.message for r in caplog.records if r.name == "api.guards"]
     assert len(messages) == 2, messages
     assert NOT_ENFORCED in messages[0] and "reachable again" in messages[1]
+
+
+def test_more_concurrent_requests_than_pooled_connections_are_all_counted(
+    redis_url,  # noqa: F811
+    caplog,
+):
+    """A burst wider than ``hot_store.max_connections`` queues for a connection: every
+    request is counted (none finds the limits open), and nothing is logged."""
+    hot = HotStoreSettings(max_connections=4, socket_timeout_sec=2)
+    limiter = RedisLimiter.from_url(redis_url, hot)
+    checks = [(parse("150/minute"), "ip", f"burst-{time.time_ns()}")]
+
+    async def run():
+        return await asyncio.gather(*(limiter.check(checks) for _ in range(200)))
+
+    with caplog.at_level(logging.WARNING, logger="api.guards"):
+        answers = asyncio.run(run())
+    assert sum(a is None for a in answers) == 150  # the limit, exactly: all 200 counted
+    assert {a.kind for a in answers if a is not None} == {"ip"}
+    assert not [r.message for r in caplog.records if r.name == "api.guards"]

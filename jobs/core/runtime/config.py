@@ -378,7 +378,9 @@ class HotStoreSettings(Section):
     index keeps the ``recent_items`` newest items (at least Continue Watching's ``limit``);
     ``last_timestamp`` lives ``last_timestamp_ttl_hours``. ``socket_timeout_sec`` bounds
     every round trip, so a dead Redis costs a read that long before the Delta fallback.
-    ``jobs.rebuild_hot_store`` writes ``rebuild_batch_rows`` rows per pipeline.
+    ``jobs.rebuild_hot_store`` writes ``rebuild_batch_rows`` rows per pipeline. An API
+    worker's asynchronous client (the rate limiter) holds at most ``max_connections``
+    connections; a request finding none free waits for one up to ``socket_timeout_sec``.
     """
 
     url_env: str = "REDIS_URL"
@@ -387,6 +389,7 @@ class HotStoreSettings(Section):
     last_timestamp_ttl_hours: PositiveInt = 24
     socket_timeout_sec: PositiveFloat = 0.5
     rebuild_batch_rows: PositiveInt = 5000  # rows per pipeline round trip of the rebuild
+    max_connections: PositiveInt = 64  # per API worker: the rate limiter's pool
 
 
 class AbandonedSessionSettings(Section):
