@@ -135,7 +135,6 @@ class HotPath:
         return rows or None
 
 
-WINDOWS_KEPT = 8  # rendered windows kept per profile and version (a few per day)
 _ITEM_BYTES = 512  # a rendered Continue Watching item, bytes, generously
 
 
@@ -163,14 +162,20 @@ class HotIndex:
         self.rows, self.times = rows, [r["last_update"] for r in rows]
         self.items = {}
 
-    def window_items(self, cat: Catalog, key: tuple[int, int, int], build) -> list[bytes]:
-        """The rendered items of ``key`` with catalogue ``cat``, ``build()`` on a miss."""
+    def window_items(
+        self, cat: Catalog, key: tuple[int, int, int], build, kept: int
+    ) -> list[bytes]:
+        """The rendered items of ``key`` with catalogue ``cat``, ``build()`` on a miss.
+
+        At most ``kept`` windows (``api.hot_windows_kept``) are held: the next miss
+        after that starts over.
+        """
         if cat is not self.catalog:
             self.catalog, self.items = cat, {}
         parts = self.items.get(key)
         if parts is None:
             parts = build()
-            if len(self.items) >= WINDOWS_KEPT:
+            if len(self.items) >= kept:
                 self.items.clear()
             self.items[key] = parts
         return parts
@@ -181,7 +186,7 @@ def resume_index(st: AppState, profile_id: int) -> HotIndex | None:
 
     The worker's :func:`api.profile_cache.cache_of` holds one :class:`HotIndex` per
     profile (counted at its bound: ``hot_store.recent_items`` rows and
-    :data:`WINDOWS_KEPT` rendered windows). Each call is one round trip: Redis answers
+    ``api.hot_windows_kept`` rendered windows). Each call is one round trip: Redis answers
     only the version while it equals the one held (nothing decoded), else the rows.
     None when there is no store, Redis fails, or it holds no row of the profile.
     """
@@ -189,7 +194,7 @@ def resume_index(st: AppState, profile_id: int) -> HotIndex | None:
     if hot.store is None:
         return None
     bound = profile_cache.ROW_OVERHEAD * 4 * st.cfg.hot_store.recent_items
-    bound += WINDOWS_KEPT * 100 * _ITEM_BYTES  # the route's largest limit
+    bound += st.settings.hot_windows_kept * 100 * _ITEM_BYTES  # the route's largest limit
     index = cache_of(st).get(("hot-continue-watching", profile_id), HotIndex, lambda _: bound)
     got = hot.resume_rows_since(profile_id, index.version, len(index.rows))
     if got is None:

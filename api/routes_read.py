@@ -108,7 +108,7 @@ async def continue_watching(
         return render_each(models.ContinueWatchingItem, items)
 
     cat = catalog(st)
-    parts = index.window_items(cat, (lo, hi, size), build)
+    parts = index.window_items(cat, (lo, hi, size), build, st.settings.hot_windows_kept)
     content = {"profile_id": profile_id, "as_of": when, "table_version": None, "items": []}
     envelope = render(models.ContinueWatching, content)
     return json_response(splice(envelope, "items", parts), {"X-Served-From": "redis"})

@@ -230,14 +230,14 @@ async def per_endpoint(client, base: str, token: dict, pid: int, show: int, k: i
     out = []
     for name, path in routes:
         await client.get(base + path, headers=token)  # warm (snapshots, indexes)
-        cpu = cpu_seconds(server_pid)
+        cpu = tree_cpu(server_pid)
         errors = 0
         for _ in range(k // 4):
             answers = await asyncio.gather(
                 *(client.get(base + path, headers=token) for _ in range(4))
             )
             errors += sum(a.status_code >= 400 for a in answers)
-        out.append((name, 1000 * (cpu_seconds(server_pid) - cpu) / (4 * (k // 4)), errors))
+        out.append((name, 1000 * (tree_cpu(server_pid) - cpu) / (4 * (k // 4)), errors))
     return out
 
 
@@ -709,9 +709,9 @@ def serve_and_measure(lake: Path, args: argparse.Namespace) -> int:
                         client, base, tokens, shows, args.seconds / 3, args.concurrency, films
                     ),
                 ):
-                    cpu = cpu_seconds(server.pid)
+                    cpu = tree_cpu(server.pid)
                     rec, wall = await phase()
-                    out.append((rec, wall, cpu_seconds(server.pid) - cpu))
+                    out.append((rec, wall, tree_cpu(server.pid) - cpu))
                 return out
 
         results = asyncio.run(phases())

@@ -440,6 +440,9 @@ class ApiSettings(Section):
     event_dedupe_keys: PositiveInt = 50000  # (session_id, event_time) keys a worker remembers
     # issue 22 §3: per-profile answers rendered once per table version (api/profile_cache.py)
     profile_cache_mb: PositiveInt = 128  # per worker: rendered JSON + ~160 B per row held
+    # Continue Watching from Redis: rendered windows ((as_of - window, as_of], limit) kept
+    # per profile and version (a few a day: as_of moves with the clock)
+    hot_windows_kept: PositiveInt = 8
     environment: str | None = None  # the loaded environment's name (set by load_config)
 
     @property
