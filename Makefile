@@ -77,7 +77,7 @@ test: check-java venv ## the whole suite, both engines, on 2 pytest-xdist worker
 	@# the soak paces a live feed against the clock: it runs alone, never beside another worker
 	$(PY) -m pytest $(SOAK_TEST)
 
-test-fast: venv ## rules and contract tests on delta-rs: -m "not slow" --engines rust (no end-to-end runs)
+test-fast: venv ## the inner loop (~4 min): rules and contracts on delta-rs, -m "not slow" --engines rust (no end-to-end module)
 	$(PY) -m pytest -m "not slow" --engines rust $(XDIST)
 
 lint: venv ## ruff lint (style, imports, docstrings of jobs/core, complexity) and format check

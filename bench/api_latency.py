@@ -67,6 +67,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CORPUS = ROOT.parent / "shared" / "data" / "viewing-activity-corpus"
 
+from bench.hot_path import start_wrk, tree_cpu, wrk_result  # noqa: E402 - after ROOT
+
 
 def run(*args: str, lake: Path) -> None:
     cmd = [sys.executable, "-m", *args, "--lake-root", str(lake)]
@@ -301,12 +303,6 @@ def private_redis() -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -545,20 +541,8 @@ def print_per_endpoint(k: int, rows: list[tuple[str, float, int]]) -> None:
         print(f"| {name} | {ms:.2f} | {errors} |")
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of ``pid`` and its live children (uvicorn's ``--workers`` processes)."""
-    total = cpu_seconds(pid)
-    for child in Path(f"/proc/{pid}/task").glob("*/children"):
-        for c in child.read_text().split():
-            try:
-                total += cpu_seconds(int(c))
-            except FileNotFoundError:
-                pass
-    return total
-
-
 def wrk_load(base: str, tokens: dict[int, dict], args, server_pid: int) -> list[tuple]:
-    """Continue Watching and history page 1 flat out from wrk (bench/wrk/reads.lua).
+    """Continue Watching and history page 1 flat out from wrk (``bench/wrk/api.lua reads``).
 
     wrk runs in its own process (C, ~µs of CPU per request), ``--concurrency``
     connections on 2 threads, every profile's token in turn (only the synthetic
@@ -579,19 +563,11 @@ def wrk_load(base: str, tokens: dict[int, dict], args, server_pid: int) -> list[
         spec.write_text("".join(f"{path.format(p=p)} {h['Authorization'].split()[1]}\n"
                                 for p, h in tokens.items()))  # fmt: skip
         cpu = tree_cpu(server_pid)
-        done = subprocess.run(
-            ["wrk", "-t", "2", "-c", str(args.concurrency), "-d", f"{args.wrk_seconds:.0f}s",
-             "--timeout", "30s", "-s", str(ROOT / "bench" / "wrk" / "reads.lua"), base, "--",
-             str(spec)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+        load = start_wrk(base, args.concurrency, args.wrk_seconds, ["reads", str(spec)])
+        n, failed, secs, p50, p99 = wrk_result(load)
         cpu = tree_cpu(server_pid) - cpu
         spec.unlink()
-        line = next(x for x in done.stdout.splitlines() if x.startswith("WRK "))
-        total, status, sock, secs, p50, p99 = line.split()[1:]
-        n = int(total)
-        rows.append((name, n, n / float(secs), float(p50), float(p99), int(status) + int(sock),
-                     1000 * cpu / max(n, 1)))  # fmt: skip
+        rows.append((name, n, n / secs, p50, p99, failed, 1000 * cpu / max(n + failed, 1)))
     return rows
 
 

@@ -186,8 +186,33 @@ def generator(base: str, tokens: dict, rate: float, seconds: float, per_post: in
     out.put(asyncio.run(run()))
 
 
-def start_wrk(base: str, tokens: dict, rate: float, args, tmp: Path) -> subprocess.Popen:
-    """wrk (bench/wrk/heartbeats.lua) POSTing ``rate`` heartbeats/s for ``args.seconds``.
+WRK_SCRIPT = ROOT / "bench" / "wrk" / "api.lua"
+
+
+def start_wrk(
+    base: str, connections: int, seconds: float, script_args: list[str]
+) -> subprocess.Popen:
+    """wrk on 2 threads with ``bench/wrk/api.lua`` (its arguments: ``script_args``)."""
+    return subprocess.Popen(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds:.0f}s", "--timeout", "30s",
+         "-s", str(WRK_SCRIPT), base, "--", *script_args],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wrk_result(proc: subprocess.Popen) -> tuple[int, int, float, float, float]:
+    """(2xx answers, failed requests, seconds, p50 ms, p99 ms) from the ``WRK`` line."""
+    out, _ = proc.communicate(timeout=300)
+    line = next((x for x in out.splitlines() if x.startswith("WRK ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    total, status, socket_errors, secs, p50, p99 = line.split()[1:]
+    failed = int(status) + int(socket_errors)
+    return int(total) - int(status), failed, float(secs), float(p50), float(p99)
+
+
+def heartbeat_load(base: str, tokens: dict, rate: float, args, tmp: Path) -> subprocess.Popen:
+    """wrk POSTing ``rate`` heartbeats/s for ``args.seconds`` (``api.lua heartbeats``).
 
     wrk keeps ``connections`` connections, each waiting ``gap`` ms after an answer before
     its next POST; an answer takes about ``api.event_flush_ms`` (the landing group's
@@ -201,23 +226,9 @@ def start_wrk(base: str, tokens: dict, rate: float, args, tmp: Path) -> subproce
     token_file = tmp / "wrk-tokens.txt"
     token_file.write_text("".join(f"{p} {h['Authorization'].split()[1]}\n"
                                   for p, h in tokens.items()))  # fmt: skip
-    return subprocess.Popen(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{args.seconds:.0f}s", "--timeout",
-         "30s", "-s", str(ROOT / "bench" / "wrk" / "heartbeats.lua"), base, "--",
-         str(token_file), str(args.events_per_post), str(gap_ms), ",".join(map(str, FILMS))],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def wrk_result(proc: subprocess.Popen) -> tuple[int, int, float, float]:
-    """(2xx answers, failed requests, POST p50 ms, p99 ms) from the script's ``WRK`` line."""
-    out, _ = proc.communicate(timeout=120)
-    line = next((x for x in out.splitlines() if x.startswith("WRK ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no summary:\n{out}")
-    total, status, socket_errors, _, p50, p99 = line.split()[1:]
-    failed = int(status) + int(socket_errors)
-    return int(total) - int(status), failed, float(p50), float(p99)
+    films = ",".join(map(str, FILMS))
+    script_args = ["heartbeats", str(token_file), str(args.events_per_post), str(gap_ms), films]
+    return start_wrk(base, connections, args.seconds, script_args)
 
 
 async def probes(base: str, tokens: dict, per_sec: float, seconds: float, poll_ms: float):
@@ -301,7 +312,7 @@ def lag_phase(args, tmp: Path) -> list[tuple]:
                 httpx.get(f"{base}/api/profiles/{pid}/continue-watching", headers=probe_tokens[pid])
             cpu0 = tree_cpu(server.pid)
             if args.load == "wrk":
-                load = start_wrk(base, load_tokens, rate, args, tmp)
+                load = heartbeat_load(base, load_tokens, rate, args, tmp)
             else:
                 out: mp.Queue = mp.Queue()
                 gens = [
@@ -315,7 +326,7 @@ def lag_phase(args, tmp: Path) -> list[tuple]:
                 probes(base, probe_tokens, args.probes_per_sec, args.seconds, args.poll_ms)
             )
             if args.load == "wrk":
-                done, failed, p50, p99 = wrk_result(load)
+                done, failed, _, p50, p99 = wrk_result(load)
             else:
                 posts = [x for _ in gens for x in out.get()]
                 for g in gens:
@@ -434,7 +445,7 @@ def _parser() -> argparse.ArgumentParser:
         "--load",
         choices=["wrk", "python"],
         default="wrk" if shutil.which("wrk") else "python",
-        help="the heartbeat load: wrk (apt-get install wrk; default when installed) or "
+        help="the heartbeat load: wrk (apt-get install wrk; default when installed; bench/wrk/api.lua) or "
         "--generators httpx processes (a few hundred POSTs/s: they saturate before the server)",
     )
     p.add_argument("--events-per-post", type=int, default=1)

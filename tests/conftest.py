@@ -163,6 +163,27 @@ LONG_FIRST = (
 )
 
 
+# end-to-end modules: every test runs real jobs (import, the stream, builds, the DQ runner,
+# a real uvicorn) over real-looking lakes, so every test of them is ``slow`` and
+# ``make test-fast`` (-m "not slow": the rules and contracts) leaves them to ``make test``
+END_TO_END = (
+    "tests/jobs/test_",  # one module per job
+    "tests/scenarios/",  # kill -9, concurrent writers, fuzzed landing files
+    "tests/dq/test_run.py",  # the DQ runner over a built lake
+    "tests/dq/test_suites.py",  # each expectation suite against a built table
+    "tests/api/test_api_playback.py",  # real uvicorn + redis-server, an ingest, a rebuild
+    "tests/api/test_api_reco.py",  # the recommendation jobs, then the API beside Spark
+    "tests/jobs/core/changelog/test_resume.py",  # micro-batches through both write paths
+    "tests/jobs/core/changelog/test_session.py",
+)
+
+
+def pytest_itemcollected(item):
+    """Mark every test of the :data:`END_TO_END` modules ``slow`` (before ``-m`` selects)."""
+    if _module(item).startswith(END_TO_END):
+        item.add_marker(pytest.mark.slow)
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--engines",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from jobs.core.changelog.resume import compact, current_resume
 from jobs.core.rules.continue_watching_spark import continue_watching
 from jobs.core.runtime.config import load_config
@@ -39,6 +41,7 @@ def _spark_rows(spark, cfg, profile: int, as_of: dt.datetime) -> list[dict]:
     return [{**r.asDict(), "last_update": r.last_update.replace(tzinfo=dt.UTC)} for r in rows]
 
 
+@pytest.mark.slow  # a Spark pipeline of its own: make test, not test-fast
 def test_continue_watching_with_pending_change_rows_equals_the_spark_job(spark, client, auth, lake):
     cfg = load_config("test", str(lake))
     before = client.get(CW.format(P), params={"as_of": "latest"}, headers=auth()).json()

@@ -68,6 +68,7 @@ def test_statements_for_unknown_runtime_keep_the_resume_point(spark, tmp_path, e
     assert shown[0][:2] != (20, None), "an abandoned film must not jump to the top"
 
 
+@pytest.mark.slow  # a Spark pipeline of its own: make test, not test-fast
 def test_resume_rule_of_statements_within_one_batch(spark):
     import datetime as dt
 

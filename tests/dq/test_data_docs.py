@@ -42,6 +42,7 @@ def test_every_vendored_asset_is_shipped_with_its_licence():
         assert (ASSETS_DIR / Path(asset.target).parts[0] / "LICENSE").is_file()
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_no_page_loads_anything_from_the_network(site):
     pages = sorted(site.rglob("*.html"))
     assert len(pages) >= 3  # index + one validation page per suite

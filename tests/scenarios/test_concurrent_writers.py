@@ -21,7 +21,7 @@ def lake(root):
     cfg = load_config(
         "test", lake_root=str(root), overrides={"ingest": {"max_files_per_trigger": 1}}
     )
-    generate(cfg.paths.landing_dir, events=12_000, files=12, seed=3, accounts=40)
+    generate(cfg.paths.landing_dir, events=6_000, files=6, seed=3, accounts=40)
     names = sorted(os.listdir(cfg.paths.landing_dir))
     for i, name in enumerate(names):  # a fixed file order
         os.utime(os.path.join(cfg.paths.landing_dir, name), (1_700_000_000 + i,) * 2)

@@ -1,6 +1,6 @@
 """kill -9 the ingest at random moments, restart it: the tables equal an uninterrupted run.
 
-The data is generated (``jobs.generate_events``): 40 K events in 16 files with the
+The data is generated (``jobs.generate_events``): 20 K events in 8 files with the
 design's faults — ~0.5% duplicate events, ~1% late events, ~0.1% malformed lines,
 abandoned sessions, device switches — one file per micro-batch.
 
@@ -33,7 +33,7 @@ def prepare(root):
     cfg = load_config(
         "test", lake_root=str(root), overrides={"ingest": {"max_files_per_trigger": 1}}
     )
-    report = generate(cfg.paths.landing_dir, events=40_000, files=16, seed=11)
+    report = generate(cfg.paths.landing_dir, events=20_000, files=8, seed=11)
     assert report.duplicates > 0 and report.late > 0 and report.malformed > 0
     landing = cfg.paths.landing_dir
     for i, name in enumerate(sorted(os.listdir(landing))):  # deterministic file order
@@ -98,4 +98,4 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(
     stored = events.count()
     assert stored == events.select("session_id", "event_time").distinct().count()
     assert stored == report.events  # every generated event once: copies dropped, none lost
-    print(f"kills={kills} events={stored} quarantined={report.malformed} files=16")
+    print(f"kills={kills} events={stored} quarantined={report.malformed} files=8")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from jobs.core.activity.events import abandoned_events, completion_events, domain_events
 from jobs.core.activity.progress import season_completions, show_completions
 from jobs.core.activity.records import viewing_records
@@ -29,6 +31,7 @@ def events(spark, facts):
     return domain_events(records, seasons, shows, abandoned, movies, statements)
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_one_event_per_completed_viewing_season_and_show(spark):
     got = events(spark, FACTS).collect()
     kinds = sorted(r.event_type for r in got)
@@ -46,6 +49,7 @@ def test_one_event_per_completed_viewing_season_and_show(spark):
     assert (show.title_id, json.loads(show.payload)["total_episodes"]) == (A, 4)
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_event_ids_are_deterministic_and_distinct(spark):
     first = {(r.event_type, r.event_id) for r in events(spark, FACTS).collect()}
     again = {(r.event_type, r.event_id) for r in events(spark, FACTS).collect()}

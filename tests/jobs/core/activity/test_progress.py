@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from jobs.core.activity.progress import (
     known_seasons,
     season_completions,
@@ -36,6 +38,7 @@ def test_known_seasons_count_episodes_and_check_they_run_from_one(spark):
     assert (got[(B, 1)].known_episodes, got[(B, 2)].known_episodes) == (3, 1)
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_every_known_episode_finished_completes_the_season_and_the_show(spark):
     _, _, seasons, shows = progress(spark, SHOW_A + SHOW_B)
     assert [(r.title_id, r.season_number, r.episodes_watched) for r in seasons.collect()] == [
@@ -47,6 +50,7 @@ def test_every_known_episode_finished_completes_the_season_and_the_show(spark):
     ]
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_show_progress_offers_the_unfinished_episode_or_the_successor(spark):
     movies, records, seasons, shows = progress(spark, SHOW_A + SHOW_B)
     rows = {r.title_id: r for r in show_progress(records, movies, seasons, shows).collect()}
@@ -57,6 +61,7 @@ def test_show_progress_offers_the_unfinished_episode_or_the_successor(spark):
     assert (b.next_season_number, b.next_episode_number, b.next_episode_id) == (1, 3, 303)
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_show_progress_after_a_finished_episode_is_its_successor(spark):
     movies, records, seasons, shows = progress(spark, SHOW_B[:2])
     (b,) = show_progress(records, movies, seasons, shows).collect()

@@ -15,6 +15,7 @@ import random
 import socket
 from pathlib import Path
 
+import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -267,6 +268,7 @@ def _held(store: HotStore, profiles) -> dict:
     return _by_key([r for p in profiles for r in store.resume_rows(p)])
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_the_ingest_leaves_redis_holding_current_resume(spark, tmp_path, redis_url, monkeypatch):  # noqa: F811
     cfg = load_config(
         "test", lake_root=str(tmp_path), overrides={"ingest": {"max_files_per_trigger": 1}}
@@ -309,6 +311,7 @@ def test_the_ingest_leaves_redis_holding_current_resume(spark, tmp_path, redis_u
     client.close()
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_redis_down_the_ingest_commits_and_logs(spark, tmp_path, monkeypatch, caplog):
     cfg = load_config("test", lake_root=str(tmp_path))
     monkeypatch.setenv(cfg.hot_store.url_env, f"redis://127.0.0.1:{_closed_port()}/0")

@@ -284,6 +284,7 @@ def test_sync_table_writes_only_what_differs(spark, engine):
     )
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_sync_table_scoped_to_profiles_leaves_the_others_alone(spark, engine_name, engine):
     spec = get_spec("daily_watch_minutes")
     engine.create(spec)

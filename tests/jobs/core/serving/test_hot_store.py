@@ -290,6 +290,7 @@ def rows_by_key(rows: list[dict[str, Any]]) -> dict[tuple[int, int], dict[str, A
     return {(r["profile_id"], r["content_key"]): r for r in rows}
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batches=event_batches())
 def test_the_hot_store_and_spark_resume_updates_give_the_same_rows(spark, redis_client, batches):

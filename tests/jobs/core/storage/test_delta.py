@@ -64,6 +64,7 @@ def resume_row(profile, key, pos, minute, session="s1"):
     return (profile, key, None, key, pos, t, "d1", session, False, None)
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_create_all_is_idempotent_and_empty_tables_read_with_their_schema(any_engine):
     any_engine.create_all()
     any_engine.create_all()
@@ -279,6 +280,7 @@ def test_a_crash_injected_at_the_interface_stops_the_write_on_every_engine(spark
     assert any_engine.read("playback_event").count() == 2
 
 
+@pytest.mark.slow  # a Spark pipeline of its own (~10-45 s): make test, not test-fast
 def test_one_lake_written_and_read_by_both_engines_in_turn(spark, cfg, monkeypatch):
     ok, why = delta_spark_available(spark)
     if not ok:
