@@ -26,7 +26,7 @@ from jobs.core.changelog.resume import (
 from jobs.core.rules.continue_watching_spark import continue_watching
 from jobs.core.rules.playback_state import apply_events
 from jobs.core.runtime.config import load_config
-from jobs.core.storage.delta import get_engine
+from jobs.core.storage.delta import RustDeltaEngine, get_engine
 from jobs.core.tables.registry import RESUME_STATE
 from tests.conftest import crash_before
 
@@ -87,10 +87,17 @@ def viewing_batches(seed: int, batches: int = 5) -> list[list[tuple]]:
 
 
 def lake(spark, tmp_path, name: str, write_path: str):
+    """A lake on ``write_path``; the merge path's is the reference, built on delta-rs.
+
+    The change-log lake runs on the engine under test (``engine_name``); the merge-path
+    lake it is held to is built on delta-rs on both halves (the engines write the same
+    tables: tests/jobs/core/storage/test_delta.py), so the spark half spends its minutes
+    on the change log, not on a second copy of the merge path.
+    """
     cfg = load_config(
         "test", lake_root=str(tmp_path / name), overrides={"resume": {"write_path": write_path}}
     )
-    engine = get_engine(spark, cfg)
+    engine = RustDeltaEngine(spark, cfg) if write_path == "merge" else get_engine(spark, cfg)
     engine.create_all(TABLES)
     return engine
 
