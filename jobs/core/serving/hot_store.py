@@ -422,7 +422,7 @@ class HotStore:
         last_ttl_ms = self.settings.last_timestamp_ttl_hours * 3_600_000
         # EVALSHA straight into the pipeline: redis-py's Script in a pipeline asks SCRIPT
         # EXISTS first, one more round trip per write (16% of a POST's server time)
-        calls: list[list[Any]] = []
+        calls: list[tuple[list[str], list[Any]]] = []  # (KEYS, ARGV) per merge
         for row, to_resume in writes:
             expire_ms = (to_utc(row["last_update"]) + self.ttl - now) // dt.timedelta(
                 milliseconds=1
@@ -439,14 +439,14 @@ class HotStore:
             ]
             device = row.get("device_id") or ""
             args = [device, expire_ms, cutoff_us, self.settings.recent_items, last_ttl_ms]
-            calls.append([*keys, *args, "1" if to_resume else "0", *_encode(row)])
+            calls.append((keys, [*args, "1" if to_resume else "0", *_encode(row)]))
         if not calls:
             return 0
 
         def run() -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
-            for call in calls:
-                pipe.evalsha(self._merge.sha, 5, *call)
+            for keys, argv in calls:
+                pipe.evalsha(self._merge.sha, len(keys), *keys, *argv)
             return pipe.execute()
 
         with self._reaching():
